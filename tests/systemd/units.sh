@@ -1,0 +1,87 @@
+#!/bin/sh
+# Static checks of the shipped systemd units: `systemd-analyze verify` prints
+# nothing, the hardening score stays at or below 1.0, and each socket unit
+# hands minetd.service the socket name and port it documents.
+#
+# Prints PASS:/FAIL:/SKIP: lines; exits 0, 1 on any FAIL, 77 if all skipped.
+
+TOP=${TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
+MINETD=${MINETD:-$TOP/build/minetd}
+UNITS=$TOP/systemd
+MAX_EXPOSURE=1.0
+
+failed=0 passed=0
+pass() { echo "PASS: $1"; passed=$((passed + 1)); }
+fail() { echo "FAIL: $1: $2"; failed=$((failed + 1)); }
+skip() { echo "SKIP: $1: $2"; }
+
+if ! command -v systemd-analyze >/dev/null 2>&1; then
+	skip units "systemd-analyze not installed"
+	exit 77
+fi
+
+tmp=$(mktemp -d) || exit 1
+trap 'rm -rf "$tmp"' EXIT
+trap 'exit 1' HUP INT TERM
+
+# verify: a copy of the units whose ExecStart= names an executable that
+# exists here (the built binary, or /bin/true before it is built), since
+# verify checks the path and /usr/sbin/minetd is only there once installed.
+# --man=no: the man pages in Documentation= are not installed either.
+exe=$MINETD
+[ -x "$exe" ] || exe=/bin/true
+cp "$UNITS"/*.socket "$UNITS"/*.service "$tmp"/
+sed -i "s|^ExecStart=/usr/sbin/minetd|ExecStart=$exe|" "$tmp/minetd.service"
+out=$(cd "$tmp" && timeout 60 systemd-analyze verify --man=no ./*.socket ./*.service 2>&1)
+rc=$?
+if [ $rc -eq 0 ] && [ -z "$out" ]; then
+	pass "units-verify"
+else
+	fail "units-verify" "rc=$rc: $(echo "$out" | tr '\n' ' ')"
+fi
+
+# The shipped unit really runs /usr/sbin/minetd with the installed config
+# (make install rewrites the path for other prefixes).
+if grep -qx 'ExecStart=/usr/sbin/minetd -c /etc/minetd/minetd.conf' "$UNITS/minetd.service"; then
+	pass "service-execstart"
+else
+	fail "service-execstart" "ExecStart= is not /usr/sbin/minetd -c /etc/minetd/minetd.conf"
+fi
+
+out=$(timeout 60 systemd-analyze security --offline=yes "$UNITS/minetd.service" 2>&1)
+score=$(echo "$out" | sed -n 's/.*Overall exposure level for minetd.service: \([0-9.]*\).*/\1/p')
+if [ -z "$score" ]; then
+	fail "service-exposure" "no 'Overall exposure level' in: $(echo "$out" | tail -n 3 | tr '\n' ' ')"
+elif awk -v s="$score" -v m="$MAX_EXPOSURE" 'BEGIN { exit !(s <= m) }'; then
+	pass "service-exposure ($score <= $MAX_EXPOSURE)"
+else
+	fail "service-exposure" "exposure $score > $MAX_EXPOSURE"
+fi
+
+# Socket units: name, port, TCP and UDP, and the service they activate.
+check_socket() { # unit fdname port
+	f=$UNITS/$1
+	if [ ! -f "$f" ]; then
+		fail "socket-$1" "missing"
+		return
+	fi
+	for want in "FileDescriptorName=$2" "ListenStream=$3" "ListenDatagram=$3" \
+	    "Service=minetd.service" "WantedBy=sockets.target"; do
+		if ! grep -qx "$want" "$f"; then
+			fail "socket-$1" "no $want"
+			return
+		fi
+	done
+	pass "socket-$1"
+}
+check_socket minetd.socket echo 5000
+check_socket minetd-echo.socket echo 7
+check_socket minetd-discard.socket discard 9
+check_socket minetd-daytime.socket daytime 13
+check_socket minetd-qotd.socket qotd 17
+check_socket minetd-chargen.socket chargen 19
+check_socket minetd-time.socket time 37
+
+[ $failed -eq 0 ] || exit 1
+[ $passed -gt 0 ] || exit 77
+exit 0
