@@ -1,0 +1,93 @@
+# minetd: plain GNU make, no recursion. See README.md.
+VERSION := 0.1.0
+
+PREFIX ?= /usr/local
+SBINDIR ?= $(PREFIX)/sbin
+DATADIR ?= $(PREFIX)/share
+MANDIR ?= $(DATADIR)/man
+SYSCONFDIR ?= /etc
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+DESTDIR ?=
+
+BUILD ?= build
+CFLAGS ?= -O2 -g
+PKG_CONFIG ?= pkg-config
+PKGS := libsystemd libconfig
+WARNINGS := -Wall -Wextra -Wshadow -Wformat=2
+ifneq ($(CI)$(WERROR),)
+WARNINGS += -Werror
+endif
+# Evaluated when used, after the dependencies are installed.
+PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(PKGS))
+PKG_LIBS = $(shell $(PKG_CONFIG) --libs $(PKGS))
+MINETD_CPPFLAGS := -D_GNU_SOURCE -DMINETD_VERSION='"$(VERSION)"' \
+	-DMINETD_CONFIG_PATH='"$(SYSCONFDIR)/minetd/minetd.conf"' \
+	-DMINETD_QUOTES_PATH='"$(DATADIR)/minetd/quotes.txt"'
+ALL_CFLAGS = $(MINETD_CPPFLAGS) $(CPPFLAGS) $(WARNINGS) $(CFLAGS) $(PKG_CFLAGS) -MMD -MP
+
+SOURCES := $(wildcard daemon/*.c)
+OBJECTS := $(SOURCES:daemon/%.c=$(BUILD)/obj/%.o)
+# Everything but main: what the unit tests and fuzzers link against.
+LIB_OBJECTS := $(filter-out $(BUILD)/obj/main.o,$(OBJECTS))
+UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
+
+.PHONY: all deps run check unit install deb bench fuzz clean
+all: $(BUILD)/minetd
+
+# Installs missing Debian packages (as root) or says which; cheap when all are there.
+deps:
+	@tools/deps.sh build
+
+$(BUILD)/.deps-build:
+	@tools/deps.sh build
+	@mkdir -p $(@D) && touch $@
+
+$(BUILD)/obj/%.o: daemon/%.c | $(BUILD)/.deps-build
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(BUILD)/minetd: $(OBJECTS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJECTS) | $(BUILD)/.deps-check
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -Idaemon $(LDFLAGS) -o $@ $< $(LIB_OBJECTS) $(PKG_LIBS) -lcmocka
+
+$(BUILD)/.deps-check:
+	@tools/deps.sh build check
+	@mkdir -p $(@D) && touch $@
+
+run: deps $(BUILD)/minetd
+	$(BUILD)/minetd -c config/minetd.conf -l stderr
+
+unit: $(UNIT_TESTS)
+
+check: $(BUILD)/.deps-check $(BUILD)/minetd $(UNIT_TESTS)
+	@BUILD=$(BUILD) tests/run.sh
+
+install: $(BUILD)/minetd
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(SYSCONFDIR)/minetd $(DESTDIR)$(DATADIR)/minetd \
+		$(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5
+	install -m 755 $(BUILD)/minetd $(DESTDIR)$(SBINDIR)/minetd
+	install -m 644 config/minetd.conf $(DESTDIR)$(SYSCONFDIR)/minetd/minetd.conf
+	install -m 644 config/quotes.txt $(DESTDIR)$(DATADIR)/minetd/quotes.txt
+	for unit in systemd/*.socket systemd/*.service; do \
+		sed 's|/usr/sbin/minetd|$(SBINDIR)/minetd|g; s|/etc/minetd/|$(SYSCONFDIR)/minetd/|g' $$unit \
+			>$(DESTDIR)$(SYSTEMDUNITDIR)/$${unit#systemd/} && \
+		chmod 644 $(DESTDIR)$(SYSTEMDUNITDIR)/$${unit#systemd/} || exit 1; \
+	done
+	install -m 644 man/minetd.8 $(DESTDIR)$(MANDIR)/man8/minetd.8
+	install -m 644 man/minetd.conf.5 $(DESTDIR)$(MANDIR)/man5/minetd.conf.5
+
+deb:
+	@tools/deps.sh build deb
+	tools/build-deb.sh
+
+bench: $(BUILD)/minetd
+	@tools/deps.sh bench
+	MINETD=$(abspath $(BUILD)/minetd) TOP=$(CURDIR) OUT=$(abspath $(BUILD))/bench tests/bench/run.sh
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(OBJECTS:.o=.d)

@@ -1,0 +1,578 @@
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <libconfig.h>
+#include <netdb.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "handlers.h"
+#include "proto.h"
+
+#ifndef MINETD_QUOTES_PATH
+#define MINETD_QUOTES_PATH "/usr/share/minetd/quotes.txt"
+#endif
+#define DEFAULT_DAYTIME_FORMAT "%a %b %e %H:%M:%S %Y"
+#define NAME_MAX_LEN 64
+#define QUOTES_FILE_MAX (1024 * 1024)
+
+struct key {
+	const char *name;
+	int type;
+	const char *handler;    /* the only handler it applies to, or NULL */
+};
+
+static const struct key top_keys[] = {
+	{ "host", CONFIG_TYPE_STRING, NULL },
+	{ "log_connections", CONFIG_TYPE_BOOL, NULL },
+	{ "services", CONFIG_TYPE_LIST, NULL },
+	{ NULL, 0, NULL },
+};
+
+static const struct key service_keys[] = {
+	{ "name", CONFIG_TYPE_STRING, NULL },
+	{ "handler", CONFIG_TYPE_STRING, NULL },
+	{ "port", CONFIG_TYPE_INT, NULL },
+	{ "protocol", CONFIG_TYPE_STRING, NULL },
+	{ "host", CONFIG_TYPE_STRING, NULL },
+	{ "quotes", CONFIG_TYPE_STRING, "qotd" },
+	{ "format", CONFIG_TYPE_STRING, "daytime" },
+	{ "utc", CONFIG_TYPE_BOOL, "daytime" },
+	{ NULL, 0, NULL },
+};
+
+static void add_error(struct config_errors *errors, const char *file, int line, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static void add_error(struct config_errors *errors, const char *file, int line, const char *fmt, ...)
+{
+	char msg[512], *text;
+	char **lines;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (asprintf(&text, "%s:%d: %s", file, line, msg) < 0)
+		return;
+	lines = realloc(errors->lines, (errors->n + 1) * sizeof(*lines));
+	if (!lines) {
+		free(text);
+		return;
+	}
+	errors->lines = lines;
+	errors->lines[errors->n++] = text;
+}
+
+void config_errors_clear(struct config_errors *errors)
+{
+	for (size_t i = 0; i < errors->n; i++)
+		free(errors->lines[i]);
+	free(errors->lines);
+	errors->lines = NULL;
+	errors->n = 0;
+}
+
+/* Where a setting was written, for messages. */
+struct place {
+	const char *file;
+	int line;
+};
+
+static struct place place_of(const config_setting_t *s, const char *path)
+{
+	const char *file = config_setting_source_file(s);
+
+	return (struct place){ file ? file : path, (int)config_setting_source_line(s) };
+}
+
+static const char *type_name(int type)
+{
+	switch (type) {
+	case CONFIG_TYPE_INT: return "an integer";
+	case CONFIG_TYPE_STRING: return "a string in double quotes";
+	case CONFIG_TYPE_BOOL: return "true or false";
+	case CONFIG_TYPE_LIST: return "a list in parentheses";
+	case CONFIG_TYPE_GROUP: return "a group in braces";
+	default: return "of another type";
+	}
+}
+
+static bool type_matches(int want, int have)
+{
+	if (want == CONFIG_TYPE_INT)
+		return have == CONFIG_TYPE_INT || have == CONFIG_TYPE_INT64;
+	return want == have;
+}
+
+/* Checks every member of group against keys: unknown keys, wrong types, options of
+ * another handler. Returns the number of problems. */
+static int check_keys(const config_setting_t *group, const struct key *keys, const char *handler,
+		      const char *path, struct config_errors *errors)
+{
+	int problems = 0;
+
+	for (int i = 0; i < config_setting_length(group); i++) {
+		const config_setting_t *s = config_setting_get_elem(group, (unsigned)i);
+		const char *name = config_setting_name(s);
+		struct place p = place_of(s, path);
+		const struct key *k = keys;
+
+		while (k->name && strcmp(k->name, name) != 0)
+			k++;
+		if (!k->name) {
+			add_error(errors, p.file, p.line, "unknown key '%s'", name);
+			problems++;
+		} else if (!type_matches(k->type, config_setting_type(s))) {
+			add_error(errors, p.file, p.line, "'%s' must be %s", name, type_name(k->type));
+			problems++;
+		} else if (k->handler && handler && strcmp(k->handler, handler) != 0) {
+			add_error(errors, p.file, p.line, "'%s' applies only to the %s handler", name, k->handler);
+			problems++;
+		}
+	}
+	return problems;
+}
+
+static const char *lookup_string(const config_setting_t *group, const char *name, const char *def)
+{
+	const config_setting_t *s = config_setting_get_member(group, name);
+
+	if (!s || config_setting_type(s) != CONFIG_TYPE_STRING)
+		return def;
+	return config_setting_get_string(s);
+}
+
+static bool valid_name(const char *name)
+{
+	size_t len = strlen(name);
+
+	if (len == 0 || len > NAME_MAX_LEN)
+		return false;
+	return strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-") == len;
+}
+
+static bool is_wildcard(const char *host)
+{
+	return host[0] == '\0' || strcmp(host, "*") == 0;
+}
+
+/* Resolves host to its addresses; returns 0, or -1 with a message in err. */
+static int resolve_host(const char *host, struct sockaddr_storage **out, size_t *n_out, char *err, size_t errlen)
+{
+	struct addrinfo hints = { .ai_flags = AI_PASSIVE, .ai_socktype = SOCK_DGRAM };
+	struct addrinfo *res, *ai;
+	struct sockaddr_storage *addrs;
+	size_t n = 0;
+	int r;
+
+	*out = NULL;
+	*n_out = 0;
+	if (is_wildcard(host))
+		return 0;
+	/* Something that looks like a numeric address must be one: no DNS for a typo. */
+	if (strspn(host, "0123456789.") == strlen(host) || strchr(host, ':'))
+		hints.ai_flags |= AI_NUMERICHOST;
+	r = getaddrinfo(host, NULL, &hints, &res);
+	if (r != 0) {
+		if (hints.ai_flags & AI_NUMERICHOST)
+			snprintf(err, errlen, "invalid address '%s'", host);
+		else
+			snprintf(err, errlen, "cannot resolve host '%s': %s", host, gai_strerror(r));
+		return -1;
+	}
+	for (ai = res; ai; ai = ai->ai_next)
+		n++;
+	addrs = calloc(n, sizeof(*addrs));
+	if (!addrs) {
+		freeaddrinfo(res);
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	n = 0;
+	for (ai = res; ai; ai = ai->ai_next)
+		if (ai->ai_family == AF_INET || ai->ai_family == AF_INET6)
+			memcpy(&addrs[n++], ai->ai_addr, ai->ai_addrlen);
+	freeaddrinfo(res);
+	*out = addrs;
+	*n_out = n;
+	return 0;
+}
+
+/* Reads a fortune-style file: quotes separated by lines holding a single '%'. */
+static int load_quotes(struct service *svc, const char *conf_file, int conf_line, struct config_errors *errors)
+{
+	FILE *f = fopen(svc->quotes_path, "re");
+	char *text = NULL, *line = NULL;
+	size_t text_len = 0, line_cap = 0;
+	int lineno = 0, quote_line = 1, problems = 0;
+	ssize_t len;
+
+	if (!f) {
+		add_error(errors, conf_file, conf_line, "cannot read quotes file '%s': %s",
+			  svc->quotes_path, strerror(errno));
+		return -1;
+	}
+	text = malloc(QUOTES_FILE_MAX);
+	for (;;) {
+		len = getline(&line, &line_cap, f);
+		lineno++;
+		bool separator = len < 0 || strcmp(line, "%\n") == 0 || strcmp(line, "%") == 0 ||
+				 strcmp(line, "%\r\n") == 0;
+		if (separator) {
+			size_t start = 0;
+			while (start < text_len && (text[start] == '\n' || text[start] == '\r'))
+				start++;
+			if (start < text_len) {
+				char buf[QOTD_MAX];
+				size_t n = qotd_format(buf, sizeof(buf), text + start, text_len - start);
+				struct quote *q = realloc(svc->quotes, (svc->n_quotes + 1) * sizeof(*q));
+				if (n == 0) {
+					add_error(errors, svc->quotes_path, quote_line,
+						  "quote longer than %d bytes (RFC 865)", QOTD_MAX);
+					problems++;
+				} else if (q) {
+					svc->quotes = q;
+					q[svc->n_quotes].text = malloc(n);
+					if (q[svc->n_quotes].text) {
+						memcpy(q[svc->n_quotes].text, buf, n);
+						q[svc->n_quotes++].len = n;
+					}
+				}
+			}
+			text_len = 0;
+			quote_line = lineno + 1;
+			if (len < 0)
+				break;
+			continue;
+		}
+		if (text && text_len + (size_t)len <= QUOTES_FILE_MAX) {
+			memcpy(text + text_len, line, (size_t)len);
+			text_len += (size_t)len;
+		}
+	}
+	free(line);
+	free(text);
+	fclose(f);
+	if (problems == 0 && svc->n_quotes == 0) {
+		add_error(errors, svc->quotes_path, 1, "no quotes in file");
+		problems++;
+	}
+	return problems ? -1 : 0;
+}
+
+/* Relative paths in the config are relative to the config file's directory. */
+static char *resolve_path(const char *conf_path, const char *path)
+{
+	const char *slash = strrchr(conf_path, '/');
+	char *out;
+
+	if (path[0] == '/' || !slash)
+		return strdup(path);
+	if (asprintf(&out, "%.*s/%s", (int)(slash - conf_path), conf_path, path) < 0)
+		return NULL;
+	return out;
+}
+
+static int service_set_options(struct service *svc, const config_setting_t *group, const char *path,
+			       struct config_errors *errors)
+{
+	const char *quotes = group ? lookup_string(group, "quotes", NULL) : NULL;
+	const char *format = group ? lookup_string(group, "format", NULL) : NULL;
+	const config_setting_t *s;
+	struct place p = { path, svc->line };
+	int utc = 0;
+
+	svc->daytime_format = strdup(format ? format : DEFAULT_DAYTIME_FORMAT);
+	if (group && config_setting_lookup_bool(group, "utc", &utc) == CONFIG_TRUE)
+		svc->daytime_utc = utc;
+	if (format && group && (s = config_setting_get_member(group, "format"))) {
+		p = place_of(s, path);
+		char probe[DAYTIME_MAX];
+		struct tm tm = { .tm_year = 126, .tm_mday = 24 };
+		if (format[0] == '\0' || daytime_format(probe, sizeof(probe), &tm, format) == 0) {
+			add_error(errors, p.file, p.line, "daytime format '%s' is empty or too long", format);
+			return -1;
+		}
+	}
+	if (strcmp(svc->handler->name, "qotd") != 0)
+		return 0;
+	if (quotes && group && (s = config_setting_get_member(group, "quotes")))
+		p = place_of(s, path);
+	svc->quotes_path = quotes ? resolve_path(path, quotes) : strdup(MINETD_QUOTES_PATH);
+	if (!svc->quotes_path || !svc->daytime_format)
+		return -ENOMEM;
+	return load_quotes(svc, p.file, p.line, errors);
+}
+
+static int parse_service(const config_setting_t *group, const char *path, const char *default_host,
+			 struct service *svc, struct config_errors *errors)
+{
+	struct place p = place_of(group, path);
+	const char *name, *handler_name, *protocol, *host;
+	const config_setting_t *s;
+	char err[256];
+	int port = 0, problems = 0;
+
+	if (config_setting_type(group) != CONFIG_TYPE_GROUP) {
+		add_error(errors, p.file, p.line, "each service must be a group in braces");
+		return -1;
+	}
+	svc->line = p.line;
+	handler_name = lookup_string(group, "handler", NULL);
+	problems += check_keys(group, service_keys, handler_name, path, errors);
+
+	name = lookup_string(group, "name", NULL);
+	if (!name && !config_setting_get_member(group, "name")) {
+		add_error(errors, p.file, p.line, "service without a 'name'");
+		problems++;
+	} else if (name && !valid_name(name)) {
+		s = config_setting_get_member(group, "name");
+		struct place q = place_of(s, path);
+		add_error(errors, q.file, q.line, "invalid service name '%s': use 1 to %d of A-Z a-z 0-9 _ . -",
+			  name, NAME_MAX_LEN);
+		problems++;
+	}
+
+	if (!handler_name && !config_setting_get_member(group, "handler")) {
+		add_error(errors, p.file, p.line, "service without a 'handler'");
+		problems++;
+	} else if (handler_name && !(svc->handler = handler_find(handler_name))) {
+		struct place q = place_of(config_setting_get_member(group, "handler"), path);
+		add_error(errors, q.file, q.line, "unknown handler '%s' (known: %s)", handler_name, handler_names());
+		problems++;
+	}
+
+	s = config_setting_get_member(group, "port");
+	if (!s) {
+		add_error(errors, p.file, p.line, "service without a 'port'");
+		problems++;
+	} else if (type_matches(CONFIG_TYPE_INT, config_setting_type(s))) {
+		long long v = config_setting_get_int64(s);
+		if (config_setting_type(s) == CONFIG_TYPE_INT)
+			v = config_setting_get_int(s);
+		if (v < 1 || v > 65535) {
+			struct place q = place_of(s, path);
+			add_error(errors, q.file, q.line, "port %lld out of range 1-65535", v);
+			problems++;
+		}
+		port = (int)v;
+	}
+
+	protocol = lookup_string(group, "protocol", "both");
+	if (strcmp(protocol, "tcp") == 0)
+		svc->protocols = PROTO_TCP;
+	else if (strcmp(protocol, "udp") == 0)
+		svc->protocols = PROTO_UDP;
+	else if (strcmp(protocol, "both") == 0)
+		svc->protocols = PROTO_BOTH;
+	else {
+		struct place q = place_of(config_setting_get_member(group, "protocol"), path);
+		add_error(errors, q.file, q.line, "unknown protocol '%s' (tcp, udp or both)", protocol);
+		problems++;
+	}
+
+	host = lookup_string(group, "host", default_host);
+	if (resolve_host(host, &svc->addrs, &svc->n_addrs, err, sizeof(err)) < 0) {
+		s = config_setting_get_member(group, "host");
+		struct place q = s ? place_of(s, path) : p;
+		add_error(errors, q.file, q.line, "%s", err);
+		problems++;
+	}
+	if (problems)
+		return -1;
+	svc->name = strdup(name);
+	svc->host = strdup(host);
+	svc->port = (unsigned)port;
+	if (!svc->name || !svc->host)
+		return -ENOMEM;
+	return service_set_options(svc, group, path, errors);
+}
+
+static bool hosts_overlap(const struct service *a, const struct service *b)
+{
+	if (a->n_addrs == 0 || b->n_addrs == 0)
+		return true;
+	return strcmp(a->host, b->host) == 0;
+}
+
+/* Two services cannot share a port and protocol on overlapping addresses. */
+static int check_conflicts(const struct config *c, struct config_errors *errors)
+{
+	int problems = 0;
+
+	for (size_t i = 0; i < c->n_services; i++) {
+		const struct service *a = &c->services[i];
+		for (size_t j = 0; j < i; j++) {
+			const struct service *b = &c->services[j];
+			if (strcmp(a->name, b->name) == 0) {
+				add_error(errors, c->path, a->line, "duplicate service name '%s' (first at line %d)",
+					  a->name, b->line);
+				problems++;
+			} else if (a->port == b->port && (a->protocols & b->protocols) && hosts_overlap(a, b)) {
+				add_error(errors, c->path, a->line, "service '%s' uses port %u, as '%s' at line %d does",
+					  a->name, a->port, b->name, b->line);
+				problems++;
+			}
+		}
+	}
+	return problems;
+}
+
+static int parse_root(config_t *cf, struct config *c, struct config_errors *errors)
+{
+	const config_setting_t *root = config_root_setting(cf);
+	const config_setting_t *list;
+	int problems = check_keys(root, top_keys, NULL, c->path, errors);
+	int flag = 0;
+
+	c->host = strdup(lookup_string(root, "host", ""));
+	if (!c->host)
+		return -ENOMEM;
+	if (config_setting_lookup_bool(root, "log_connections", &flag) == CONFIG_TRUE)
+		c->log_connections = flag;
+	if (!is_wildcard(c->host)) {
+		struct sockaddr_storage *addrs;
+		size_t n;
+		char err[256];
+		if (resolve_host(c->host, &addrs, &n, err, sizeof(err)) < 0) {
+			struct place p = place_of(config_setting_get_member(root, "host"), c->path);
+			add_error(errors, p.file, p.line, "%s", err);
+			problems++;
+		}
+		free(addrs);
+	}
+
+	list = config_setting_get_member(root, "services");
+	if (!list) {
+		add_error(errors, c->path, 1, "no 'services' list: nothing to serve");
+		return -1;
+	}
+	if (config_setting_type(list) != CONFIG_TYPE_LIST)
+		return -1;      /* check_keys said so */
+	c->services = calloc((size_t)config_setting_length(list) + 1, sizeof(*c->services));
+	if (!c->services)
+		return -ENOMEM;
+	for (int i = 0; i < config_setting_length(list); i++) {
+		struct service *svc = &c->services[c->n_services];
+		int r = parse_service(config_setting_get_elem(list, (unsigned)i), c->path, c->host, svc, errors);
+		if (r == -ENOMEM)
+			return r;
+		c->n_services++;
+		if (r < 0)
+			problems++;
+	}
+	if (problems == 0)
+		problems += check_conflicts(c, errors);
+	return problems ? -EINVAL : 0;
+}
+
+int config_load(const char *path, struct config **out, struct config_errors *errors)
+{
+	struct config *c;
+	config_t cf;
+	FILE *f;
+	int r;
+
+	*out = NULL;
+	/* libconfig says only "file I/O error"; the system's reason is more useful. */
+	f = fopen(path, "re");
+	if (!f) {
+		add_error(errors, path, 0, "cannot open: %s", strerror(errno));
+		return -EINVAL;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c || !(c->path = strdup(path))) {
+		fclose(f);
+		free(c);
+		return -ENOMEM;
+	}
+	fclose(f);
+	config_init(&cf);
+	/* @include "x" is relative to the including file's directory. */
+	const char *slash = strrchr(path, '/');
+	char *dir = slash ? strndup(path, (size_t)(slash - path)) : NULL;
+	if (dir)
+		config_set_include_dir(&cf, dir[0] ? dir : "/");
+	free(dir);
+	if (config_read_file(&cf, path) != CONFIG_TRUE) {
+		const char *file = config_error_file(&cf);
+		add_error(errors, file ? file : path, config_error_line(&cf), "%s", config_error_text(&cf));
+		r = -EINVAL;
+	} else {
+		r = parse_root(&cf, c, errors);
+	}
+	config_destroy(&cf);
+	if (r < 0) {
+		config_free(c);
+		return r;
+	}
+	*out = c;
+	return 0;
+}
+
+void service_free(struct service *svc)
+{
+	if (!svc)
+		return;
+	free(svc->name);
+	free(svc->host);
+	free(svc->addrs);
+	free(svc->quotes_path);
+	for (size_t i = 0; i < svc->n_quotes; i++)
+		free(svc->quotes[i].text);
+	free(svc->quotes);
+	free(svc->daytime_format);
+	memset(svc, 0, sizeof(*svc));
+}
+
+void config_free(struct config *c)
+{
+	if (!c)
+		return;
+	for (size_t i = 0; i < c->n_services; i++)
+		service_free(&c->services[i]);
+	free(c->services);
+	free(c->host);
+	free(c->path);
+	free(c);
+}
+
+const struct service *config_find_service(const struct config *c, const char *name)
+{
+	for (size_t i = 0; i < c->n_services; i++)
+		if (strcmp(c->services[i].name, name) == 0)
+			return &c->services[i];
+	return NULL;
+}
+
+int service_new_implicit(const char *handler_name, struct service **out, struct config_errors *errors)
+{
+	struct service *svc = calloc(1, sizeof(*svc));
+	int r;
+
+	*out = NULL;
+	if (!svc)
+		return -ENOMEM;
+	svc->handler = handler_find(handler_name);
+	svc->name = strdup(handler_name);
+	svc->host = strdup("");
+	svc->protocols = PROTO_BOTH;
+	if (!svc->handler || !svc->name || !svc->host) {
+		r = svc->handler ? -ENOMEM : -ENOENT;
+		service_free(svc);
+		free(svc);
+		return r;
+	}
+	r = service_set_options(svc, NULL, MINETD_QUOTES_PATH, errors);
+	if (r < 0) {
+		service_free(svc);
+		free(svc);
+		return r;
+	}
+	*out = svc;
+	return 0;
+}

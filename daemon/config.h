@@ -1,0 +1,62 @@
+/* The configuration: libconfig text in, plain immutable structs out. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/socket.h>
+
+struct handler;
+
+enum {
+	PROTO_TCP = 1 << 0,
+	PROTO_UDP = 1 << 1,
+	PROTO_BOTH = PROTO_TCP | PROTO_UDP,
+};
+
+struct quote {
+	char *text;             /* already formatted for the wire: CRLF line ends */
+	size_t len;
+};
+
+struct service {
+	char *name;
+	const struct handler *handler;
+	unsigned port;
+	unsigned protocols;     /* PROTO_* */
+	char *host;             /* as written; "" means every address */
+	struct sockaddr_storage *addrs; /* resolved host, port not set; none when wildcard */
+	size_t n_addrs;
+	int line;               /* where it was defined, 0 when implicit */
+	/* handler options */
+	char *quotes_path;
+	struct quote *quotes;
+	size_t n_quotes;
+	char *daytime_format;
+	bool daytime_utc;
+};
+
+struct config {
+	char *path;
+	char *host;
+	bool log_connections;
+	struct service *services;
+	size_t n_services;
+};
+
+/* Problems found while loading, each "FILE:LINE: message". */
+struct config_errors {
+	char **lines;
+	size_t n;
+};
+
+/* Parses and validates path completely. Returns 0 and *out, or -EINVAL (or -ENOMEM) with
+ * every problem found appended to errors. */
+int config_load(const char *path, struct config **out, struct config_errors *errors);
+void config_free(struct config *config);
+const struct service *config_find_service(const struct config *config, const char *name);
+
+/* A service for a socket named after a handler with no entry in the config. */
+int service_new_implicit(const char *handler_name, struct service **out, struct config_errors *errors);
+void service_free(struct service *service);
+
+void config_errors_clear(struct config_errors *errors);

@@ -1,0 +1,313 @@
+/* TCP clients: bounded output, backpressure, one state machine per handler behaviour. */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "handlers.h"
+#include "proto.h"
+#include "server.h"
+
+#define ACCEPT_BATCH 64
+#define READ_BATCH 8            /* reads per wake-up, so one client cannot starve others */
+
+struct conn {
+	struct loop_io io;
+	struct active_service *owner;
+	struct server *server;
+	struct conn *prev, *next;
+	uint8_t *out;                   /* output not yet written, CONN_BUF_SIZE, or NULL */
+	uint32_t out_start, out_end;
+	bool read_closed;               /* the client shut down its side */
+	bool close_when_flushed;
+	uint64_t stream_pos;            /* chargen: bytes of the stream sent */
+	uint64_t bytes_in, bytes_out;
+	uint64_t started_usec;
+	struct sockaddr_in6 peer;       /* IPv4 as mapped addresses */
+};
+
+static void conn_io(struct loop *loop, struct loop_io *io, uint32_t events);
+
+static void peer_store(struct sockaddr_in6 *dst, const struct sockaddr_storage *src)
+{
+	memset(dst, 0, sizeof(*dst));
+	dst->sin6_family = AF_INET6;
+	if (src->ss_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)src;
+		dst->sin6_addr.s6_addr[10] = 0xff;
+		dst->sin6_addr.s6_addr[11] = 0xff;
+		memcpy(&dst->sin6_addr.s6_addr[12], &in->sin_addr, 4);
+		dst->sin6_port = in->sin_port;
+	} else {
+		memcpy(dst, src, sizeof(*dst));
+	}
+}
+
+static void conn_free(void *p)
+{
+	free(p);
+}
+
+static void conn_log_end(const struct conn *c, const char *reason)
+{
+	const struct service *svc = c->owner->service;
+	char peer[ADDR_TEXT_MAX];
+	struct log_fields f = {
+		.service = svc->name,
+		.protocol = "tcp",
+		.peer = addr_to_string((const struct sockaddr *)&c->peer, peer),
+		.reason = reason,
+		.has_traffic = true,
+		.bytes_in = c->bytes_in,
+		.bytes_out = c->bytes_out,
+		.duration_usec = now_usec() - c->started_usec,
+	};
+
+	log_fields(LOG_INFO, &f, "%s: connection from %s closed (%s): %llu bytes in, %llu out", svc->name, peer,
+		   reason, (unsigned long long)c->bytes_in, (unsigned long long)c->bytes_out);
+}
+
+void conn_close(struct conn *c, const char *reason)
+{
+	struct active_service *as = c->owner;
+
+	if (c->server->config->log_connections)
+		conn_log_end(c, reason);
+	loop_remove(c->server->loop, &c->io);
+	close(c->io.fd);
+	if (c->out)
+		server_buf_give(c->server, c->out);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		as->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	as->counters.tcp_active--;
+	c->server->n_conns--;
+	loop_release(c->server->loop, c, conn_free);
+}
+
+void conn_close_all(struct active_service *as, const char *reason)
+{
+	while (as->conns)
+		conn_close(as->conns, reason);
+}
+
+/* What the connection waits for next. */
+static void conn_update_events(struct conn *c)
+{
+	uint32_t events;
+
+	if (c->out)
+		events = LOOP_OUT;              /* backpressure: no reading while output waits */
+	else if (c->owner->service->handler->tcp == TCP_GENERATE)
+		events = LOOP_IN | LOOP_OUT;
+	else
+		events = LOOP_IN;
+	if (loop_modify(c->server->loop, &c->io, events) < 0)
+		conn_close(c, "epoll failed");
+}
+
+/* Sends data; whatever the socket does not take waits in the connection's buffer.
+ * Returns false when the connection was closed. */
+static bool conn_send(struct conn *c, const uint8_t *data, size_t len)
+{
+	ssize_t n = send(c->io.fd, data, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+	if (n < 0) {
+		if (errno != EAGAIN && errno != EINTR) {
+			conn_close(c, "send failed");
+			return false;
+		}
+		n = 0;
+	}
+	c->bytes_out += (uint64_t)n;
+	c->owner->counters.bytes_out += (uint64_t)n;
+	if ((size_t)n == len)
+		return true;
+	/* len never exceeds CONN_BUF_SIZE: at most one read is in flight. */
+	c->out = server_buf_take(c->server);
+	if (!c->out) {
+		conn_close(c, "out of memory");
+		return false;
+	}
+	memcpy(c->out, data + n, len - (size_t)n);
+	c->out_start = 0;
+	c->out_end = (uint32_t)(len - (size_t)n);
+	return true;
+}
+
+/* Returns false when the connection was closed. */
+static bool conn_flush_output(struct conn *c)
+{
+	ssize_t n = send(c->io.fd, c->out + c->out_start, c->out_end - c->out_start, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+	if (n < 0) {
+		if (errno == EAGAIN || errno == EINTR)
+			return true;
+		conn_close(c, "send failed");
+		return false;
+	}
+	c->bytes_out += (uint64_t)n;
+	c->owner->counters.bytes_out += (uint64_t)n;
+	c->out_start += (uint32_t)n;
+	if (c->out_start < c->out_end)
+		return true;
+	server_buf_give(c->server, c->out);
+	c->out = NULL;
+	return true;
+}
+
+static void conn_generate(struct conn *c)
+{
+	uint8_t *buf = c->server->scratch;
+	ssize_t n;
+
+	chargen_stream(buf, CONN_BUF_SIZE, c->stream_pos);
+	n = send(c->io.fd, buf, CONN_BUF_SIZE, MSG_NOSIGNAL | MSG_DONTWAIT);
+	if (n < 0) {
+		if (errno != EAGAIN && errno != EINTR)
+			conn_close(c, "send failed");
+		return;
+	}
+	c->stream_pos += (uint64_t)n;
+	c->bytes_out += (uint64_t)n;
+	c->owner->counters.bytes_out += (uint64_t)n;
+}
+
+/* Reads what the client sent; echo sends it back. Returns false when closed. */
+static bool conn_read(struct conn *c)
+{
+	uint8_t *buf = c->server->scratch;
+	enum tcp_behaviour behaviour = c->owner->service->handler->tcp;
+
+	for (int i = 0; i < READ_BATCH && !c->out; i++) {
+		ssize_t n = recv(c->io.fd, buf, CONN_BUF_SIZE, MSG_DONTWAIT);
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EINTR)
+				return true;
+			conn_close(c, "receive failed");
+			return false;
+		}
+		if (n == 0) {
+			c->read_closed = true;
+			return true;
+		}
+		c->bytes_in += (uint64_t)n;
+		c->owner->counters.bytes_in += (uint64_t)n;
+		if (behaviour == TCP_ECHO && !conn_send(c, buf, (size_t)n))
+			return false;
+	}
+	return true;
+}
+
+static void conn_io(struct loop *loop, struct loop_io *io, uint32_t events)
+{
+	struct conn *c = (struct conn *)((char *)io - offsetof(struct conn, io));
+	enum tcp_behaviour behaviour = c->owner->service->handler->tcp;
+
+	(void)loop;
+	if (c->out && (events & (LOOP_OUT | LOOP_ERR)) && !conn_flush_output(c))
+		return;
+	if (!c->out && c->close_when_flushed) {
+		conn_close(c, "done");
+		return;
+	}
+	if (!c->out && (events & (LOOP_IN | LOOP_ERR)) && !conn_read(c))
+		return;
+	if (c->read_closed && !c->out) {
+		/* Echo's last bytes are out: finish as the client did. */
+		conn_close(c, "client closed");
+		return;
+	}
+	if (behaviour == TCP_GENERATE && !c->out && (events & LOOP_OUT))
+		conn_generate(c);
+	if (c->io.fn)
+		conn_update_events(c);
+}
+
+/* The one-shot services answer at once, usually without ever waiting. */
+static void conn_start(struct conn *c)
+{
+	struct active_service *as = c->owner;
+	const struct service *svc = as->service;
+	struct reply_input in = { .service = svc, .seq = as->seq, .now = time(NULL) };
+	ssize_t n;
+
+	if (svc->handler->tcp != TCP_ONESHOT) {
+		conn_update_events(c);
+		return;
+	}
+	as->seq++;
+	n = svc->handler->reply(&in, c->server->scratch, SCRATCH_SIZE);
+	if (n > 0 && !conn_send(c, c->server->scratch, (size_t)n))
+		return;
+	if (!c->out) {
+		conn_close(c, "done");
+		return;
+	}
+	c->close_when_flushed = true;
+	conn_update_events(c);
+}
+
+static void conn_new(struct listener *l, int fd, const struct sockaddr_storage *peer)
+{
+	struct server *srv = l->server;
+	struct active_service *as = l->owner;
+	struct conn *c = calloc(1, sizeof(*c));
+	int one = 1;
+
+	if (!c) {
+		close(fd);
+		as->counters.tcp_refused++;
+		return;
+	}
+	c->owner = as;
+	c->server = srv;
+	c->started_usec = now_usec();
+	peer_store(&c->peer, peer);
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (loop_add(srv->loop, &c->io, fd, 0, conn_io) < 0) {
+		close(fd);
+		free(c);
+		as->counters.tcp_refused++;
+		return;
+	}
+	c->next = as->conns;
+	if (as->conns)
+		as->conns->prev = c;
+	as->conns = c;
+	as->counters.tcp_accepted++;
+	as->counters.tcp_active++;
+	srv->n_conns++;
+	conn_start(c);
+}
+
+void conn_accept(struct listener *l)
+{
+	for (int i = 0; i < ACCEPT_BATCH && l->io.fn; i++) {
+		struct sockaddr_storage peer;
+		socklen_t len = sizeof(peer);
+		int fd = accept4(l->io.fd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (fd >= 0) {
+			conn_new(l, fd, &peer);
+			continue;
+		}
+		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+			/* Leave the queue to the kernel and try again on the next tick. */
+			l->owner->counters.tcp_refused++;
+			if (log_ratelimit_pass(&l->server->client_log, now_usec()))
+				log_warning("%s: cannot accept on %s: %s; pausing", l->owner->service->name,
+					    l->addr_text, strerror(errno));
+			loop_modify(l->server->loop, &l->io, 0);
+			l->paused = true;
+		}
+		return;
+	}
+}

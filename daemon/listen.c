@@ -1,0 +1,172 @@
+#include "listen.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
+
+#define LISTEN_BACKLOG 4096
+
+int listen_inherited(struct inherited_socket **out)
+{
+	char **names = NULL;
+	struct inherited_socket *socks;
+	int n = sd_listen_fds_with_names(1, &names);
+
+	*out = NULL;
+	if (n <= 0) {
+		free(names);
+		return n;
+	}
+	socks = calloc((size_t)n, sizeof(*socks));
+	for (int i = 0; i < n; i++) {
+		int fd = SD_LISTEN_FDS_START + i;
+		if (socks) {
+			socks[i].fd = fd;
+			socks[i].type = sd_is_socket(fd, AF_UNSPEC, SOCK_STREAM, -1) > 0 ? SOCK_STREAM :
+					sd_is_socket(fd, AF_UNSPEC, SOCK_DGRAM, -1) > 0 ? SOCK_DGRAM : 0;
+			socks[i].name = names[i];
+		} else {
+			free(names[i]);
+		}
+		fcntl(fd, F_SETFD, FD_CLOEXEC);
+	}
+	free(names);
+	if (!socks)
+		return -ENOMEM;
+	*out = socks;
+	return n;
+}
+
+int listen_prepare(int fd, int type)
+{
+	int flags = fcntl(fd, F_GETFL);
+	int one = 1;
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
+		return -errno;
+	if (type != SOCK_DGRAM)
+		return 0;
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
+		return -errno;
+	if (ss.ss_family == AF_INET6) {
+		if (setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof(one)) < 0)
+			return -errno;
+		/* A dual-stack socket also gets IPv4 datagrams; their destination comes as
+		 * IP_PKTINFO. Fails harmlessly on an IPv6-only socket. */
+		setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof(one));
+	} else if (ss.ss_family == AF_INET) {
+		if (setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof(one)) < 0)
+			return -errno;
+	}
+	return 0;
+}
+
+static int bind_one(const struct sockaddr_storage *addr, int type, int *fd_out)
+{
+	socklen_t len = addr->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+	int fd = socket(addr->ss_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int one = 1, r;
+
+	if (fd < 0)
+		return -errno;
+	if (addr->ss_family == AF_INET6) {
+		/* The wildcard serves IPv4 too; a given IPv6 address only itself. */
+		int v6only = IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)addr)->sin6_addr) ? 0 : 1;
+		if (setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof(v6only)) < 0)
+			goto fail;
+	}
+	if (type == SOCK_STREAM && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0)
+		goto fail;
+	if (bind(fd, (const struct sockaddr *)addr, len) < 0)
+		goto fail;
+	if (type == SOCK_STREAM && listen(fd, LISTEN_BACKLOG) < 0)
+		goto fail;
+	r = listen_prepare(fd, type);
+	if (r < 0) {
+		close(fd);
+		return r;
+	}
+	*fd_out = fd;
+	return 0;
+fail:
+	r = -errno;
+	close(fd);
+	return r;
+}
+
+void addr_set_port(struct sockaddr_storage *ss, unsigned port)
+{
+	if (ss->ss_family == AF_INET6)
+		((struct sockaddr_in6 *)ss)->sin6_port = htons((uint16_t)port);
+	else
+		((struct sockaddr_in *)ss)->sin_port = htons((uint16_t)port);
+}
+
+int listen_bind(const struct sockaddr_storage *addr, unsigned port, int type,
+		struct sockaddr_storage *bound, int *fd_out)
+{
+	int r;
+
+	memset(bound, 0, sizeof(*bound));
+	if (addr) {
+		*bound = *addr;
+		addr_set_port(bound, port);
+		return bind_one(bound, type, fd_out);
+	}
+	bound->ss_family = AF_INET6;
+	((struct sockaddr_in6 *)bound)->sin6_addr = in6addr_any;
+	addr_set_port(bound, port);
+	r = bind_one(bound, type, fd_out);
+	if (r != -EAFNOSUPPORT)
+		return r;
+	/* No IPv6 in this kernel: every IPv4 address. */
+	memset(bound, 0, sizeof(*bound));
+	bound->ss_family = AF_INET;
+	addr_set_port(bound, port);
+	return bind_one(bound, type, fd_out);
+}
+
+const char *addr_to_string(const struct sockaddr *sa, char buf[ADDR_TEXT_MAX])
+{
+	char host[INET6_ADDRSTRLEN];
+
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+		inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+		snprintf(buf, ADDR_TEXT_MAX, "%s:%u", host, ntohs(in->sin_port));
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+		if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
+			inet_ntop(AF_INET, &in6->sin6_addr.s6_addr[12], host, sizeof(host));
+			snprintf(buf, ADDR_TEXT_MAX, "%s:%u", host, ntohs(in6->sin6_port));
+		} else {
+			inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+			snprintf(buf, ADDR_TEXT_MAX, "[%s]:%u", host, ntohs(in6->sin6_port));
+		}
+	} else {
+		snprintf(buf, ADDR_TEXT_MAX, "(family %d)", sa->sa_family);
+	}
+	return buf;
+}
+
+bool addr_equal(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+	if (a->ss_family != b->ss_family)
+		return false;
+	if (a->ss_family == AF_INET)
+		return memcmp(a, b, sizeof(struct sockaddr_in)) == 0;
+	return memcmp(a, b, sizeof(struct sockaddr_in6)) == 0;
+}
+
+const char *socket_type_name(int type)
+{
+	return type == SOCK_STREAM ? "tcp" : type == SOCK_DGRAM ? "udp" : "unknown";
+}

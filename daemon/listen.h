@@ -1,0 +1,32 @@
+/* Listening sockets: inherited from systemd by name, or bound by minetd itself. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/socket.h>
+
+#define ADDR_TEXT_MAX 64        /* "[ffff:...:ffff]:65535" */
+
+struct inherited_socket {
+	int fd;
+	int type;               /* SOCK_STREAM or SOCK_DGRAM */
+	char *name;             /* FileDescriptorName= */
+};
+
+/* Takes the sockets systemd passed, with their names; returns how many, or -errno. */
+int listen_inherited(struct inherited_socket **out);
+
+/* Opens, binds and (for TCP) listens on addr; addr NULL means every address, IPv6 and
+ * IPv4. On failure returns -errno; *bound holds what was tried, for the message. */
+int listen_bind(const struct sockaddr_storage *addr, unsigned port, int type,
+		struct sockaddr_storage *bound, int *fd_out);
+
+/* Options every serving socket needs, own or inherited: non-blocking, and for UDP the
+ * destination address of each datagram so that replies leave from it. */
+int listen_prepare(int fd, int type);
+
+/* "127.0.0.1:7", "[::1]:7"; IPv4-mapped IPv6 addresses are shown as IPv4. */
+const char *addr_to_string(const struct sockaddr *sa, char buf[ADDR_TEXT_MAX]);
+void addr_set_port(struct sockaddr_storage *ss, unsigned port);
+bool addr_equal(const struct sockaddr_storage *a, const struct sockaddr_storage *b);
+const char *socket_type_name(int type);

@@ -1,0 +1,49 @@
+/* The event loop: the only module that knows epoll. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct loop;
+struct loop_io;
+
+typedef void loop_io_fn(struct loop *loop, struct loop_io *io, uint32_t events);
+
+/* Embedded in whatever owns the file descriptor; the callback finds its owner with
+ * container_of. */
+struct loop_io {
+	int fd;
+	uint32_t events;        /* what is registered now */
+	bool timer;
+	loop_io_fn *fn;         /* NULL once removed: events still queued are dropped */
+};
+
+enum {
+	LOOP_IN = 1 << 0,
+	LOOP_OUT = 1 << 1,
+	LOOP_ERR = 1 << 2,      /* error or hang-up, reported whatever was asked */
+};
+
+int loop_new(struct loop **out);
+void loop_free(struct loop *loop);
+
+/* All return 0 or -errno. */
+int loop_add(struct loop *loop, struct loop_io *io, int fd, uint32_t events, loop_io_fn *fn);
+int loop_modify(struct loop *loop, struct loop_io *io, uint32_t events);
+void loop_remove(struct loop *loop, struct loop_io *io);
+/* Frees ptr once the events already fetched are dispatched, so that they never reach
+ * freed memory. The io inside must have been removed. */
+int loop_release(struct loop *loop, void *ptr, void (*free_fn)(void *ptr));
+
+/* A periodic timer; fn runs every interval_usec. */
+int loop_add_timer(struct loop *loop, struct loop_io *io, uint64_t interval_usec, loop_io_fn *fn);
+/* Signals delivered to fn through a signalfd; they are blocked for the process. */
+int loop_add_signals(struct loop *loop, struct loop_io *io, const int *signals, int n, loop_io_fn *fn);
+/* Reads the pending signal of a signalfd io; returns its number, or 0 when there is none. */
+int loop_read_signal(struct loop_io *io);
+
+/* Runs until loop_stop; returns 0 or -errno. */
+int loop_run(struct loop *loop);
+void loop_stop(struct loop *loop);
+
+uint64_t now_usec(void);        /* CLOCK_MONOTONIC */

@@ -1,0 +1,15 @@
+/* Telling systemd how minetd is doing: readiness, reloads, status, watchdog. */
+#pragma once
+
+#include <stdint.h>
+
+struct server;
+
+void notify_ready(const struct server *server);
+void notify_reloading(void);
+void notify_stopping(void);
+/* Sends STATUS= when the counters changed since the last time. */
+void notify_status(const struct server *server);
+/* Returns the watchdog ping interval in microseconds, 0 when there is no watchdog. */
+uint64_t notify_watchdog_interval(void);
+void notify_watchdog(void);

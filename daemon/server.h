@@ -1,0 +1,92 @@
+/* The running server: the services of the current config, their sockets and clients. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "listen.h"
+#include "loop.h"
+#include "log.h"
+
+#define CONN_BUF_SIZE (16 * 1024)       /* the most a TCP client can have in flight */
+#define SCRATCH_SIZE (64 * 1024)        /* a whole datagram */
+
+struct config;
+struct service;
+struct conn;
+
+struct counters {
+	uint64_t tcp_accepted, tcp_active, tcp_refused;
+	uint64_t udp_received, udp_replied, udp_refused;
+	uint64_t bytes_in, bytes_out;
+};
+
+/* A service of the config as it runs; it outlives reloads that keep its name and handler,
+ * and with it its clients. */
+struct active_service {
+	struct active_service *next;
+	const struct service *service;  /* in the current config, or 'implicit' */
+	struct service *implicit;       /* owned: a socket named after a handler */
+	struct conn *conns;
+	uint64_t seq;                   /* replies given, for chargen lines and qotd quotes */
+	struct counters counters;
+	bool keep;                      /* scratch flag while a config is applied */
+};
+
+struct listener {
+	struct loop_io io;
+	struct server *server;
+	struct active_service *owner;
+	int type;                       /* SOCK_STREAM or SOCK_DGRAM */
+	bool inherited;
+	bool paused;                    /* out of file descriptors: accept later */
+	const char *fd_name;            /* inherited: FileDescriptorName= */
+	struct sockaddr_storage addr;   /* own: what it is bound to */
+	char addr_text[ADDR_TEXT_MAX];
+};
+
+struct server {
+	struct loop *loop;
+	struct config *config;
+	struct active_service *services;
+	struct listener **listeners;
+	size_t n_listeners;
+	struct listener **inherited;    /* from systemd, kept for the whole run */
+	size_t n_inherited;
+	uint8_t *scratch;               /* SCRATCH_SIZE: one datagram or one read */
+	void **free_bufs;               /* spare CONN_BUF_SIZE buffers */
+	size_t n_free_bufs;
+	uint64_t n_conns;
+	struct log_ratelimit client_log;
+};
+
+int server_new(struct loop *loop, struct server **out);
+void server_free(struct server *server);
+
+/* Takes the sockets systemd passed; unmatched ones are closed once the first config is
+ * applied. Returns how many, or -errno. */
+int server_take_inherited(struct server *server);
+
+/* Makes config the running one: opens what it adds, closes what it drops, keeps the rest
+ * and its clients. On failure (logged) nothing changes and the caller still owns config. */
+int server_apply(struct server *server, struct config *config, bool starting);
+
+void server_stop(struct server *server);
+void server_log_counters(const struct server *server);
+void server_totals(const struct server *server, struct counters *total, size_t *n_services);
+/* Once a second: timeouts, paused listeners. */
+void server_tick(struct server *server);
+
+/* Buffers for output in flight. */
+void *server_buf_take(struct server *server);
+void server_buf_give(struct server *server, void *buf);
+
+/* conn.c */
+void conn_accept(struct listener *listener);
+void conn_close(struct conn *conn, const char *reason);
+void conn_close_all(struct active_service *as, const char *reason);
+
+/* udp.c */
+void udp_serve(struct listener *listener);
