@@ -1,0 +1,193 @@
+#!/usr/bin/env python3
+"""Small loopback clients for the systemd tests.
+
+    client.py freeports N             N ports free for TCP and UDP on 127.0.0.1
+    client.py wait-tcp PORT SECONDS   until a TCP connect to PORT succeeds
+    client.py echo-tcp PORT           bytes sent come back, in order
+    client.py echo-udp PORT           a datagram comes back unchanged
+    client.py daytime-tcp PORT        one ctime(3)-like line ending in CRLF, then close
+    client.py daytime-udp PORT        the same line in reply to a datagram
+    client.py time-tcp PORT           4 bytes: seconds since 1900, close to now
+    client.py time-udp PORT           the same in reply to a datagram
+    client.py refused-tcp PORT        a TCP connect is refused
+    client.py refused-udp PORT        a datagram draws ICMP port unreachable
+
+Every client talks to 127.0.0.1 (or $CLIENT_HOST) with a timeout. Exit 0 on
+success; otherwise exit 1 with the reason on stdout, for a FAIL: line.
+"""
+
+import os
+import re
+import socket
+import struct
+import sys
+import time
+
+HOST = os.environ.get("CLIENT_HOST", "127.0.0.1")
+TIMEOUT = float(os.environ.get("CLIENT_TIMEOUT", "10"))
+RFC868_OFFSET = 2208988800  # seconds from 1900-01-01 to 1970-01-01
+CTIME = re.compile(rb"^(Mon|Tue|Wed|Thu|Fri|Sat|Sun) "
+                   rb"(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) "
+                   rb"[ 1-3][0-9] [0-2][0-9]:[0-5][0-9]:[0-6][0-9] [0-9]{4}\r\n$")
+
+
+class Failure(Exception):
+    pass
+
+
+def family():
+    return socket.AF_INET6 if ":" in HOST else socket.AF_INET
+
+
+def tcp(port):
+    s = socket.create_connection((HOST, port), timeout=TIMEOUT)
+    return s
+
+
+def read_to_close(s, limit=65536):
+    data = b""
+    while len(data) <= limit:
+        chunk = s.recv(4096)
+        if not chunk:
+            return data
+        data += chunk
+    raise Failure("more than %d bytes and no close" % limit)
+
+
+def udp_exchange(port, payload):
+    s = socket.socket(family(), socket.SOCK_DGRAM)
+    s.settimeout(TIMEOUT)
+    s.connect((HOST, port))
+    s.send(payload)
+    reply = s.recv(65536)
+    s.close()
+    return reply
+
+
+def freeports(n):
+    held, ports = [], []
+    while len(ports) < n:
+        t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        t.bind(("127.0.0.1", 0))
+        port = t.getsockname()[1]
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            u.bind(("127.0.0.1", port))
+        except OSError:
+            t.close()
+            continue
+        held += [t, u]
+        ports.append(port)
+    print(" ".join(map(str, ports)))
+    for s in held:
+        s.close()
+
+
+def wait_tcp(port, seconds):
+    deadline = time.monotonic() + float(seconds)
+    while True:
+        try:
+            socket.create_connection((HOST, port), timeout=1).close()
+            return
+        except OSError as e:
+            if time.monotonic() > deadline:
+                raise Failure("nothing listening on %s:%d after %ss: %s"
+                              % (HOST, port, seconds, e))
+            time.sleep(0.05)
+
+
+def echo_tcp(port):
+    payload = os.urandom(100000)
+    s = tcp(port)
+    s.sendall(payload)
+    s.shutdown(socket.SHUT_WR)
+    got = read_to_close(s, len(payload))
+    if got != payload:
+        raise Failure("sent %d bytes, got %d back%s" % (
+            len(payload), len(got), "" if len(got) != len(payload) else ", different"))
+
+
+def echo_udp(port):
+    payload = b"minetd udp echo " + os.urandom(16).hex().encode()
+    got = udp_exchange(port, payload)
+    if got != payload:
+        raise Failure("sent %r, got %r" % (payload, got))
+
+
+def check_daytime(line):
+    if not CTIME.match(line):
+        raise Failure("not a ctime-like line ending in CRLF: %r" % line)
+    text = line.decode().strip()
+    stamp = time.strptime(text, "%a %b %d %H:%M:%S %Y")
+    now = time.time()
+    # The daemon's time zone may differ from ours (systemd-socket-activate
+    # passes no TZ): accept local time or UTC.
+    for candidate in (time.mktime(stamp), time.mktime(stamp) - time.timezone,
+                      time.mktime(stamp) - time.altzone):
+        if abs(candidate - now) < 15:
+            return
+    raise Failure("%r is not close to now (%s)" % (text, time.ctime(now)))
+
+
+def check_time(data):
+    if len(data) != 4:
+        raise Failure("expected 4 bytes, got %d: %r" % (len(data), data))
+    value = struct.unpack("!I", data)[0]
+    now = (int(time.time()) + RFC868_OFFSET) % 2**32
+    if abs(value - now) > 5:
+        raise Failure("time %d is not close to now (%d)" % (value, now))
+
+
+def refused_tcp(port):
+    try:
+        socket.create_connection((HOST, port), timeout=TIMEOUT).close()
+    except ConnectionRefusedError:
+        return
+    raise Failure("connect to %s:%d succeeded" % (HOST, port))
+
+
+def refused_udp(port):
+    try:
+        got = udp_exchange(port, b"anyone there?")
+    except ConnectionRefusedError:
+        return
+    except socket.timeout:
+        raise Failure("no reply and no ICMP refusal from %s:%d" % (HOST, port))
+    raise Failure("got a reply %r from %s:%d" % (got, HOST, port))
+
+
+def main(argv):
+    cmd, args = argv[1], argv[2:]
+    if cmd == "freeports":
+        freeports(int(args[0]))
+    elif cmd == "wait-tcp":
+        wait_tcp(int(args[0]), args[1])
+    elif cmd == "echo-tcp":
+        echo_tcp(int(args[0]))
+    elif cmd == "echo-udp":
+        echo_udp(int(args[0]))
+    elif cmd == "daytime-tcp":
+        check_daytime(read_to_close(tcp(int(args[0])), 512))
+    elif cmd == "daytime-udp":
+        check_daytime(udp_exchange(int(args[0]), b"\n"))
+    elif cmd == "time-tcp":
+        check_time(read_to_close(tcp(int(args[0])), 512))
+    elif cmd == "time-udp":
+        check_time(udp_exchange(int(args[0]), b"\n"))
+    elif cmd == "refused-tcp":
+        refused_tcp(int(args[0]))
+    elif cmd == "refused-udp":
+        refused_udp(int(args[0]))
+    else:
+        raise Failure("unknown command %s" % cmd)
+
+
+if __name__ == "__main__":
+    try:
+        main(sys.argv)
+    except Failure as e:
+        print(e)
+        sys.exit(1)
+    except (OSError, ValueError) as e:
+        print("%s: %s" % (type(e).__name__, e))
+        sys.exit(1)
