@@ -449,10 +449,10 @@ static int parse_root(config_t *cf, struct config *c, struct config_errors *erro
 	list = config_setting_get_member(root, "services");
 	if (!list) {
 		add_error(errors, c->path, 1, "no 'services' list: nothing to serve");
-		return -1;
+		return -EINVAL;
 	}
 	if (config_setting_type(list) != CONFIG_TYPE_LIST)
-		return -1;      /* check_keys said so */
+		return -EINVAL;         /* check_keys said so */
 	c->services = calloc((size_t)config_setting_length(list) + 1, sizeof(*c->services));
 	if (!c->services)
 		return -ENOMEM;
@@ -480,17 +480,23 @@ int config_load(const char *path, struct config **out, struct config_errors *err
 	*out = NULL;
 	/* libconfig says only "file I/O error"; the system's reason is more useful. */
 	f = fopen(path, "re");
-	if (!f) {
-		add_error(errors, path, 0, "cannot open: %s", strerror(errno));
-		return -EINVAL;
+	if (!f || fgetc(f) == EOF) {
+		int err = f && !ferror(f) ? 0 : errno;
+		if (f)
+			fclose(f);
+		if (err) {
+			add_error(errors, path, 0, "cannot read: %s", strerror(err));
+			return -EINVAL;
+		}
+		f = NULL;       /* empty: libconfig says what is missing */
 	}
+	if (f)
+		fclose(f);
 	c = calloc(1, sizeof(*c));
 	if (!c || !(c->path = strdup(path))) {
-		fclose(f);
 		free(c);
 		return -ENOMEM;
 	}
-	fclose(f);
 	config_init(&cf);
 	/* @include "x" is relative to the including file's directory. */
 	const char *slash = strrchr(path, '/');

@@ -1,0 +1,176 @@
+/* Config validation: the bad corpus names its own expected line; good configs load. */
+#include <dirent.h>
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "config.h"
+#include "handlers.h"
+
+#define BAD_DIR "tests/data/bad"
+
+/* Each bad config's first line is "# expect: LINE: message". */
+static void check_bad(const char *path)
+{
+	char first[512], want[1024];
+	struct config_errors errors = { 0 };
+	struct config *c = NULL;
+	FILE *f = fopen(path, "r");
+	bool found = false;
+
+	assert_non_null(f);
+	assert_non_null(fgets(first, sizeof(first), f));
+	fclose(f);
+	first[strcspn(first, "\n")] = '\0';
+	assert_int_equal(strncmp(first, "# expect: ", 10), 0);
+	snprintf(want, sizeof(want), "%s:%s", path, first + 10);
+
+	assert_int_equal(config_load(path, &c, &errors), -EINVAL);
+	assert_null(c);
+	for (size_t i = 0; i < errors.n; i++)
+		found |= strncmp(errors.lines[i], want, strlen(want)) == 0;
+	if (!found) {
+		print_error("%s: want \"%s\", got:\n", path, want);
+		for (size_t i = 0; i < errors.n; i++)
+			print_error("  %s\n", errors.lines[i]);
+	}
+	assert_true(found);
+	config_errors_clear(&errors);
+}
+
+static void bad_corpus_names_file_and_line(void **state)
+{
+	DIR *d = opendir(BAD_DIR);
+	struct dirent *e;
+	int n = 0;
+
+	(void)state;
+	assert_non_null(d);
+	while ((e = readdir(d))) {
+		char path[512];
+		if (!strstr(e->d_name, ".conf"))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", BAD_DIR, e->d_name);
+		check_bad(path);
+		n++;
+	}
+	closedir(d);
+	assert_true(n >= 25);
+}
+
+static void missing_file_is_an_error(void **state)
+{
+	struct config_errors errors = { 0 };
+	struct config *c;
+
+	(void)state;
+	assert_int_equal(config_load("tests/data/no-such.conf", &c, &errors), -EINVAL);
+	assert_int_equal(errors.n, 1);
+	assert_string_equal(errors.lines[0], "tests/data/no-such.conf:0: cannot read: No such file or directory");
+	config_errors_clear(&errors);
+	assert_int_equal(config_load("tests/data", &c, &errors), -EINVAL);
+	assert_string_equal(errors.lines[0], "tests/data:0: cannot read: Is a directory");
+	config_errors_clear(&errors);
+}
+
+static void every_problem_is_reported(void **state)
+{
+	struct config_errors errors = { 0 };
+	struct config *c;
+
+	(void)state;
+	assert_int_equal(config_load("tests/data/several-errors.conf", &c, &errors), -EINVAL);
+	assert_int_equal(errors.n, 3);
+	config_errors_clear(&errors);
+}
+
+static struct config *load_good(const char *path)
+{
+	struct config_errors errors = { 0 };
+	struct config *c = NULL;
+
+	if (config_load(path, &c, &errors) != 0)
+		for (size_t i = 0; i < errors.n; i++)
+			print_error("%s\n", errors.lines[i]);
+	assert_non_null(c);
+	config_errors_clear(&errors);
+	return c;
+}
+
+static void shipped_config_serves_echo_on_5000(void **state)
+{
+	struct config *c = load_good("config/minetd.conf");
+
+	(void)state;
+	assert_int_equal(c->n_services, 1);
+	assert_string_equal(c->services[0].name, "echo");
+	assert_ptr_equal(c->services[0].handler, handler_find("echo"));
+	assert_int_equal(c->services[0].port, 5000);
+	assert_int_equal(c->services[0].protocols, PROTO_BOTH);
+	assert_string_equal(c->services[0].host, "");
+	assert_int_equal(c->services[0].n_addrs, 0);
+	config_free(c);
+}
+
+static void defaults_and_options(void **state)
+{
+	struct config *c = load_good("tests/data/good/all.conf");
+	const struct service *s;
+
+	(void)state;
+	assert_int_equal(c->n_services, 6);
+	s = config_find_service(c, "echo");
+	assert_int_equal(s->protocols, PROTO_BOTH);
+	assert_string_equal(s->host, "127.0.0.1");      /* the default host */
+	assert_int_equal(s->n_addrs, 1);
+	s = config_find_service(c, "chargen");
+	assert_int_equal(s->protocols, PROTO_TCP);
+	assert_string_equal(s->host, "::1");
+	s = config_find_service(c, "qotd");
+	assert_int_equal(s->n_quotes, 2);                  /* relative to the config's directory */
+	assert_int_equal(s->quotes[0].len, strlen("first quote\r\n"));
+	assert_memory_equal(s->quotes[0].text, "first quote\r\n", s->quotes[0].len);
+	assert_memory_equal(s->quotes[1].text, "second\r\nquote\r\n", s->quotes[1].len);
+	s = config_find_service(c, "daytime");
+	assert_string_equal(s->daytime_format, "%a %b %e %H:%M:%S %Y");
+	assert_false(s->daytime_utc);
+	s = config_find_service(c, "time");
+	assert_int_equal(s->protocols, PROTO_UDP);
+	assert_null(config_find_service(c, "nope"));
+	config_free(c);
+}
+
+static void implicit_service_has_handler_defaults(void **state)
+{
+	struct config_errors errors = { 0 };
+	struct service *s;
+
+	(void)state;
+	assert_int_equal(service_new_implicit("daytime", &s, &errors), 0);
+	assert_string_equal(s->name, "daytime");
+	assert_string_equal(s->daytime_format, "%a %b %e %H:%M:%S %Y");
+	assert_int_equal(s->line, 0);
+	service_free(s);
+	free(s);
+	assert_int_equal(service_new_implicit("nope", &s, &errors), -ENOENT);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(bad_corpus_names_file_and_line),
+		cmocka_unit_test(missing_file_is_an_error),
+		cmocka_unit_test(every_problem_is_reported),
+		cmocka_unit_test(shipped_config_serves_echo_on_5000),
+		cmocka_unit_test(defaults_and_options),
+		cmocka_unit_test(implicit_service_has_handler_defaults),
+	};
+
+	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
+}
