@@ -1,0 +1,171 @@
+"""Every handler over TCP and UDP, on 127.0.0.1 and ::1, against the real daemon."""
+import datetime
+import os
+import re
+import socket
+import struct
+import time
+
+from harness import (Daemon, TOP, config_text, free_port, service, tcp_exchange, test, udp_exchange,
+                     udp_no_reply, run)
+
+HOSTS = ["127.0.0.1", "::1"]
+CTIME = re.compile(rb"^(Mon|Tue|Wed|Thu|Fri|Sat|Sun) (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) "
+                   rb"[ 123]\d \d\d:\d\d:\d\d \d{4}\r\n$")
+QUOTES = os.path.join(TOP, "config", "quotes.txt")
+
+
+def chargen_stream(start_line, n):
+    out = bytearray()
+    line = start_line
+    while len(out) < n:
+        out += bytes(32 + (line + i) % 95 for i in range(72)) + b"\r\n"
+        line += 1
+    return bytes(out[:n])
+
+
+def all_services():
+    ports = {}
+    services = []
+    for host in HOSTS:
+        for handler in ["echo", "discard", "chargen", "qotd", "daytime", "time"]:
+            port = free_port(host)
+            ports[(handler, host)] = port
+            opts = {"quotes": QUOTES} if handler == "qotd" else {}
+            services.append(service(f"{handler}-{'v6' if ':' in host else 'v4'}", handler, port, host=host, **opts))
+    return Daemon(config_text(services)), ports
+
+
+def quotes():
+    text = open(QUOTES).read()
+    return [q.strip("\n").replace("\n", "\r\n").encode() + b"\r\n" for q in text.split("\n%\n") if q.strip()]
+
+
+@test
+def echo_tcp_and_udp():
+    d, ports = all_services()
+    for host in HOSTS:
+        port = ports[("echo", host)]
+        assert tcp_exchange(host, port, b"hello, echo\n") == b"hello, echo\n"
+        # The seed's client: connect, send, recv, without closing first.
+        with socket.create_connection((host, port), timeout=5) as s:
+            for msg in [b"one", b"two" * 100, bytes(range(256))]:
+                s.sendall(msg)
+                got = b""
+                while len(got) < len(msg):
+                    got += s.recv(65536)
+                assert got == msg
+        assert udp_exchange(host, port, b"datagram") == b"datagram"
+
+
+@test
+def discard_tcp_and_udp():
+    d, ports = all_services()
+    for host in HOSTS:
+        port = ports[("discard", host)]
+        assert tcp_exchange(host, port, b"x" * 100000) == b""
+        udp_no_reply(host, port, b"into the void")
+
+
+@test
+def chargen_tcp_streams_rfc864_lines():
+    d, ports = all_services()
+    for host in HOSTS:
+        with socket.create_connection((host, ports[("chargen", host)]), timeout=5) as s:
+            got = b""
+            while len(got) < 100000:
+                got += s.recv(65536)
+        assert got[:100000] == chargen_stream(0, 100000)
+
+
+@test
+def chargen_udp_one_rotating_line():
+    d, ports = all_services()
+    for host in HOSTS:
+        port = ports[("chargen", host)]
+        first = udp_exchange(host, port, b"")
+        second = udp_exchange(host, port, b"anything")
+        assert len(first) == 74 and first.endswith(b"\r\n")
+        assert first[:72] == chargen_stream(first[0] - 32, 72)
+        assert second == chargen_stream(first[0] - 32 + 1, 74)
+
+
+@test
+def qotd_one_quote_then_close():
+    d, ports = all_services()
+    known = quotes()
+    seen = set()
+    for host in HOSTS:
+        port = ports[("qotd", host)]
+        for _ in range(3):
+            q = tcp_exchange(host, port, shutdown=False)
+            assert q in known, q
+            assert len(q) <= 512
+            seen.add(q)
+            u = udp_exchange(host, port, b"")
+            assert u in known, u
+            seen.add(u)
+    assert len(seen) > 1            # one per request, not always the same
+
+
+@test
+def daytime_ctime_line_crlf():
+    d, ports = all_services()
+    for host in HOSTS:
+        port = ports[("daytime", host)]
+        line = tcp_exchange(host, port, shutdown=False)
+        assert CTIME.match(line), line
+        expect = datetime.datetime.now().strftime("%a %b %e %H:%M").encode()
+        assert line.startswith(expect[:10]), (line, expect)
+        assert CTIME.match(udp_exchange(host, port, b"\n"))
+
+
+@test
+def time_four_bytes_since_1900():
+    d, ports = all_services()
+    for host in HOSTS:
+        port = ports[("time", host)]
+        data = tcp_exchange(host, port, shutdown=False)
+        assert len(data) == 4, data
+        t = struct.unpack("!I", data)[0] - 2208988800
+        assert abs(t - time.time()) < 3
+        data = udp_exchange(host, port, b"")
+        assert len(data) == 4
+        assert abs(struct.unpack("!I", data)[0] - 2208988800 - time.time()) < 3
+
+
+@test
+def udp_echo_sizes_never_truncated():
+    d, ports = all_services()
+    for host in HOSTS:
+        port = ports[("echo", host)]
+        for size in [0, 1, 1472, 9000, 65507]:
+            payload = os.urandom(size)
+            reply = udp_exchange(host, port, payload, bufsize=70000)
+            assert reply == payload, (host, size, len(reply))
+
+
+@test
+def udp_reply_comes_from_the_address_asked():
+    port = free_port("127.0.0.1")
+    d = Daemon(config_text([service("echo", "echo", port, protocol="udp")], host=""))
+    # A connected UDP client only accepts replies from the address it sent to.
+    for addr in ["127.0.0.1", "127.0.0.5", "::1"]:
+        with socket.socket(socket.AF_INET6 if ":" in addr else socket.AF_INET, socket.SOCK_DGRAM) as u:
+            u.settimeout(2)
+            u.connect((addr, port))
+            u.send(b"where from")
+            assert u.recv(100) == b"where from"
+
+
+@test
+def wildcard_serves_ipv4_and_ipv6():
+    port = free_port("127.0.0.1")
+    d = Daemon(config_text([service("echo", "echo", port)], host=""))
+    for host in ["127.0.0.1", "127.0.0.9", "::1"]:
+        assert tcp_exchange(host, port, b"any") == b"any"
+        assert udp_exchange(host, port, b"any") == b"any"
+
+
+if __name__ == "__main__":
+    run()
