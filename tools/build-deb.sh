@@ -40,8 +40,10 @@ for tool in dpkg-buildpackage:dpkg-dev dh:debhelper lintian:lintian; do
 done
 [ ${#missing[@]} -eq 0 ] || apt_install "${missing[@]}"
 
-# 2. A clean copy of the source tree.
+# 2. A clean copy of the source tree; no package of an earlier build is left to be mistaken
+# for this one's.
 rm -rf "$WORK"
+rm -f "$OUT"/minetd_*.deb "$OUT"/minetd-dbgsym_*.deb "$OUT"/minetd_*.changes "$OUT"/minetd_*.buildinfo
 mkdir -p "$SRC"
 if git -C "$TOP" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
 	# Tracked (as in the work tree, not deleted) plus untracked files not ignored.
@@ -77,7 +79,6 @@ changes=("$WORK"/minetd_*.changes)
 [ ${#changes[@]} -eq 1 ] || die "expected one .changes in $WORK, found ${#changes[@]}"
 # Everything the .changes lists (the .deb, the -dbgsym .deb, the .buildinfo), and itself.
 mapfile -t artifacts < <(sed -n '/^Files:/,/^[^ ]/s/^ [0-9a-f]\{32\} .* \([^ ]*\)$/\1/p' "${changes[0]}")
-rm -f "$OUT"/minetd_*.deb "$OUT"/minetd-dbgsym_*.deb "$OUT"/minetd_*.changes "$OUT"/minetd_*.buildinfo
 for f in "${artifacts[@]}" "${changes[0]##*/}"; do
 	cp "$WORK/$f" "$OUT/"
 	say "built $OUT/$f"

@@ -7,10 +7,13 @@
 # leaves nothing behind. Also runs lintian on the .deb.
 #
 #   tests/package/deb.sh          (TOP=<repo root>, default ../.. of this script)
+#   DEB=path/to/minetd.deb tests/package/deb.sh
 #
-# Builds the .deb with tools/build-deb.sh when build/ has none. Prints `PASS: name`,
-# `FAIL: name: reason` and `SKIP: name: reason` lines; exits 0 without a failure, 1 with one,
-# 77 when it cannot run here (not root, no systemd-nspawn). The host is left untouched.
+# Without DEB, (re)builds build/minetd_*.deb with tools/build-deb.sh when there is none or
+# the source tree changed since. Prints `PASS: name`, `FAIL: name: reason` and
+# `SKIP: name: reason` lines; exits 0 without a failure, 1 with one, 77 when it cannot run
+# here (not root, no systemd-nspawn). The host is left untouched.
+# VERBOSE=1 prints the container's log even when everything passes.
 set -uo pipefail
 
 TOP=${TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -30,21 +33,30 @@ command -v systemd-nspawn >/dev/null || skip_all "no systemd-nspawn (apt-get ins
 [ -d /run/systemd/system ] && ! systemd-detect-virt -cq 2>/dev/null &&
 	echo "note: the host runs systemd; the test still uses its own container" >&2
 
-# The package: build it when there is none.
+# The package: DEB if given, else build/minetd_*.deb, rebuilt when missing or older than
+# a file of the source tree (make check must not test the package of an old tree).
+stale() {	# stale DEB: true when DEB is missing or a source file is newer
+	[ -e "$1" ] || return 0
+	find "$TOP" \( -path "$TOP/build" -o -path "$TOP/.git" \) -prune -o \
+		-type f -newer "$1" -print -quit | grep -q .
+}
 shopt -s nullglob
-debs=("$TOP"/build/minetd_*.deb)
-if [ ${#debs[@]} -eq 0 ]; then
-	echo "no build/minetd_*.deb: running tools/build-deb.sh"
-	if "$TOP/tools/build-deb.sh"; then
-		pass "deb-build"
-	else
-		fail "deb-build" "tools/build-deb.sh failed"
-		exit 1
-	fi
+deb=${DEB:-}
+if [ -z "$deb" ]; then
 	debs=("$TOP"/build/minetd_*.deb)
+	if [ ${#debs[@]} -ne 1 ] || stale "${debs[0]}"; then
+		echo "building the package: tools/build-deb.sh"
+		if "$TOP/tools/build-deb.sh"; then
+			pass "deb-build"
+		else
+			fail "deb-build" "tools/build-deb.sh failed (output above)"
+		fi
+		debs=("$TOP"/build/minetd_*.deb)
+	fi
+	[ ${#debs[@]} -eq 1 ] || { fail "deb" "expected one build/minetd_*.deb, found ${#debs[@]}"; exit 1; }
+	deb=${debs[0]}
 fi
-[ ${#debs[@]} -eq 1 ] || { fail "deb-build" "expected one build/minetd_*.deb, found ${#debs[@]}"; exit 1; }
-deb=${debs[0]}
+[ -f "$deb" ] || { fail "deb" "no package $deb"; exit 1; }
 echo "package: $deb"
 
 if command -v lintian >/dev/null; then
@@ -219,7 +231,7 @@ if ! grep -qx DONE "$WORK/out/results" 2>/dev/null; then
 	fail "container" "the test did not finish in the container (nspawn exit $rc)"
 fi
 grep -q '^FAIL' "$WORK/out/results" 2>/dev/null && failed=1
-if [ $failed -ne 0 ]; then
+if [ $failed -ne 0 ] || [ "${VERBOSE:-0}" = 1 ]; then
 	echo "--- container test log ---"; cat "$WORK/out/log" 2>/dev/null
 	echo "--- systemd-nspawn output (last 40 lines) ---"; tail -n 40 "$WORK/nspawn.log"
 fi
