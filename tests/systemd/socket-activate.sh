@@ -13,7 +13,7 @@
 
 TOP=${TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
 MINETD=${MINETD:-$TOP/build/minetd}
-CLIENT="python3 $TOP/tests/systemd/client.py"
+client() { python3 "$TOP/tests/systemd/client.py" "$@"; }
 export CLIENT_TIMEOUT=5
 
 failed=0 passed=0
@@ -25,7 +25,7 @@ skip() { echo "SKIP: $1: $2"; }
 check() {
 	name=$1
 	shift
-	if out=$($CLIENT "$@" 2>&1); then
+	if out=$(client "$@" 2>&1); then
 		pass "$name"
 	else
 		fail "$name" "$(echo "$out" | tr '\n' ' ')"
@@ -53,7 +53,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' HUP INT TERM
 
-set -- $($CLIENT freeports 5)
+# shellcheck disable=SC2046 # one word per port
+set -- $(client freeports 5)
 if [ $# -ne 5 ]; then
 	fail socket-activate "could not find free loopback ports"
 	exit 1
@@ -89,7 +90,7 @@ pid=$!
 
 # The first daytime client starts the chain and waits in the backlog of the
 # first socket until minetd accepts it.
-$CLIENT wait-tcp "$p_daytime" 10 >/dev/null
+client wait-tcp "$p_daytime" 10 >/dev/null
 sleep 0.2
 if ! kill -0 "$pid" 2>/dev/null; then
 	wait "$pid"
@@ -98,7 +99,7 @@ if ! kill -0 "$pid" 2>/dev/null; then
 	exit 1
 fi
 check "inherited-tcp-handler-name (daytime, not in config)" daytime-tcp "$p_daytime"
-if out=$($CLIENT wait-tcp "$p_own" 10); then
+if out=$(client wait-tcp "$p_own" 10); then
 	check "own-bound-tcp (time)" time-tcp "$p_own"
 	check "own-bound-udp (time)" time-udp "$p_own"
 else
@@ -110,10 +111,10 @@ check "inherited-not-bound-twice (myecho's config port unused)" refused-udp "$p_
 
 # systemd-socket-activate logs to the same stderr; its lines name the socket too.
 if grep -v -e '^Execing ' -e '^Listening on ' -e '^Received ' -e '^Communication attempt' \
-    "$tmp/stderr" | grep -q nosuchservice; then
+    "$tmp/stderr" | grep nosuchservice | grep -qi warn; then
 	pass "unmatched-socket-warning"
 else
-	fail "unmatched-socket-warning" "no stderr line names nosuchservice: $(tr '\n' ' ' <"$tmp/stderr")"
+	fail "unmatched-socket-warning" "no warning on stderr names nosuchservice: $(tr '\n' ' ' <"$tmp/stderr")"
 fi
 check "unmatched-socket-closed" refused-tcp "$p_nothing"
 check "still-serving-after-all (myecho)" echo-udp "$p_myecho"
