@@ -1,0 +1,60 @@
+# Plots for the issue 7 benchmark; run.sh calls:
+#   gnuplot -e "data='DIR'; out='DIR'" plots.gp
+# data/plot-bars.dat columns: server, then median/min/max triples for
+# tcp rps (2-4), udp pps (5-7), daytime cps (8-10), idle RSS MiB (11-13),
+# READY ms (14-16), accepting ms (17-19).  NaN marks what was not measured.
+
+set terminal pngcairo size 1500,500 font "sans,10" noenhanced
+set datafile missing "NaN"
+set style fill solid 0.6 border -1
+set boxwidth 0.6
+set grid ytics
+set yrange [0:*]
+set xtics rotate by -20
+set key off
+bars = data."/plot-bars.dat"
+
+set output out."/throughput.png"
+set multiplot layout 1,3 title "minetd benchmark: median, whiskers min-max"
+set title "TCP echo, 64 B, 50 connections"
+set ylabel "requests/s"
+plot bars using 0:2:xtic(1) with boxes lc rgb "#4477aa", \
+     "" using 0:2:3:4 with yerrorbars lc rgb "black" pt 0
+set title "UDP echo, 64 B, 50 clients"
+set ylabel "datagrams/s"
+plot bars using 0:5:xtic(1) with boxes lc rgb "#66ccee", \
+     "" using 0:5:6:7 with yerrorbars lc rgb "black" pt 0
+set title "daytime, 20 concurrent clients"
+set ylabel "connections/s"
+plot bars using 0:8:xtic(1) with boxes lc rgb "#228833", \
+     "" using 0:8:9:10 with yerrorbars lc rgb "black" pt 0
+unset multiplot
+
+set output out."/memory_startup.png"
+set terminal pngcairo size 1000,500 font "sans,10" noenhanced
+set multiplot layout 1,2
+set title "VmRSS with the idle connections held"
+set ylabel "MiB"
+plot bars using 0:11:xtic(1) with boxes lc rgb "#ccbb44", \
+     "" using 0:11:12:13 with yerrorbars lc rgb "black" pt 0
+set title "Start-up: exec to READY=1 (bars), to accepting TCP (points)"
+set ylabel "ms"
+plot bars using 0:14:xtic(1) with boxes lc rgb "#ee6677", \
+     "" using 0:14:15:16 with yerrorbars lc rgb "black" pt 0, \
+     "" using 0:17:18:19 with yerrorbars lc rgb "#aa3377" pt 7
+unset multiplot
+
+set output out."/tcp_latency_cdf.png"
+set terminal pngcairo size 900,550 font "sans,10" noenhanced
+set title "TCP echo latency, 64 B, 50 connections (all runs)"
+set xlabel "latency, microseconds (log scale)"
+set ylabel "fraction of requests at or below"
+set logscale x
+set xrange [*:*]
+set yrange [0:1]
+unset xtics
+set xtics
+set key bottom right
+files = system("ls ".data."/cdf-tcp-*.dat 2>/dev/null")
+name(f) = substr(f, strstrt(f, "cdf-tcp-") + 8, strlen(f) - 4)
+plot for [f in files] f using 1:2 with steps lw 2 title name(f)

@@ -1,0 +1,256 @@
+/*
+ * refserver: the benchmark's reference (issue 7).  A minimal single-threaded
+ * epoll server, level-triggered, non-blocking: TCP and UDP echo on one port,
+ * and a TCP/UDP daytime responder on another.  No limits, no logging, no
+ * features: what a server costs when it does nothing but the protocol.
+ *
+ *   refserver [-a ADDR] [-e ECHO_PORT] [-D DAYTIME_PORT]
+ *
+ * Per TCP connection the only state is the fd, plus a buffer that exists
+ * only while a write back is incomplete.  Sends READY=1 to $NOTIFY_SOCKET
+ * once bound, so start-up time has a reference too.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+struct pending {
+	size_t len;
+	size_t off;
+	char data[];
+};
+
+static struct pending **pending; /* indexed by fd */
+static size_t pending_cap;
+static int epoll_fd;
+static char buffer[65536];
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop_requested = 1;
+}
+
+static int listen_on(int type, const struct in_addr *addr, int port)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+				   .sin_addr = *addr };
+	int one = 1, fd = socket(AF_INET, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) < 0 ||
+	    (type == SOCK_STREAM && listen(fd, 4096) < 0)) {
+		fprintf(stderr, "refserver: port %d: %s\n", port, strerror(errno));
+		exit(1);
+	}
+	return fd;
+}
+
+static void watch(int fd, uint32_t events, int op)
+{
+	struct epoll_event ev = { .events = events, .data.fd = fd };
+
+	epoll_ctl(epoll_fd, op, fd, &ev);
+}
+
+static void conn_close(int fd)
+{
+	if ((size_t)fd < pending_cap) {
+		free(pending[fd]);
+		pending[fd] = NULL;
+	}
+	close(fd); /* also removes it from epoll */
+}
+
+/* Write data back; keep what the socket does not take and wait for EPOLLOUT. */
+static void conn_write(int fd, const char *data, size_t len)
+{
+	ssize_t n = send(fd, data, len, MSG_NOSIGNAL);
+	struct pending *p;
+
+	if (n < 0 && errno != EAGAIN) {
+		conn_close(fd);
+		return;
+	}
+	if (n < 0)
+		n = 0;
+	if ((size_t)n == len)
+		return;
+	if ((size_t)fd >= pending_cap) {
+		size_t cap = (size_t)fd * 2 + 64;
+
+		pending = realloc(pending, cap * sizeof(*pending));
+		memset(pending + pending_cap, 0, (cap - pending_cap) * sizeof(*pending));
+		pending_cap = cap;
+	}
+	p = malloc(sizeof(*p) + len - (size_t)n);
+	p->len = len - (size_t)n;
+	p->off = 0;
+	memcpy(p->data, data + n, p->len);
+	pending[fd] = p;
+	watch(fd, EPOLLOUT, EPOLL_CTL_MOD); /* stop reading until flushed */
+}
+
+static void conn_flush(int fd)
+{
+	struct pending *p = pending[fd];
+	ssize_t n = send(fd, p->data + p->off, p->len - p->off, MSG_NOSIGNAL);
+
+	if (n < 0 && errno == EAGAIN)
+		return;
+	if (n < 0) {
+		conn_close(fd);
+		return;
+	}
+	p->off += (size_t)n;
+	if (p->off < p->len)
+		return;
+	free(p);
+	pending[fd] = NULL;
+	watch(fd, EPOLLIN, EPOLL_CTL_MOD);
+}
+
+static void conn_read(int fd)
+{
+	ssize_t n = recv(fd, buffer, sizeof(buffer), 0);
+
+	if (n < 0 && errno == EAGAIN)
+		return;
+	if (n <= 0) {
+		conn_close(fd);
+		return;
+	}
+	conn_write(fd, buffer, (size_t)n);
+}
+
+static size_t daytime_line(char *out, size_t size)
+{
+	time_t now = time(NULL);
+	struct tm tm;
+
+	localtime_r(&now, &tm);
+	return strftime(out, size, "%a %b %e %H:%M:%S %Y\r\n", &tm);
+}
+
+static void accept_all(int listen_fd, int daytime)
+{
+	for (;;) {
+		int one = 1, fd = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (fd < 0)
+			return;
+		if (daytime) {
+			char line[64];
+
+			send(fd, line, daytime_line(line, sizeof(line)), MSG_NOSIGNAL);
+			close(fd);
+			continue;
+		}
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		watch(fd, EPOLLIN, EPOLL_CTL_ADD);
+	}
+}
+
+static void udp_reply_all(int fd, int daytime)
+{
+	for (;;) {
+		struct sockaddr_storage peer;
+		socklen_t peer_len = sizeof(peer);
+		ssize_t n = recvfrom(fd, buffer, sizeof(buffer), 0, (struct sockaddr *)&peer,
+				     &peer_len);
+
+		if (n < 0)
+			return;
+		if (daytime)
+			n = (ssize_t)daytime_line(buffer, sizeof(buffer));
+		sendto(fd, buffer, (size_t)n, 0, (struct sockaddr *)&peer, peer_len);
+	}
+}
+
+static void notify_ready(void)
+{
+	const char *path = getenv("NOTIFY_SOCKET");
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	int fd;
+
+	if (!path || path[0] != '/' || strlen(path) >= sizeof(sun.sun_path))
+		return;
+	strcpy(sun.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return;
+	sendto(fd, "READY=1", 7, 0, (struct sockaddr *)&sun, sizeof(sun));
+	close(fd);
+}
+
+int main(int argc, char **argv)
+{
+	struct in_addr addr = { htonl(INADDR_LOOPBACK) };
+	int echo_port = 15100, daytime_port = 15113, ch;
+	int echo_tcp, echo_udp, day_tcp, day_udp;
+	struct sigaction sa = { .sa_handler = on_signal };
+	struct rlimit rl;
+	struct epoll_event events[256];
+
+	while ((ch = getopt(argc, argv, "a:e:D:")) != -1) {
+		switch (ch) {
+		case 'a':
+			if (inet_pton(AF_INET, optarg, &addr) != 1)
+				return 2;
+			break;
+		case 'e': echo_port = atoi(optarg); break;
+		case 'D': daytime_port = atoi(optarg); break;
+		default:
+			fprintf(stderr, "usage: refserver [-a ADDR] [-e ECHO_PORT] [-D DAYTIME_PORT]\n");
+			return 2;
+		}
+	}
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+	echo_tcp = listen_on(SOCK_STREAM, &addr, echo_port);
+	echo_udp = listen_on(SOCK_DGRAM, &addr, echo_port);
+	day_tcp = listen_on(SOCK_STREAM, &addr, daytime_port);
+	day_udp = listen_on(SOCK_DGRAM, &addr, daytime_port);
+	watch(echo_tcp, EPOLLIN, EPOLL_CTL_ADD);
+	watch(echo_udp, EPOLLIN, EPOLL_CTL_ADD);
+	watch(day_tcp, EPOLLIN, EPOLL_CTL_ADD);
+	watch(day_udp, EPOLLIN, EPOLL_CTL_ADD);
+	notify_ready();
+	while (!stop_requested) {
+		int n = epoll_wait(epoll_fd, events, 256, -1);
+
+		for (int i = 0; i < n; i++) {
+			int fd = events[i].data.fd;
+
+			if (fd == echo_tcp || fd == day_tcp)
+				accept_all(fd, fd == day_tcp);
+			else if (fd == echo_udp || fd == day_udp)
+				udp_reply_all(fd, fd == day_udp);
+			else if (events[i].events & EPOLLOUT)
+				conn_flush(fd);
+			else
+				conn_read(fd);
+		}
+	}
+	return 0;
+}

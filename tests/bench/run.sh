@@ -1,0 +1,434 @@
+#!/bin/bash
+# The benchmark of issue 7: minetd against a minimal epoll reference server
+# and the inetds Debian ships, side by side, in one run, on loopback.
+#
+# Env (set by `make bench`): MINETD (the binary), TOP (repo root), OUT (output
+# dir).  Tunables: BENCH_RUNS (3 rounds), BENCH_SECS (3 s per measurement),
+# BENCH_IDLE (10000 idle connections).  Writes $OUT/report.md, $OUT/*.png,
+# raw figures in $OUT/data/, server logs in $OUT/logs/.
+#
+# As root every server runs in a network namespace of its own, bound to
+# 10.77.0.1 (a locally routed /16 on lo), and every client has its own source
+# address: the inetds' built-in services only run on their official ports
+# (7, 13), and openbsd-inetd drops UDP from 127/8 by design.  Without root the
+# reference and minetd run on 127.0.0.1 and the inetds are n/a.
+set -u -o pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+TOP=${TOP:-$(cd "$HERE/../.." && pwd)}
+OUT=${OUT:-$TOP/build/bench}
+MINETD=${MINETD:-$TOP/build/minetd}
+RUNS=${BENCH_RUNS:-3}
+SECS=${BENCH_SECS:-3}
+IDLE_CONNS=${BENCH_IDLE:-10000}
+WARMUP=0.5
+SERVERS="ref minetd xinetd openbsd-inetd inetutils-inetd"
+INETD_PACKAGES="xinetd openbsd-inetd inetutils-inetd"
+INETD_LIBS="libbsd0 libevent-2.1-7 libtirpc3 libwrap0 libselinux1"
+
+START_NS=$(date +%s%N)
+DATA=$OUT/data
+LOGS=$OUT/logs
+RESULTS=$DATA/results.txt
+RUNDIR=$(mktemp -d /tmp/minetd-bench.XXXXXX)
+NS_PREFIX="mbench$$"
+NETNS=0
+ADDR=127.0.0.1
+declare -A NS ECHO_PORT DAYTIME_PORT CMD PID NA PIDFILE
+CREATED_NS=""
+BACKGROUND=""
+
+log() {
+	printf '[bench %6.1fs] %s\n' "$(( ($(date +%s%N) - START_NS) / 1000000 ))e-3" "$*" >&2
+}
+
+# --- cleanup: everything we start is in our namespaces or in BACKGROUND ----
+
+ns_pids() { ip netns pids "$1" 2>/dev/null; }
+
+cleanup() {
+	local ns pid i
+	for pid in $BACKGROUND; do kill -TERM "$pid" 2>/dev/null; done
+	for ns in $CREATED_NS; do
+		for pid in $(ns_pids "$ns"); do kill -TERM "$pid" 2>/dev/null; done
+	done
+	for i in $(seq 20); do
+		local alive=0
+		for pid in $BACKGROUND; do kill -0 "$pid" 2>/dev/null && alive=1; done
+		for ns in $CREATED_NS; do [ -n "$(ns_pids "$ns")" ] && alive=1; done
+		[ $alive = 0 ] && break
+		sleep 0.1
+	done
+	for pid in $BACKGROUND; do kill -KILL "$pid" 2>/dev/null; done
+	for ns in $CREATED_NS; do
+		for pid in $(ns_pids "$ns"); do kill -KILL "$pid" 2>/dev/null; done
+		ip netns del "$ns" 2>/dev/null
+	done
+	rm -rf "$RUNDIR"
+}
+trap cleanup EXIT
+trap 'log "interrupted"; exit 130' INT TERM HUP
+
+# Run a command in a server's namespace (or here, without namespaces).
+in_ns() {
+	local ns=$1
+	shift
+	if [ -n "$ns" ]; then ip netns exec "$ns" "$@"; else "$@"; fi
+}
+
+# Kill what is left in a namespace (inetutils-inetd daemonizes).
+ns_reset() {
+	local ns=$1 pid i
+	[ -n "$ns" ] || return 0
+	for pid in $(ns_pids "$ns"); do kill -TERM "$pid" 2>/dev/null; done
+	for i in $(seq 30); do [ -z "$(ns_pids "$ns")" ] && return 0; sleep 0.1; done
+	for pid in $(ns_pids "$ns"); do kill -KILL "$pid" 2>/dev/null; done
+}
+
+# --- setup ------------------------------------------------------------------
+
+is_root() { [ "$(id -u)" = 0 ]; }
+
+apt_install() {
+	is_root || return 1
+	DEBIAN_FRONTEND=noninteractive timeout 300 apt-get install -y -q --no-install-recommends "$@" \
+		>>"$LOGS/apt.log" 2>&1 && return 0
+	timeout 300 apt-get update -q >>"$LOGS/apt.log" 2>&1
+	DEBIAN_FRONTEND=noninteractive timeout 300 apt-get install -y -q --no-install-recommends "$@" \
+		>>"$LOGS/apt.log" 2>&1
+}
+
+# The inetds conflict as packages: unpack each into $OUT/pkgs/NAME instead.
+unpack_package() {
+	local pkg=$1 dir=$OUT/pkgs/$1 deb
+	[ -f "$dir/.unpacked" ] && return 0
+	mkdir -p "$OUT/pkgs/debs" && rm -rf "$dir"
+	deb=$(ls "$OUT/pkgs/debs/${pkg}_"*.deb 2>/dev/null | head -n1)
+	if [ -z "$deb" ]; then
+		(cd "$OUT/pkgs/debs" && timeout 120 apt-get download -q "$pkg") >>"$LOGS/apt.log" 2>&1 ||
+			{ is_root && timeout 300 apt-get update -q >>"$LOGS/apt.log" 2>&1 &&
+			  (cd "$OUT/pkgs/debs" && timeout 120 apt-get download -q "$pkg") >>"$LOGS/apt.log" 2>&1; } ||
+			return 1
+		deb=$(ls "$OUT/pkgs/debs/${pkg}_"*.deb 2>/dev/null | head -n1)
+	fi
+	[ -n "$deb" ] && dpkg -x "$deb" "$dir" && touch "$dir/.unpacked"
+}
+
+missing_libs() { ldd "$1" 2>/dev/null | grep -c 'not found'; }
+
+setup_namespace() {
+	local ns=$1
+	ip netns add "$ns" 2>/dev/null || return 1
+	CREATED_NS="$CREATED_NS $ns"
+	ip -n "$ns" link set lo up &&
+		ip -n "$ns" route add local 10.77.0.0/16 dev lo table local &&
+		ip netns exec "$ns" sysctl -q -w net.ipv4.ip_local_port_range="1024 65000" \
+			net.ipv4.tcp_tw_reuse=1 net.core.somaxconn=4096 >/dev/null
+}
+
+write_configs() {
+	local conf=$DATA/conf
+	mkdir -p "$conf"
+	cat >"$conf/minetd.conf" <<-EOF
+		# minetd under benchmark (issue 7): default limits and protections.
+		host = "$ADDR";
+		services = (
+		  { name = "echo"; handler = "echo"; port = ${ECHO_PORT[minetd]}; protocol = "both"; },
+		  { name = "daytime"; handler = "daytime"; port = ${DAYTIME_PORT[minetd]}; protocol = "both"; }
+		);
+	EOF
+	# nowait.N and -R: lift the fork-rate limits, or they stop serving mid-run.
+	cat >"$conf/inetd.conf" <<-EOF
+		$ADDR:
+		echo	stream	tcp	nowait.1000000	root	internal
+		echo	dgram	udp	wait	root	internal
+		daytime	stream	tcp	nowait.1000000	root	internal
+		daytime	dgram	udp	wait	root	internal
+	EOF
+	{
+		printf 'defaults\n{\n\tinstances = UNLIMITED\n\tper_source = UNLIMITED\n'
+		printf '\tcps = 1000000 1\n\tlog_type = FILE %s\n' "$LOGS/xinetd-services.log"
+		printf '\tlog_on_success =\n\tlog_on_failure = HOST\n\tbind = %s\n}\n' "$ADDR"
+		for svc in echo daytime; do
+			for kind in stream dgram; do
+				local proto=tcp wait=no
+				[ $kind = dgram ] && proto=udp wait=yes
+				printf 'service %s\n{\n\ttype = INTERNAL\n\tid = %s-%s\n' $svc $svc $kind
+				printf '\tsocket_type = %s\n\tprotocol = %s\n\twait = %s\n\tuser = root\n}\n' \
+					$kind $proto $wait
+			done
+		done
+	} >"$conf/xinetd.conf"
+}
+
+setup() {
+	local s cc=${CC:-cc} pkgdir=$OUT/pkgs
+	mkdir -p "$OUT" "$DATA" "$LOGS"
+	rm -f "$DATA"/*.txt "$DATA"/*.dat "$OUT"/*.png "$OUT/report.md"
+	: >"$RESULTS"
+	log "building loadgen and refserver"
+	$cc -O2 -g -Wall -Wextra -pthread -o "$OUT/loadgen" "$HERE/loadgen.c" &&
+		$cc -O2 -g -Wall -Wextra -o "$OUT/refserver" "$HERE/refserver.c" ||
+		{ echo "bench: cannot build the tools" >&2; exit 1; }
+
+	ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+
+	if ! command -v gnuplot >/dev/null; then
+		log "installing gnuplot-nox"
+		apt_install gnuplot-nox || log "gnuplot not available: no plots"
+	fi
+
+	if is_root && command -v ip >/dev/null && ip netns add "$NS_PREFIX-probe" 2>/dev/null; then
+		ip netns del "$NS_PREFIX-probe"
+		NETNS=1
+		ADDR=10.77.0.1
+	fi
+	for s in $SERVERS; do
+		NS[$s]=""
+		[ $NETNS = 1 ] && NS[$s]="$NS_PREFIX-${s%%-*}"
+		ECHO_PORT[$s]=7
+		DAYTIME_PORT[$s]=13
+	done
+	ECHO_PORT[ref]=15100 DAYTIME_PORT[ref]=15113
+	ECHO_PORT[minetd]=15000 DAYTIME_PORT[minetd]=15013
+	write_configs
+
+	CMD[ref]="$OUT/refserver -a $ADDR -e ${ECHO_PORT[ref]} -D ${DAYTIME_PORT[ref]}"
+	CMD[minetd]="$MINETD -c $DATA/conf/minetd.conf -l stderr"
+	CMD[xinetd]="$pkgdir/xinetd/usr/sbin/xinetd -dontfork -f $DATA/conf/xinetd.conf -pidfile $RUNDIR/xinetd.pid"
+	CMD[openbsd-inetd]="$pkgdir/openbsd-inetd/usr/sbin/inetd -i -R 100000000 $DATA/conf/inetd.conf"
+	CMD[inetutils-inetd]="$pkgdir/inetutils-inetd/usr/sbin/inetutils-inetd -R 100000000 --pidfile=$RUNDIR/inetutils-inetd.pid $DATA/conf/inetd.conf"
+	PIDFILE[inetutils-inetd]=$RUNDIR/inetutils-inetd.pid
+
+	[ -x "$MINETD" ] || NA[minetd]="no binary at $MINETD"
+	if [ $NETNS = 0 ]; then
+		for s in $INETD_PACKAGES; do
+			NA[$s]="needs root: network namespace for the official ports 7/13"
+		done
+	else
+		local missing=0
+		for s in $INETD_PACKAGES; do
+			log "unpacking $s"
+			unpack_package "$s" || NA[$s]="package could not be downloaded (see logs/apt.log)"
+		done
+		for s in $INETD_PACKAGES; do
+			[ -z "${NA[$s]:-}" ] || continue
+			local bin=${CMD[$s]%% *}
+			[ "$(missing_libs "$bin")" = 0 ] || missing=1
+		done
+		if [ $missing = 1 ]; then
+			log "installing the inetds' libraries"
+			apt_install $INETD_LIBS
+		fi
+		for s in $INETD_PACKAGES; do
+			[ -z "${NA[$s]:-}" ] || continue
+			local bin=${CMD[$s]%% *}
+			[ "$(missing_libs "$bin")" = 0 ] || NA[$s]="shared libraries missing: $(ldd "$bin" | grep 'not found' | awk '{print $1}' | tr '\n' ' ')"
+		done
+	fi
+	for s in $SERVERS; do
+		if [ -n "${NA[$s]:-}" ]; then
+			log "$s: n/a: ${NA[$s]}"
+			continue
+		fi
+		if [ -n "${NS[$s]}" ] && ! setup_namespace "${NS[$s]}"; then
+			NA[$s]="could not create network namespace"
+		fi
+	done
+	{
+		echo "meta date $(date -u '+%Y-%m-%d %H:%M UTC')"
+		echo "meta nproc $(nproc)"
+		echo "meta cpu $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
+		echo "meta kernel $(uname -r)"
+		echo "meta minetd $("$MINETD" -V 2>/dev/null | head -n1)"
+		echo "meta runs $RUNS"
+		echo "meta secs $SECS"
+		echo "meta idle $IDLE_CONNS"
+		echo "meta netns $NETNS"
+		echo "meta addr $ADDR"
+	} >>"$RESULTS"
+}
+
+available() { [ -z "${NA[$1]:-}" ]; }
+
+# --- measurements ------------------------------------------------------------
+
+# One loadgen run with a hard time limit; prints its result line.
+loadgen() {
+	local ns=$1 limit=$2
+	shift 2
+	in_ns "$ns" timeout -k 2 "$limit" "$OUT/loadgen" "$@" 2>>"$LOGS/loadgen.log" | tail -n1
+}
+
+# CPU ticks used so far by a server: all processes in its namespace (forking
+# inetds), including reaped children.
+cpu_ticks() {
+	local s=$1 pids pid total=0
+	if [ -n "${NS[$s]}" ]; then pids=$(ns_pids "${NS[$s]}"); else pids=${PID[$s]:-}; fi
+	for pid in $pids; do
+		local t
+		t=$(sed 's/^.*) //' "/proc/$pid/stat" 2>/dev/null | awk '{print $12 + $13 + $14 + $15}')
+		total=$((total + ${t:-0}))
+	done
+	echo $total
+}
+
+# A daemonizing server (PIDFILE) is alive if the pid it wrote is.
+server_alive() {
+	local s=$1 pid=${PID[$s]:-} i
+	if [ -n "${PIDFILE[$s]:-}" ]; then
+		for i in $(seq 20); do [ -s "${PIDFILE[$s]}" ] && break; sleep 0.1; done
+		pid=$(cat "${PIDFILE[$s]}" 2>/dev/null)
+	fi
+	[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null
+}
+
+wait_listening() {
+	local s=$1 port=$2
+	in_ns "${NS[$s]}" timeout 10 bash -c "
+		for i in \$(seq 200); do
+			(exec 3<>/dev/tcp/$ADDR/$port) 2>/dev/null && exit 0
+			sleep 0.05
+		done
+		exit 1"
+}
+
+start_server() {
+	local s=$1
+	log "starting $s"
+	[ -n "${PIDFILE[$s]:-}" ] && rm -f "${PIDFILE[$s]}"
+	# Not through in_ns: $! must be the server itself (ip netns exec execs).
+	# shellcheck disable=SC2086 # CMD is a word list
+	if [ -n "${NS[$s]}" ]; then
+		ip netns exec "${NS[$s]}" ${CMD[$s]} >>"$LOGS/$s.log" 2>&1 </dev/null &
+	else
+		${CMD[$s]} >>"$LOGS/$s.log" 2>&1 </dev/null &
+	fi
+	PID[$s]=$!
+	BACKGROUND="$BACKGROUND $!"
+	if ! wait_listening "$s" "${ECHO_PORT[$s]}" || ! server_alive "$s"; then
+		NA[$s]="did not start (see logs/$s.log)"
+		log "$s: ${NA[$s]}"
+		return 1
+	fi
+}
+
+# Start-up: exec to READY=1 on our notify socket, and to accepting TCP.
+measure_startup() {
+	local s=$1 run=$2 line
+	# shellcheck disable=SC2086
+	line=$(loadgen "${NS[$s]}" 20 startup -a "$ADDR" -p "${ECHO_PORT[$s]}" \
+		-n "$RUNDIR/notify.sock" -T 10000 -- ${CMD[$s]})
+	ns_reset "${NS[$s]}"
+	echo "result startup $s $run ${line:-bench_failed=1}" >>"$RESULTS"
+}
+
+# One load measurement; adds the server's CPU use and checks it survived.
+measure_load() {
+	local wl=$1 s=$2 run=$3 port line t0 t1 c0 c1 cpu
+	shift 3
+	if ! server_alive "$s"; then
+		NA[$s]="exited during the run (see logs/$s.log)"
+		log "$s: ${NA[$s]}"
+		return
+	fi
+	port=${ECHO_PORT[$s]}
+	[ "$wl" = daytime ] && port=${DAYTIME_PORT[$s]}
+	c0=$(cpu_ticks "$s")
+	t0=$(date +%s%N)
+	line=$(loadgen "${NS[$s]}" $((${SECS%.*} + 30)) "$@" -a "$ADDR" -p "$port" \
+		-d "$SECS" -w "$WARMUP" -S)
+	t1=$(date +%s%N)
+	c1=$(cpu_ticks "$s")
+	cpu=$(awk -v d=$((c1 - c0)) -v hz="$(getconf CLK_TCK)" -v ns=$((t1 - t0)) \
+		'BEGIN { printf "%.0f", 100 * d / hz / (ns / 1e9) }')
+	echo "result $wl $s $run ${line:-bench_failed=1} cpu_pct=$cpu" >>"$RESULTS"
+	log "$wl $s run $run: ${line:-FAILED}"
+	server_alive "$s" || log "$s: exited during $wl run $run"
+}
+
+rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null; }
+
+# Hold IDLE_CONNS idle echo connections; read the server's VmRSS meanwhile.
+measure_idle() {
+	local s=$1 run=$2 pid=${PID[$s]} out=$RUNDIR/idle.out before rss fds lg i line
+	server_alive "$s" || return
+	before=$(rss_kb "$pid")
+	: >"$out"
+	local cmd=(timeout -k 2 120 "$OUT/loadgen" idle -a "$ADDR" -p "${ECHO_PORT[$s]}"
+		-c "$IDLE_CONNS" -d 60 -S)
+	[ -n "${NS[$s]}" ] && cmd=(ip netns exec "${NS[$s]}" "${cmd[@]}")
+	"${cmd[@]}" >"$out" 2>>"$LOGS/loadgen.log" & # $! is timeout(1): it passes SIGTERM on
+	lg=$!
+	BACKGROUND="$BACKGROUND $lg"
+	for i in $(seq 900); do
+		grep -q '^ready' "$out" && break
+		kill -0 $lg 2>/dev/null || break
+		sleep 0.1
+	done
+	sleep 0.5
+	rss=$(rss_kb "$pid")
+	fds=$(ls "/proc/$pid/fd" 2>/dev/null | wc -l)
+	kill -TERM $lg 2>/dev/null
+	wait $lg 2>/dev/null
+	line=$(grep '^mode=idle' "$out" | tail -n1)
+	if [ -n "$line" ]; then
+		echo "result idle $s $run $line rss_kb=${rss:-0} rss_before_kb=${before:-0} fds=$fds" >>"$RESULTS"
+	else
+		echo "result idle $s $run bench_failed=1" >>"$RESULTS"
+	fi
+	log "idle $s run $run: rss ${rss:-?} kB (before ${before:-?} kB), fds $fds; ${line:-FAILED}"
+	sleep 1 # let the server reap the closed connections
+}
+
+# Servers in a different order each round, so drift hits all alike.
+rotated() {
+	local run=$1 list=() s i n
+	for s in $SERVERS; do available "$s" && list+=("$s"); done
+	n=${#list[@]}
+	for ((i = 0; i < n; i++)); do echo "${list[$(((i + run - 1) % n))]}"; done
+}
+
+main() {
+	local run s
+	setup
+	for run in $(seq "$RUNS"); do
+		for s in $(rotated "$run"); do
+			log "startup $s run $run"
+			measure_startup "$s" "$run"
+		done
+	done
+	for s in $SERVERS; do
+		available "$s" && start_server "$s"
+	done
+	for run in $(seq "$RUNS"); do
+		for s in $(rotated "$run"); do
+			measure_load tcp "$s" "$run" tcp-echo -c 50 -s 64 -H "$DATA/hist-tcp-$s-$run.txt"
+		done
+		for s in $(rotated "$run"); do
+			measure_load udp "$s" "$run" udp-echo -c 50 -s 64
+		done
+		for s in $(rotated "$run"); do
+			measure_load daytime "$s" "$run" connect -c 20
+		done
+		for s in $(rotated "$run"); do
+			case $s in
+			ref | minetd) measure_idle "$s" "$run" ;;
+			esac
+		done
+	done
+	for s in $SERVERS; do
+		available "$s" || echo "na $s ${NA[$s]}" >>"$RESULTS"
+	done
+	echo "meta elapsed_s $(( ($(date +%s%N) - START_NS) / 1000000000 ))" >>"$RESULTS"
+
+	awk -v out="$DATA" -f "$HERE/report.awk" "$RESULTS" >"$OUT/report.md"
+	if command -v gnuplot >/dev/null; then
+		gnuplot -e "data='$DATA'; out='$OUT'" "$HERE/plots.gp" 2>>"$LOGS/gnuplot.log" ||
+			log "gnuplot failed (see logs/gnuplot.log)"
+	fi
+	cat "$OUT/report.md"
+	log "done: $OUT/report.md"
+}
+
+main "$@"
