@@ -187,7 +187,7 @@ fi
 # minetd bind that service itself.
 mkdir -p /etc/systemd/system/minetd.service.d
 printf '%s\n' '[Service]' 'PrivateNetwork=no' 'RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6' \
-	'SocketBindDeny=' 'IPAddressDeny=' >/etc/systemd/system/minetd.service.d/bind.conf
+	'IPAddressDeny=' >/etc/systemd/system/minetd.service.d/bind.conf
 systemctl daemon-reload
 systemctl reset-failed minetd.service minetd.socket
 check drop-in-start systemctl start minetd.socket minetd.service
