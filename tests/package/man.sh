@@ -55,10 +55,12 @@ fi
 # 3. Keys: the key tables of daemon/config.c against the tags of minetd.conf(5).
 code_keys=$(grep -oE '^[[:space:]]*\{ "[a-z_]+", CONFIG_TYPE_' "$TOP/daemon/config.c" |
 	grep -oE '"[a-z_]+"' | tr -d '"' | sort -u)
-# A key is documented as a .TP tag: ".B key" or ".BR key ..." on the line after .TP, in
-# the sections from TOP-LEVEL SETTINGS to EXAMPLES.
+# A key is documented as a .TP tag: ".B key", ".BR key " (qotd only)"" or ".BR key1 ", " key2"
+# on the line after .TP (quoted text is not a key), in the sections from TOP-LEVEL SETTINGS
+# to EXAMPLES.
 man_keys=$(sed -n '/^\.SH TOP-LEVEL SETTINGS/,/^\.SH EXAMPLES/p' "$MAN5" |
-	sed -n '/^\.TP/{n;s/^\.BR\{0,1\} \([a-z_]*\).*/\1/p}' | sort -u)
+	sed -n '/^\.TP/{n;/^\.BR\{0,1\} /{s/^\.BR\{0,1\} //;s/"[^"]*"//g;p}}' | tr ' ' '\n' |
+	grep -E '^[a-z_]+$' | sort -u)
 if [ -z "$code_keys" ]; then
 	fail man-config-keys "no key table found in daemon/config.c"
 else
