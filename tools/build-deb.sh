@@ -35,7 +35,8 @@ apt_install() {	# apt_install PKG...: install when root, else print the line to 
 
 # 1. The tools this script itself runs.
 missing=()
-for tool in dpkg-buildpackage:dpkg-dev dh:debhelper lintian:lintian; do
+# (lintian renders the man pages with man.)
+for tool in dpkg-buildpackage:dpkg-dev dh:debhelper lintian:lintian man:man-db; do
 	command -v "${tool%%:*}" >/dev/null || missing+=("${tool#*:}")
 done
 [ ${#missing[@]} -eq 0 ] || apt_install "${missing[@]}"
