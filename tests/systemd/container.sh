@@ -84,7 +84,10 @@ elif [ $rc -ne 0 ] || grep -q '^FAIL:' "$results"; then
 	status=1
 fi
 [ "$status" -eq 0 ] && ! grep -q '^PASS:' "$results" && status=1
-if [ $status -ne 0 ]; then
+if [ $status -ne 0 ] && [ -s "$up/results/journal.txt" ]; then
+	echo "--- journal of the minetd units in the container (last 80 lines):"
+	tail -n 80 "$up/results/journal.txt" | sed 's/^/    /'
+elif [ $status -ne 0 ]; then
 	echo "--- container console (last 80 lines):"
 	tail -n 80 "$up/console.log" | sed 's/^/    /'
 fi
