@@ -27,12 +27,22 @@ trap 'exit 1' HUP INT TERM
 # verify: a copy of the units whose ExecStart= names an executable that
 # exists here (the built binary, or /bin/true before it is built), since
 # verify checks the path and /usr/sbin/minetd is only there once installed.
-# --man=no: the man pages in Documentation= are not installed either.
+# The man pages of Documentation= come from the source tree through MANPATH,
+# so verify checks those links too.
 exe=$MINETD
 [ -x "$exe" ] || exe=/bin/true
-cp "$UNITS"/*.socket "$UNITS"/*.service "$tmp"/
-sed -i "s|^ExecStart=/usr/sbin/minetd|ExecStart=$exe|" "$tmp/minetd.service"
-out=$(cd "$tmp" && timeout 60 systemd-analyze verify --man=no ./*.socket ./*.service 2>&1)
+mkdir -p "$tmp/units" "$tmp/man/man8" "$tmp/man/man5"
+cp "$UNITS"/*.socket "$UNITS"/*.service "$tmp/units/"
+sed -i "s|^ExecStart=/usr/sbin/minetd|ExecStart=$exe|" "$tmp/units/minetd.service"
+if cp "$TOP/man/minetd.8" "$tmp/man/man8/" 2>/dev/null &&
+    cp "$TOP/man/minetd.conf.5" "$tmp/man/man5/" 2>/dev/null && command -v man >/dev/null; then
+	man_option=--man=yes
+else
+	man_option=--man=no
+	skip "units-documentation" "no man pages in $TOP/man or no man(1): Documentation= not checked"
+fi
+out=$(cd "$tmp/units" && MANPATH=$tmp/man timeout 60 systemd-analyze verify $man_option \
+	./*.socket ./*.service 2>&1)
 rc=$?
 if [ $rc -eq 0 ] && [ -z "$out" ]; then
 	pass "units-verify"
