@@ -28,8 +28,54 @@ struct key {
 static const struct key top_keys[] = {
 	{ "host", CONFIG_TYPE_STRING, NULL },
 	{ "log_connections", CONFIG_TYPE_BOOL, NULL },
+	{ "limits", CONFIG_TYPE_GROUP, NULL },
+	{ "udp", CONFIG_TYPE_GROUP, NULL },
+	{ "allow", CONFIG_TYPE_ARRAY, NULL },
+	{ "deny", CONFIG_TYPE_ARRAY, NULL },
 	{ "services", CONFIG_TYPE_LIST, NULL },
 	{ NULL, 0, NULL },
+};
+
+static const struct key limits_keys[] = {
+	{ "connections", CONFIG_TYPE_INT, NULL },
+	{ "connections_per_source", CONFIG_TYPE_INT, NULL },
+	{ "idle_timeout", CONFIG_TYPE_INT, NULL },
+	{ "lifetime", CONFIG_TYPE_INT, NULL },
+	{ "bytes", CONFIG_TYPE_INT, NULL },
+	{ NULL, 0, NULL },
+};
+
+static const struct key udp_keys[] = {
+	{ "privileged_source_ports", CONFIG_TYPE_BOOL, NULL },
+	{ "loop_ports", CONFIG_TYPE_ARRAY, NULL },
+	{ "amplification", CONFIG_TYPE_INT, NULL },
+	{ "small_reply", CONFIG_TYPE_INT, NULL },
+	{ "verified_time", CONFIG_TYPE_INT, NULL },
+	{ "source_rate", CONFIG_TYPE_INT, NULL },
+	{ "source_burst", CONFIG_TYPE_INT, NULL },
+	{ "global_rate", CONFIG_TYPE_INT, NULL },
+	{ "global_burst", CONFIG_TYPE_INT, NULL },
+	{ NULL, 0, NULL },
+};
+
+/* The safe defaults, documented in minetd.conf(5). */
+static const struct tcp_limits default_limits = {
+	.connections = 10000,
+	.connections_per_source = 256,
+	.idle_timeout = 60,
+	.lifetime = 600,
+	.bytes = 100 * 1024 * 1024,
+};
+
+static const struct udp_policy default_udp = {
+	.privileged_source_ports = false,
+	.amplification = 1,
+	.small_reply = 32,
+	.verified_time = 600,
+	.source_rate = 1024 * 1024,
+	.source_burst = 256 * 1024,
+	.global_rate = 32 * 1024 * 1024,
+	.global_burst = 4 * 1024 * 1024,
 };
 
 static const struct key service_keys[] = {
@@ -41,6 +87,8 @@ static const struct key service_keys[] = {
 	{ "quotes", CONFIG_TYPE_STRING, "qotd" },
 	{ "format", CONFIG_TYPE_STRING, "daytime" },
 	{ "utc", CONFIG_TYPE_BOOL, "daytime" },
+	{ "allow", CONFIG_TYPE_ARRAY, NULL },
+	{ "deny", CONFIG_TYPE_ARRAY, NULL },
 	{ NULL, 0, NULL },
 };
 
@@ -97,6 +145,7 @@ static const char *type_name(int type)
 	case CONFIG_TYPE_BOOL: return "true or false";
 	case CONFIG_TYPE_LIST: return "a list in parentheses";
 	case CONFIG_TYPE_GROUP: return "a group in braces";
+	case CONFIG_TYPE_ARRAY: return "an array in brackets";
 	default: return "of another type";
 	}
 }
@@ -144,6 +193,129 @@ static const char *lookup_string(const config_setting_t *group, const char *name
 	if (!s || config_setting_type(s) != CONFIG_TYPE_STRING)
 		return def;
 	return config_setting_get_string(s);
+}
+
+/* Reads an integer key within [min, max] into *out; leaves *out alone when absent.
+ * Returns the number of problems (0 or 1). */
+static int get_uint(const config_setting_t *group, const char *name, uint64_t min, uint64_t max,
+		    uint64_t *out, const char *path, struct config_errors *errors)
+{
+	const config_setting_t *s = config_setting_get_member(group, name);
+	long long v;
+
+	if (!s || !type_matches(CONFIG_TYPE_INT, config_setting_type(s)))
+		return 0;       /* absent, or check_keys reported the type */
+	v = config_setting_type(s) == CONFIG_TYPE_INT ? config_setting_get_int(s) : config_setting_get_int64(s);
+	if (v < 0 || (uint64_t)v < min || (uint64_t)v > max) {
+		struct place p = place_of(s, path);
+		add_error(errors, p.file, p.line, "'%s' is %lld, must be %llu to %llu", name, v,
+			  (unsigned long long)min, (unsigned long long)max);
+		return 1;
+	}
+	*out = (uint64_t)v;
+	return 0;
+}
+
+static int get_unsigned(const config_setting_t *group, const char *name, unsigned min, unsigned max,
+			unsigned *out, const char *path, struct config_errors *errors)
+{
+	uint64_t v = *out;
+	int problems = get_uint(group, name, min, max, &v, path, errors);
+
+	*out = (unsigned)v;
+	return problems;
+}
+
+/* An array of CIDR strings: "allow = [ "192.0.2.0/24", "::1" ];". */
+static int get_cidrs(const config_setting_t *group, const char *name, struct cidr **out, size_t *n,
+		     const char *path, struct config_errors *errors)
+{
+	const config_setting_t *s = config_setting_get_member(group, name);
+	int problems = 0;
+	int len;
+
+	if (!s || config_setting_type(s) != CONFIG_TYPE_ARRAY)
+		return 0;
+	len = config_setting_length(s);
+	*out = calloc((size_t)len + 1, sizeof(**out));
+	if (!*out)
+		return 1;
+	for (int i = 0; i < len; i++) {
+		const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+		const char *text = config_setting_get_string(e);
+		if (!text || cidr_parse(text, &(*out)[*n]) < 0) {
+			struct place p = place_of(s, path);
+			add_error(errors, p.file, p.line, "'%s': invalid address or prefix %s%s%s", name,
+				  text ? "'" : "", text ? text : "(not a string)", text ? "'" : "");
+			problems++;
+			continue;
+		}
+		(*n)++;
+	}
+	return problems;
+}
+
+static int get_acl(const config_setting_t *group, struct acl *acl, const char *path, struct config_errors *errors)
+{
+	return get_cidrs(group, "allow", &acl->allow, &acl->n_allow, path, errors) +
+	       get_cidrs(group, "deny", &acl->deny, &acl->n_deny, path, errors);
+}
+
+static int parse_limits(const config_setting_t *root, struct tcp_limits *l, const char *path,
+			struct config_errors *errors)
+{
+	const config_setting_t *g = config_setting_get_member(root, "limits");
+	int problems;
+
+	*l = default_limits;
+	if (!g || config_setting_type(g) != CONFIG_TYPE_GROUP)
+		return 0;
+	problems = check_keys(g, limits_keys, NULL, path, errors);
+	problems += get_unsigned(g, "connections", 1, 1000000, &l->connections, path, errors);
+	problems += get_unsigned(g, "connections_per_source", 1, 1000000, &l->connections_per_source, path, errors);
+	problems += get_unsigned(g, "idle_timeout", 0, 86400 * 365, &l->idle_timeout, path, errors);
+	problems += get_unsigned(g, "lifetime", 0, 86400 * 365, &l->lifetime, path, errors);
+	problems += get_uint(g, "bytes", 0, UINT64_MAX >> 1, &l->bytes, path, errors);
+	return problems;
+}
+
+static int parse_udp(const config_setting_t *root, struct udp_policy *u, const char *path,
+		     struct config_errors *errors)
+{
+	const config_setting_t *g = config_setting_get_member(root, "udp");
+	const config_setting_t *ports;
+	int problems, flag;
+
+	*u = default_udp;
+	if (!g || config_setting_type(g) != CONFIG_TYPE_GROUP)
+		return 0;
+	problems = check_keys(g, udp_keys, NULL, path, errors);
+	if (config_setting_lookup_bool(g, "privileged_source_ports", &flag) == CONFIG_TRUE)
+		u->privileged_source_ports = flag;
+	problems += get_unsigned(g, "amplification", 0, 1000, &u->amplification, path, errors);
+	problems += get_unsigned(g, "small_reply", 0, 65507, &u->small_reply, path, errors);
+	problems += get_unsigned(g, "verified_time", 0, 86400 * 365, &u->verified_time, path, errors);
+	problems += get_uint(g, "source_rate", 1, 1000000000, &u->source_rate, path, errors);
+	problems += get_uint(g, "source_burst", 65536 + 64, 1000000000, &u->source_burst, path, errors);
+	problems += get_uint(g, "global_rate", 1, 1000000000, &u->global_rate, path, errors);
+	problems += get_uint(g, "global_burst", 65536 + 64, 1000000000, &u->global_burst, path, errors);
+	ports = config_setting_get_member(g, "loop_ports");
+	if (ports && config_setting_type(ports) == CONFIG_TYPE_ARRAY) {
+		int len = config_setting_length(ports);
+		u->loop_ports = calloc((size_t)len + 1, sizeof(*u->loop_ports));
+		for (int i = 0; u->loop_ports && i < len; i++) {
+			const config_setting_t *e = config_setting_get_elem(ports, (unsigned)i);
+			int v = config_setting_get_int(e);
+			if (config_setting_type(e) != CONFIG_TYPE_INT || v < 1 || v > 65535) {
+				struct place p = place_of(ports, path);
+				add_error(errors, p.file, p.line, "'loop_ports' holds ports, 1 to 65535");
+				problems++;
+				break;
+			}
+			u->loop_ports[u->n_loop_ports++] = (unsigned)v;
+		}
+	}
+	return problems;
 }
 
 static bool valid_name(const char *name)
@@ -382,6 +554,7 @@ static int parse_service(const config_setting_t *group, const char *path, const 
 		add_error(errors, q.file, q.line, "%s", err);
 		problems++;
 	}
+	problems += get_acl(group, &svc->acl, path, errors);
 	if (problems)
 		return -1;
 	svc->name = strdup(name);
@@ -434,6 +607,9 @@ static int parse_root(config_t *cf, struct config *c, struct config_errors *erro
 		return -ENOMEM;
 	if (config_setting_lookup_bool(root, "log_connections", &flag) == CONFIG_TRUE)
 		c->log_connections = flag;
+	problems += parse_limits(root, &c->limits, c->path, errors);
+	problems += parse_udp(root, &c->udp, c->path, errors);
+	problems += get_acl(root, &c->acl, c->path, errors);
 	if (!is_wildcard(c->host)) {
 		struct sockaddr_storage *addrs;
 		size_t n;
@@ -532,6 +708,7 @@ void service_free(struct service *svc)
 		free(svc->quotes[i].text);
 	free(svc->quotes);
 	free(svc->daytime_format);
+	acl_free(&svc->acl);
 	memset(svc, 0, sizeof(*svc));
 }
 
@@ -542,6 +719,8 @@ void config_free(struct config *c)
 	for (size_t i = 0; i < c->n_services; i++)
 		service_free(&c->services[i]);
 	free(c->services);
+	acl_free(&c->acl);
+	free(c->udp.loop_ports);
 	free(c->host);
 	free(c->path);
 	free(c);

@@ -3,7 +3,10 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/socket.h>
+
+#include "acl.h"
 
 struct handler;
 
@@ -33,12 +36,37 @@ struct service {
 	size_t n_quotes;
 	char *daytime_format;
 	bool daytime_utc;
+	struct acl acl;         /* checked after the global one */
+};
+
+/* TCP: what one client, and all of them, may hold. 0 means no limit for the times and bytes. */
+struct tcp_limits {
+	unsigned connections;
+	unsigned connections_per_source;
+	unsigned idle_timeout;          /* seconds without a byte either way */
+	unsigned lifetime;              /* seconds */
+	uint64_t bytes;                 /* in and out together */
+};
+
+/* UDP: what minetd answers, against reflection, amplification and loops. */
+struct udp_policy {
+	bool privileged_source_ports;   /* answer datagrams from source ports below 1024 */
+	unsigned *loop_ports;           /* never answered, besides the small services' and our own */
+	size_t n_loop_ports;
+	unsigned amplification;         /* unverified sources: reply <= request × this ... */
+	unsigned small_reply;           /* ... unless the reply is at most this many bytes */
+	unsigned verified_time;         /* seconds a source that completed a TCP handshake is trusted */
+	uint64_t source_rate, source_burst;     /* reply bytes per second for one source */
+	uint64_t global_rate, global_burst;     /* reply bytes per second for everyone */
 };
 
 struct config {
 	char *path;
 	char *host;
 	bool log_connections;
+	struct tcp_limits limits;
+	struct udp_policy udp;
+	struct acl acl;
 	struct service *services;
 	size_t n_services;
 };

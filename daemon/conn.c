@@ -26,13 +26,13 @@ struct conn {
 	bool close_when_flushed;
 	uint64_t stream_pos;            /* chargen: bytes of the stream sent */
 	uint64_t bytes_in, bytes_out;
-	uint64_t started_usec;
+	uint64_t started_usec, active_usec;
 	struct sockaddr_in6 peer;       /* IPv4 as mapped addresses */
 };
 
 static void conn_io(struct loop *loop, struct loop_io *io, uint32_t events);
 
-static void peer_store(struct sockaddr_in6 *dst, const struct sockaddr_storage *src)
+void addr_to_in6(const struct sockaddr_storage *src, struct sockaddr_in6 *dst)
 {
 	memset(dst, 0, sizeof(*dst));
 	dst->sin6_family = AF_INET6;
@@ -89,6 +89,7 @@ void conn_close(struct conn *c, const char *reason)
 		c->next->prev = c->prev;
 	as->counters.tcp_active--;
 	c->server->n_conns--;
+	conn_counts_give(&c->server->conn_counts, &c->peer.sin6_addr);
 	loop_release(c->server->loop, c, conn_free);
 }
 
@@ -96,6 +97,20 @@ void conn_close_all(struct active_service *as, const char *reason)
 {
 	while (as->conns)
 		conn_close(as->conns, reason);
+}
+
+static void conn_count_out(struct conn *c, size_t n)
+{
+	c->bytes_out += n;
+	c->owner->counters.bytes_out += n;
+	c->active_usec = now_usec();
+}
+
+static void conn_count_in(struct conn *c, size_t n)
+{
+	c->bytes_in += n;
+	c->owner->counters.bytes_in += n;
+	c->active_usec = now_usec();
 }
 
 /* What the connection waits for next. */
@@ -126,8 +141,7 @@ static bool conn_send(struct conn *c, const uint8_t *data, size_t len)
 		}
 		n = 0;
 	}
-	c->bytes_out += (uint64_t)n;
-	c->owner->counters.bytes_out += (uint64_t)n;
+	conn_count_out(c, (size_t)n);
 	if ((size_t)n == len)
 		return true;
 	/* len never exceeds CONN_BUF_SIZE: at most one read is in flight. */
@@ -153,8 +167,7 @@ static bool conn_flush_output(struct conn *c)
 		conn_close(c, "send failed");
 		return false;
 	}
-	c->bytes_out += (uint64_t)n;
-	c->owner->counters.bytes_out += (uint64_t)n;
+	conn_count_out(c, (size_t)n);
 	c->out_start += (uint32_t)n;
 	if (c->out_start < c->out_end)
 		return true;
@@ -176,8 +189,7 @@ static void conn_generate(struct conn *c)
 		return;
 	}
 	c->stream_pos += (uint64_t)n;
-	c->bytes_out += (uint64_t)n;
-	c->owner->counters.bytes_out += (uint64_t)n;
+	conn_count_out(c, (size_t)n);
 }
 
 /* Reads what the client sent; echo sends it back. Returns false when closed. */
@@ -198,8 +210,7 @@ static bool conn_read(struct conn *c)
 			c->read_closed = true;
 			return true;
 		}
-		c->bytes_in += (uint64_t)n;
-		c->owner->counters.bytes_in += (uint64_t)n;
+		conn_count_in(c, (size_t)n);
 		if (behaviour == TCP_ECHO && !conn_send(c, buf, (size_t)n))
 			return false;
 	}
@@ -227,8 +238,31 @@ static void conn_io(struct loop *loop, struct loop_io *io, uint32_t events)
 	}
 	if (behaviour == TCP_GENERATE && !c->out && (events & LOOP_OUT))
 		conn_generate(c);
-	if (c->io.fn)
-		conn_update_events(c);
+	if (!c->io.fn)
+		return;
+	const struct tcp_limits *limits = &c->server->config->limits;
+	if (limits->bytes && c->bytes_in + c->bytes_out >= limits->bytes) {
+		conn_close(c, "byte limit");
+		return;
+	}
+	conn_update_events(c);
+}
+
+void conn_enforce_limits(struct active_service *as, uint64_t now)
+{
+	const struct tcp_limits *limits;
+	struct conn *c, *next;
+
+	if (!as->conns)
+		return;
+	limits = &as->conns->server->config->limits;
+	for (c = as->conns; c; c = next) {
+		next = c->next;
+		if (limits->idle_timeout && now - c->active_usec >= limits->idle_timeout * 1000000ULL)
+			conn_close(c, "idle timeout");
+		else if (limits->lifetime && now - c->started_usec >= limits->lifetime * 1000000ULL)
+			conn_close(c, "lifetime");
+	}
 }
 
 /* The one-shot services answer at once, usually without ever waiting. */
@@ -255,27 +289,56 @@ static void conn_start(struct conn *c)
 	conn_update_events(c);
 }
 
-static void conn_new(struct listener *l, int fd, const struct sockaddr_storage *peer)
+/* Access lists first, then the limits: no work for a client that will be refused. */
+static const char *conn_refusal(struct server *srv, struct active_service *as, const struct sockaddr_in6 *peer)
+{
+	const struct tcp_limits *limits = &srv->config->limits;
+
+	if (!server_permits(srv, as, &peer->sin6_addr))
+		return "access list";
+	if (srv->n_conns >= limits->connections)
+		return "connection limit";
+	if (!conn_counts_take(&srv->conn_counts, &peer->sin6_addr, limits->connections_per_source))
+		return "per-source connection limit";
+	return NULL;
+}
+
+static void conn_new(struct listener *l, int fd, const struct sockaddr_storage *addr)
 {
 	struct server *srv = l->server;
 	struct active_service *as = l->owner;
-	struct conn *c = calloc(1, sizeof(*c));
+	struct sockaddr_in6 peer;
+	const char *refusal;
+	struct conn *c;
 	int one = 1;
 
-	if (!c) {
+	addr_to_in6(addr, &peer);
+	refusal = conn_refusal(srv, as, &peer);
+	if (refusal) {
 		close(fd);
-		as->counters.tcp_refused++;
+		server_refuse(srv, as, "tcp", (const struct sockaddr *)&peer, refusal);
 		return;
 	}
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		close(fd);
+		conn_counts_give(&srv->conn_counts, &peer.sin6_addr);
+		server_refuse(srv, as, "tcp", (const struct sockaddr *)&peer, "out of memory");
+		return;
+	}
+	/* The handshake proved the client receives at this address: UDP may answer it in full. */
+	source_lookup(&srv->sources, &peer.sin6_addr)->verified_until_usec =
+		now_usec() + srv->config->udp.verified_time * 1000000ULL;
 	c->owner = as;
 	c->server = srv;
-	c->started_usec = now_usec();
-	peer_store(&c->peer, peer);
+	c->started_usec = c->active_usec = now_usec();
+	c->peer = peer;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (loop_add(srv->loop, &c->io, fd, 0, conn_io) < 0) {
 		close(fd);
 		free(c);
-		as->counters.tcp_refused++;
+		conn_counts_give(&srv->conn_counts, &peer.sin6_addr);
+		server_refuse(srv, as, "tcp", (const struct sockaddr *)&peer, "epoll failed");
 		return;
 	}
 	c->next = as->conns;

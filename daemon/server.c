@@ -9,8 +9,13 @@
 
 #include "config.h"
 #include "handlers.h"
+#include <arpa/inet.h>
 
 #define FREE_BUFS_MAX 64
+#define SOURCE_TABLE_SIZE 8192
+
+/* RFC 862-868's own ports: a datagram from one of them is another small service's reply. */
+static const unsigned small_service_ports[] = { 7, 9, 13, 17, 19, 37 };
 
 int server_new(struct loop *loop, struct server **out)
 {
@@ -22,6 +27,12 @@ int server_new(struct loop *loop, struct server **out)
 	}
 	srv->loop = loop;
 	srv->client_log = (struct log_ratelimit){ .interval_usec = 10 * 1000000, .burst = 20 };
+	if (source_table_init(&srv->sources, SOURCE_TABLE_SIZE) < 0 || conn_counts_init(&srv->conn_counts) < 0) {
+		source_table_free(&srv->sources);
+		free(srv->scratch);
+		free(srv);
+		return -ENOMEM;
+	}
 	*out = srv;
 	return 0;
 }
@@ -361,9 +372,13 @@ static void plan_commit(struct server *srv, struct plan *p)
 		if (l->io.fn || l->paused)
 			continue;
 		int r = loop_add(srv->loop, &l->io, l->io.fd, LOOP_IN, listener_io);
+		struct log_fields f = { .service = l->owner->service->name, .protocol = socket_type_name(l->type) };
 		if (r < 0)
-			log_error("service '%s': cannot watch %s %s: %s", l->owner->service->name,
-				  socket_type_name(l->type), l->addr_text, strerror(-r));
+			log_fields(LOG_ERR, &f, "%s: cannot watch %s %s: %s", f.service, f.protocol, l->addr_text,
+				   strerror(-r));
+		else
+			log_fields(LOG_INFO, &f, "%s: serving %s on %s%s", f.service, f.protocol, l->addr_text,
+				   l->inherited ? " (socket from systemd)" : "");
 	}
 }
 
@@ -406,6 +421,41 @@ static int plan_build(struct server *srv, struct plan *p, const struct config *c
 	return 0;
 }
 
+static void refuse_port(uint64_t *bitmap, unsigned port)
+{
+	bitmap[port / 64] |= 1ULL << (port % 64);
+}
+
+/* Datagrams from these source ports are never answered: they break echo/chargen loops
+ * (CA-1996-01), including loops between our own services. */
+static void build_refused_ports(struct server *srv, const struct config *cfg)
+{
+	uint64_t *bitmap = srv->refused_ports;
+
+	memset(srv->refused_ports, 0, sizeof(srv->refused_ports));
+	refuse_port(bitmap, 0);
+	for (size_t i = 0; i < sizeof(small_service_ports) / sizeof(small_service_ports[0]); i++)
+		refuse_port(bitmap, small_service_ports[i]);
+	if (!cfg->udp.privileged_source_ports)
+		for (unsigned p = 1; p < 1024; p++)
+			refuse_port(bitmap, p);
+	for (size_t i = 0; i < cfg->udp.n_loop_ports; i++)
+		refuse_port(bitmap, cfg->udp.loop_ports[i]);
+	for (size_t i = 0; i < cfg->n_services; i++)
+		if (cfg->services[i].protocols & PROTO_UDP)
+			refuse_port(bitmap, cfg->services[i].port);
+	for (size_t i = 0; i < srv->n_listeners; i++) {
+		struct sockaddr_storage ss;
+		socklen_t len = sizeof(ss);
+		if (srv->listeners[i]->type == SOCK_DGRAM &&
+		    getsockname(srv->listeners[i]->io.fd, (struct sockaddr *)&ss, &len) == 0) {
+			struct sockaddr_in6 in6;
+			addr_to_in6(&ss, &in6);
+			refuse_port(bitmap, ntohs(in6.sin6_port));
+		}
+	}
+}
+
 int server_apply(struct server *srv, struct config *cfg, bool starting)
 {
 	struct plan p = { 0 };
@@ -419,10 +469,36 @@ int server_apply(struct server *srv, struct config *cfg, bool starting)
 		plan_commit(srv, &p);
 		config_free(srv->config);
 		srv->config = cfg;
+		build_refused_ports(srv, cfg);
 	}
 	free(p.listeners);
 	free(p.services);
 	return r;
+}
+
+void server_refuse(struct server *srv, struct active_service *as, const char *protocol,
+		   const struct sockaddr *peer, const char *reason)
+{
+	char addr[ADDR_TEXT_MAX];
+
+	if (strcmp(protocol, "tcp") == 0)
+		as->counters.tcp_refused++;
+	else
+		as->counters.udp_refused++;
+	if (!log_ratelimit_pass(&srv->client_log, now_usec()))
+		return;
+	struct log_fields f = {
+		.service = as->service->name,
+		.protocol = protocol,
+		.peer = addr_to_string(peer, addr),
+		.reason = reason,
+	};
+	log_fields(LOG_NOTICE, &f, "%s: refused %s client %s: %s", as->service->name, protocol, addr, reason);
+}
+
+bool server_permits(const struct server *srv, const struct active_service *as, const struct in6_addr *addr)
+{
+	return acl_permits(&srv->config->acl, addr) && acl_permits(&as->service->acl, addr);
 }
 
 void server_stop(struct server *srv)
@@ -455,6 +531,8 @@ void server_free(struct server *srv)
 	for (size_t i = 0; i < srv->n_free_bufs; i++)
 		free(srv->free_bufs[i]);
 	free(srv->free_bufs);
+	source_table_free(&srv->sources);
+	conn_counts_free(&srv->conn_counts);
 	config_free(srv->config);
 	free(srv->scratch);
 	free(srv);
@@ -498,6 +576,10 @@ void server_log_counters(const struct server *srv)
 
 void server_tick(struct server *srv)
 {
+	uint64_t now = now_usec();
+
+	for (struct active_service *as = srv->services; as; as = as->next)
+		conn_enforce_limits(as, now);
 	for (size_t i = 0; i < srv->n_listeners; i++) {
 		struct listener *l = srv->listeners[i];
 		if (l->paused && loop_modify(srv->loop, &l->io, LOOP_IN) == 0)

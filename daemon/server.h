@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "limits.h"
 #include "listen.h"
 #include "loop.h"
 #include "log.h"
@@ -60,6 +61,11 @@ struct server {
 	size_t n_free_bufs;
 	uint64_t n_conns;
 	struct log_ratelimit client_log;
+	/* against hostile clients */
+	struct source_table sources;
+	struct conn_counts conn_counts;
+	struct bucket udp_global;
+	uint64_t refused_ports[65536 / 64];     /* UDP source ports never answered */
 };
 
 int server_new(struct loop *loop, struct server **out);
@@ -83,10 +89,21 @@ void server_tick(struct server *server);
 void *server_buf_take(struct server *server);
 void server_buf_give(struct server *server, void *buf);
 
+/* Counts a refused client and logs it at a bounded rate. */
+void server_refuse(struct server *server, struct active_service *as, const char *protocol,
+		   const struct sockaddr *peer, const char *reason);
+/* The global and the service's access lists. */
+bool server_permits(const struct server *server, const struct active_service *as, const struct in6_addr *addr);
+
 /* conn.c */
 void conn_accept(struct listener *listener);
 void conn_close(struct conn *conn, const char *reason);
 void conn_close_all(struct active_service *as, const char *reason);
+/* Closes the connections that were idle, lived or moved more than the limits allow. */
+void conn_enforce_limits(struct active_service *as, uint64_t now);
+
+/* Stores an address as IPv6, IPv4 as mapped, for the tables and lists. */
+void addr_to_in6(const struct sockaddr_storage *src, struct sockaddr_in6 *dst);
 
 /* udp.c */
 void udp_serve(struct listener *listener);

@@ -1,5 +1,6 @@
 /* UDP: one reply per datagram, sent from the address the datagram was sent to. */
 #include <errno.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -11,6 +12,7 @@
 #include "server.h"
 
 #define UDP_BATCH 64            /* datagrams per wake-up, so one socket cannot starve others */
+#define DATAGRAM_OVERHEAD 64    /* what a reply costs beyond its payload, so empty ones count */
 
 union control {
 	char buf[CMSG_SPACE(sizeof(struct in6_pktinfo)) + CMSG_SPACE(sizeof(struct in_pktinfo))];
@@ -64,6 +66,37 @@ static void udp_log_failure(struct listener *l, const struct sockaddr_storage *p
 		log_fields(LOG_WARNING, &f, "%s: %s %s: %s", name, what, addr, strerror(err));
 }
 
+/* Loops first, then access lists, so that no work is done for what is refused. */
+static const char *udp_refusal_before(const struct server *srv, const struct active_service *as,
+				      const struct sockaddr_in6 *peer)
+{
+	unsigned port = ntohs(peer->sin6_port);
+
+	if (srv->refused_ports[port / 64] & (1ULL << (port % 64)))
+		return port < 1024 ? "privileged or small-service source port" : "loop port";
+	if (!server_permits(srv, as, &peer->sin6_addr))
+		return "access list";
+	return NULL;
+}
+
+/* Amplification cap and budgets, once the reply's size is known. */
+static const char *udp_refusal_after(struct server *srv, const struct sockaddr_in6 *peer, size_t request,
+				     size_t reply, uint64_t now)
+{
+	const struct udp_policy *policy = &srv->config->udp;
+	struct source_slot *source = source_lookup(&srv->sources, &peer->sin6_addr);
+	uint64_t cost = reply + DATAGRAM_OVERHEAD;
+
+	if (reply > policy->small_reply && reply > request * policy->amplification &&
+	    source->verified_until_usec <= now)
+		return "amplification";
+	if (!bucket_take(&source->udp, policy->source_rate, policy->source_burst, cost, now))
+		return "source budget";
+	if (!bucket_take(&srv->udp_global, policy->global_rate, policy->global_burst, cost, now))
+		return "global budget";
+	return NULL;
+}
+
 void udp_serve(struct listener *l)
 {
 	struct server *srv = l->server;
@@ -91,12 +124,24 @@ void udp_serve(struct listener *l)
 		if (msg.msg_flags & MSG_TRUNC)
 			continue;       /* larger than any UDP payload: nothing sane to answer */
 
+		struct sockaddr_in6 from;
+		addr_to_in6(&peer, &from);
+		const char *refusal = udp_refusal_before(srv, as, &from);
+		if (refusal) {
+			server_refuse(srv, as, "udp", (struct sockaddr *)&from, refusal);
+			continue;
+		}
 		struct reply_input in = {
 			.service = as->service, .seq = as->seq, .now = time(NULL), .data = buf, .len = (size_t)n,
 		};
 		ssize_t len = as->service->handler->reply(&in, buf, SCRATCH_SIZE);
 		if (len < 0)
 			continue;
+		refusal = udp_refusal_after(srv, &from, (size_t)n, (size_t)len, now_usec());
+		if (refusal) {
+			server_refuse(srv, as, "udp", (struct sockaddr *)&from, refusal);
+			continue;
+		}
 		as->seq++;
 		iov.iov_len = (size_t)len;
 		msg.msg_controllen = reply_control(&msg, &reply_ctl);

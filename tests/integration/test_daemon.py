@@ -160,14 +160,18 @@ def _can_send(s):
 def five_hundred_concurrent_clients():
     port = free_port()
     d = Daemon(config_text([service("echo", "echo", port, protocol="tcp")]))
-    socks = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(500)]
+    # 500 clients from 5 addresses: below the per-source limit (256) as real clients are.
+    socks = [socket.create_connection(("127.0.0.1", port), timeout=10, source_address=(f"127.0.0.{10 + i % 5}", 0))
+             for i in range(500)]
     for i, s in enumerate(socks):
         s.sendall(b"client %d\n" % i)
     for i, s in enumerate(socks):
         want = b"client %d\n" % i
         got = b""
         while len(got) < len(want):
-            got += s.recv(100)
+            b = s.recv(100)
+            assert b, f"client {i} closed after {got!r}"
+            got += b
         assert got == want
     for s in socks:
         s.close()

@@ -83,8 +83,9 @@ def chargen_udp_one_rotating_line():
     d, ports = all_services()
     for host in HOSTS:
         port = ports[("chargen", host)]
-        first = udp_exchange(host, port, b"")
-        second = udp_exchange(host, port, b"anything")
+        # A request as large as the reply: no amplification, so any source is answered.
+        first = udp_exchange(host, port, b"x" * 74)
+        second = udp_exchange(host, port, b"y" * 74)
         assert len(first) == 74 and first.endswith(b"\r\n")
         assert first[:72] == chargen_stream(first[0] - 32, 72)
         assert second == chargen_stream(first[0] - 32 + 1, 74)
@@ -102,7 +103,7 @@ def qotd_one_quote_then_close():
             assert q in known, q
             assert len(q) <= 512
             seen.add(q)
-            u = udp_exchange(host, port, b"")
+            u = udp_exchange(host, port, b"q" * 512)
             assert u in known, u
             seen.add(u)
     assert len(seen) > 1            # one per request, not always the same

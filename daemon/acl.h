@@ -1,0 +1,26 @@
+/* Access lists: allow and deny CIDR prefixes, IPv4 and IPv6. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <netinet/in.h>
+
+struct cidr {
+	struct in6_addr addr;   /* IPv4 as mapped addresses */
+	unsigned prefix;        /* 0..128, counted on the mapped form */
+};
+
+struct acl {
+	struct cidr *allow;     /* empty: everyone not denied */
+	size_t n_allow;
+	struct cidr *deny;
+	size_t n_deny;
+};
+
+/* "192.0.2.0/24", "2001:db8::/32", or a single address. Returns 0 or -EINVAL. */
+int cidr_parse(const char *text, struct cidr *out);
+bool cidr_match(const struct cidr *c, const struct in6_addr *addr);
+/* Denied when a deny entry matches, or when there are allow entries and none matches. */
+bool acl_permits(const struct acl *acl, const struct in6_addr *addr);
+void acl_free(struct acl *acl);

@@ -1,0 +1,187 @@
+#include "limits.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+bool bucket_take(struct bucket *b, uint64_t rate, uint64_t burst, uint64_t cost, uint64_t now)
+{
+	uint64_t cap = burst * 1000;
+
+	if (b->updated_usec == 0) {
+		b->tokens_milli = cap;
+	} else if (now > b->updated_usec) {
+		uint64_t elapsed = now - b->updated_usec;
+		/* elapsed µs × rate/s = tokens in thousandths of a token ×1000 / 1000 */
+		uint64_t add = elapsed > 1000000000 ? cap : elapsed * rate / 1000;
+		b->tokens_milli = b->tokens_milli + add > cap ? cap : b->tokens_milli + add;
+	}
+	b->updated_usec = now;
+	if (b->tokens_milli < cost * 1000)
+		return false;
+	b->tokens_milli -= cost * 1000;
+	return true;
+}
+
+static uint64_t random_seed(void)
+{
+	uint64_t seed = 0;
+
+	if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) != sizeof(seed))
+		seed = (uint64_t)(uintptr_t)&seed ^ 0x9e3779b97f4a7c15ULL;
+	return seed;
+}
+
+/* A keyed mix of the address, so that an attacker cannot aim at one slot. */
+static uint64_t hash_addr(const struct in6_addr *a, size_t len, uint64_t seed)
+{
+	uint64_t h = seed;
+
+	for (size_t i = 0; i < len; i++) {
+		h ^= a->s6_addr[i];
+		h *= 0x100000001b3ULL;
+		h ^= h >> 29;
+	}
+	return h ^ (h >> 32);
+}
+
+/* IPv4 (mapped) addresses count whole, IPv6 ones by /64. */
+static void source_key(const struct in6_addr *addr, struct in6_addr *key)
+{
+	*key = *addr;
+	if (!IN6_IS_ADDR_V4MAPPED(addr))
+		memset(&key->s6_addr[8], 0, 8);
+}
+
+int source_table_init(struct source_table *t, size_t size_pow2)
+{
+	t->slots = calloc(size_pow2, sizeof(*t->slots));
+	if (!t->slots)
+		return -ENOMEM;
+	t->mask = size_pow2 - 1;
+	t->seed = random_seed();
+	return 0;
+}
+
+void source_table_free(struct source_table *t)
+{
+	free(t->slots);
+	t->slots = NULL;
+}
+
+struct source_slot *source_lookup(struct source_table *t, const struct in6_addr *addr)
+{
+	struct in6_addr key;
+	struct source_slot *s;
+
+	source_key(addr, &key);
+	s = &t->slots[hash_addr(&key, 16, t->seed) & t->mask];
+	if (!s->used || memcmp(&s->key, &key, sizeof(key)) != 0) {
+		memset(s, 0, sizeof(*s));
+		s->key = key;
+		s->used = true;
+	}
+	return s;
+}
+
+struct conn_count {
+	struct conn_count *next;
+	struct in6_addr addr;
+	unsigned n;
+};
+
+int conn_counts_init(struct conn_counts *c)
+{
+	c->mask = 1023;
+	c->n = 0;
+	c->seed = random_seed();
+	c->buckets = calloc(c->mask + 1, sizeof(*c->buckets));
+	return c->buckets ? 0 : -ENOMEM;
+}
+
+void conn_counts_free(struct conn_counts *c)
+{
+	for (size_t i = 0; c->buckets && i <= c->mask; i++) {
+		struct conn_count *e = c->buckets[i], *next;
+		for (; e; e = next) {
+			next = e->next;
+			free(e);
+		}
+	}
+	free(c->buckets);
+	c->buckets = NULL;
+}
+
+static struct conn_count **find(const struct conn_counts *c, const struct in6_addr *addr)
+{
+	struct conn_count **p = &c->buckets[hash_addr(addr, 16, c->seed) & c->mask];
+
+	while (*p && memcmp(&(*p)->addr, addr, sizeof(*addr)) != 0)
+		p = &(*p)->next;
+	return p;
+}
+
+static void grow(struct conn_counts *c)
+{
+	size_t mask = c->mask * 2 + 1;
+	struct conn_count **buckets = calloc(mask + 1, sizeof(*buckets));
+
+	if (!buckets)
+		return;         /* longer chains, still correct */
+	for (size_t i = 0; i <= c->mask; i++) {
+		struct conn_count *e = c->buckets[i], *next;
+		for (; e; e = next) {
+			next = e->next;
+			size_t h = hash_addr(&e->addr, 16, c->seed) & mask;
+			e->next = buckets[h];
+			buckets[h] = e;
+		}
+	}
+	free(c->buckets);
+	c->buckets = buckets;
+	c->mask = mask;
+}
+
+bool conn_counts_take(struct conn_counts *c, const struct in6_addr *addr, unsigned limit)
+{
+	struct conn_count **p = find(c, addr);
+
+	if (*p) {
+		if ((*p)->n >= limit)
+			return false;
+		(*p)->n++;
+		return true;
+	}
+	if (limit == 0)
+		return false;
+	struct conn_count *e = calloc(1, sizeof(*e));
+	if (!e)
+		return false;
+	e->addr = *addr;
+	e->n = 1;
+	*p = e;
+	if (++c->n > c->mask)
+		grow(c);
+	return true;
+}
+
+void conn_counts_give(struct conn_counts *c, const struct in6_addr *addr)
+{
+	struct conn_count **p = find(c, addr), *e = *p;
+
+	if (!e)
+		return;
+	if (--e->n == 0) {
+		*p = e->next;
+		free(e);
+		c->n--;
+	}
+}
+
+unsigned conn_counts_get(const struct conn_counts *c, const struct in6_addr *addr)
+{
+	struct conn_count **p = find(c, addr);
+
+	return *p ? (*p)->n : 0;
+}
