@@ -62,7 +62,7 @@ run_script() {  # run_script TIMEOUT SCRIPT
 for bin in "$BUILD"/tests/test_*; do
 	[ -x "$bin" ] && selected "$bin" && run_unit "$bin"
 done
-for script in tests/integration/test_*.py tests/integration/test_*.sh; do
+for script in tests/integration/test_*.py tests/integration/test_*.sh tests/fuzz/test_*.sh tests/sanitize/test_*.sh; do
 	[ -f "$script" ] && selected "$script" && run_script 600 "$script"
 done
 # Scripts ending in -inside.sh run inside a container that another script boots.

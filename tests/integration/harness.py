@@ -17,6 +17,10 @@ import traceback
 
 TOP = os.environ.get("TOP") or os.path.abspath(os.path.join(os.path.dirname(__file__), "../.."))
 MINETD = os.environ.get("MINETD") or os.path.join(TOP, "build", "minetd")
+# A command to run the daemon under, e.g. "valgrind --error-exitcode=99 --leak-check=full".
+WRAPPER = os.environ.get("MINETD_WRAPPER", "").split()
+# Slow wrappers (valgrind) need longer to start and stop.
+SLOW = float(os.environ.get("MINETD_SLOW", "1"))
 _tests = []
 _daemons = []
 
@@ -72,11 +76,11 @@ class Daemon:
         self.log_path = os.path.join(self.dir, "stderr.log")
         self.write_config(config)
         self.log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen([MINETD, "-c", self.config_path, "-l", "stderr", *args],
+        self.proc = subprocess.Popen([*WRAPPER, MINETD, "-c", self.config_path, "-l", "stderr", *args],
                                      stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log,
                                      env=env)
         _daemons.append(self)
-        self.wait_log("started", timeout=10)
+        self.wait_log("started", timeout=10 * SLOW)
 
     def write_config(self, text):
         with open(self.config_path, "w") as f:
@@ -86,7 +90,7 @@ class Daemon:
         with open(self.log_path, "rb") as f:
             return f.read().decode(errors="replace")
 
-    def wait_log(self, pattern, count=1, timeout=10):
+    def wait_log(self, pattern, count=1, timeout=10 * SLOW):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             out = self.output()
@@ -113,7 +117,7 @@ class Daemon:
                     return int(line.split()[1])
         return 0
 
-    def stop(self, sig=signal.SIGTERM, timeout=10):
+    def stop(self, sig=signal.SIGTERM, timeout=10 * SLOW):
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
             try:
@@ -131,6 +135,23 @@ class Daemon:
             self.proc.wait()
         if not self.log.closed:
             self.log.close()
+
+
+def _stop_all():
+    """Stops every daemon still running with SIGTERM; each must exit 0 (under valgrind or
+    a sanitizer, that also means no error and no leak)."""
+    bad = []
+    for d in _daemons:
+        if d.proc.poll() is None:
+            rc = d.stop()
+        else:
+            rc = d.proc.returncode
+            d.kill()
+        if rc != 0:
+            bad.append(f"minetd exited with {rc}:\n{d.output()[-3000:]}")
+    _daemons.clear()
+    if bad:
+        raise AssertionError("\n".join(bad))
 
 
 def _kill_all():
@@ -196,6 +217,7 @@ def run():
             continue
         try:
             fn()
+            _stop_all()
             print(f"PASS: {fn.__name__}", flush=True)
         except Skip as e:
             print(f"SKIP: {fn.__name__}: {e}", flush=True)
