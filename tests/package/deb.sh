@@ -189,6 +189,14 @@ for t in /minetd-autopkgtest/*; do
 	check "autopkgtest-${t##*/}" "debian/tests/${t##*/} failed" "$t"
 done
 
+# What the units said, when something failed (before the purge takes them away).
+if grep -q '^FAIL' $out; then
+	echo "--- systemctl status ---"
+	systemctl --no-pager status minetd.socket minetd.service minetd-daytime.socket
+	echo "--- journal of the minetd units ---"
+	journalctl -b --no-pager -u minetd.socket -u minetd.service -u minetd-daytime.socket | tail -n 40
+fi
+
 # Purge: nothing left running, installed, enabled or listening.
 check deb-purge "dpkg --purge failed" dpkg --purge minetd
 check purge-stopped "a minetd unit or process survived the purge" eval \
@@ -232,7 +240,8 @@ if ! grep -qx DONE "$WORK/out/results" 2>/dev/null; then
 fi
 grep -q '^FAIL' "$WORK/out/results" 2>/dev/null && failed=1
 if [ $failed -ne 0 ] || [ "${VERBOSE:-0}" = 1 ]; then
-	echo "--- container test log ---"; cat "$WORK/out/log" 2>/dev/null
-	echo "--- systemd-nspawn output (last 40 lines) ---"; tail -n 40 "$WORK/nspawn.log"
+	# Indented, so that the runner does not count the FAIL lines in them twice.
+	echo "--- container test log ---"; sed 's/^/  | /' "$WORK/out/log" 2>/dev/null
+	echo "--- systemd-nspawn output (last 40 lines) ---"; tail -n 40 "$WORK/nspawn.log" | sed 's/^/  | /' 
 fi
 exit $failed
