@@ -269,9 +269,12 @@ static void client_close(struct worker *w, struct client *c, uint64_t retry_dela
 	c->retry_at_ns = now_ns() + retry_delay_ns;
 }
 
-static void client_fail(struct worker *w, struct client *c)
+/* Count a failed request or connection; the first few say why on stderr. */
+static void client_fail(struct worker *w, struct client *c, const char *why, int err)
 {
-	w->errors++;
+	if (++w->errors <= 5)
+		fprintf(stderr, "loadgen: client %d: %s%s%s\n", c->index, why, err ? ": " : "",
+			err ? strerror(err) : "");
 	if (w->opt->mode == MODE_IDLE) {
 		if (c->fd >= 0) {
 			epoll_ctl(w->epoll_fd, EPOLL_CTL_DEL, c->fd, NULL);
@@ -327,7 +330,7 @@ static void tcp_start_request(struct worker *w, struct client *c, uint64_t t)
 	c->started_ns = t;
 	c->state = CLIENT_WAITING;
 	if (!tcp_send_request(w, c))
-		client_fail(w, c);
+		client_fail(w, c, "send", errno);
 }
 
 static int new_socket(struct worker *w, struct client *c, int type)
@@ -362,7 +365,7 @@ static void client_connect(struct worker *w, struct client *c, uint64_t t)
 	c->state = CLIENT_CONNECTING;
 	if (connect(fd, (const struct sockaddr *)&w->opt->server, sizeof(w->opt->server)) < 0 &&
 	    errno != EINPROGRESS) {
-		client_fail(w, c);
+		client_fail(w, c, "connect", errno);
 		return;
 	}
 	epoll_set(w, c, EPOLLOUT | EPOLLIN, EPOLL_CTL_ADD);
@@ -374,7 +377,7 @@ static bool connect_finished(struct worker *w, struct client *c)
 	socklen_t len = sizeof(err);
 
 	if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0 || err) {
-		client_fail(w, c);
+		client_fail(w, c, "connect", err ? err : errno);
 		return false;
 	}
 	return true;
@@ -396,7 +399,7 @@ static void handle_tcp_echo(struct worker *w, struct client *c, uint32_t events,
 	if (events & EPOLLOUT) {
 		epoll_set(w, c, EPOLLIN, EPOLL_CTL_MOD);
 		if (!tcp_send_request(w, c)) {
-			client_fail(w, c);
+			client_fail(w, c, "send", errno);
 			return;
 		}
 	}
@@ -406,12 +409,11 @@ static void handle_tcp_echo(struct worker *w, struct client *c, uint32_t events,
 	if (n < 0 && errno == EAGAIN)
 		return;
 	if (n <= 0) {
-		client_fail(w, c);
+		client_fail(w, c, n ? "recv" : "closed by server", n ? errno : 0);
 		return;
 	}
 	if (!reply_matches(buf, (size_t)n, c->received, size, c->seq, c->index)) {
-		fprintf(stderr, "loadgen: client %d: echo differs from request\n", c->index);
-		client_fail(w, c);
+		client_fail(w, c, "echo differs from request", 0);
 		return;
 	}
 	c->received += (size_t)n;
@@ -484,7 +486,7 @@ static void handle_connect(struct worker *w, struct client *c, uint64_t t)
 		if (n < 0 && errno == EAGAIN)
 			return;
 		if (n < 0) {
-			client_fail(w, c);
+			client_fail(w, c, "recv", errno);
 			return;
 		}
 		if (n == 0)
@@ -493,7 +495,7 @@ static void handle_connect(struct worker *w, struct client *c, uint64_t t)
 		w->bytes_in += (uint64_t)n;
 	}
 	if (c->received == 0) {
-		client_fail(w, c); /* closed without a reply */
+		client_fail(w, c, "closed without a reply", 0); /* closed without a reply */
 		return;
 	}
 	record(w, c, t);
@@ -513,14 +515,14 @@ static void handle_idle(struct worker *w, struct client *c, uint64_t t)
 		c->state = CLIENT_WAITING;
 		/* One byte round trip: the server has really accepted it. */
 		if (send(c->fd, "i", 1, MSG_NOSIGNAL) != 1)
-			client_fail(w, c);
+			client_fail(w, c, "send", errno);
 		return;
 	}
 	n = recv(c->fd, buf, sizeof(buf), 0);
 	if (n < 0 && errno == EAGAIN)
 		return;
 	if (n != 1 || c->state != CLIENT_WAITING) {
-		client_fail(w, c); /* closed by the server, or unexpected data */
+		client_fail(w, c, n < 0 ? "recv" : "closed by server or unexpected data", n < 0 ? errno : 0); /* closed by the server, or unexpected data */
 		return;
 	}
 	record(w, c, t);
@@ -557,7 +559,7 @@ static void worker_tick(struct worker *w, uint64_t t)
 					w->lost++;
 				udp_send(w, c, t);
 			} else {
-				client_fail(w, c);
+				client_fail(w, c, c->state == CLIENT_CONNECTING ? "connect timed out" : "reply timed out", 0);
 			}
 			break;
 		default:

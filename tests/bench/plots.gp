@@ -12,6 +12,7 @@ set grid ytics
 set yrange [0:*]
 set xtics rotate by -20
 set key off
+set xrange [-0.6:4.6] # five servers, always in the same slots
 bars = data."/plot-bars.dat"
 
 set output out."/throughput.png"

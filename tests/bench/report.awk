@@ -335,6 +335,23 @@ END {
 	rd = has("startup", "minetd", "ready_ms") ? median("startup", "minetd", "ready_ms") : ""
 	target("READY ≤ 5 ms after start", rd == "" ? "–" : sprintf("%.2f ms", rd), rd != "" && rd <= 5, m && rd != "")
 
+	print "\n## Notes\n"
+	print "- **Server CPU %** is the CPU time of every process in the server's namespace (forked " \
+	      "children included once reaped) over the load generator's run, in % of one CPU; " \
+	      "**CPU µs/request** divides it by the rate. The load generator shares the two CPUs " \
+	      "with the server, so rates move with the machine's other load; CPU per request is the " \
+	      "steadier measure of what a server costs."
+	print "- Of the inetds' built-ins only TCP echo forks per connection; daytime (TCP and UDP) " \
+	      "and UDP echo are served in the inetd process itself, so the daytime figure compares " \
+	      "event loops with event loops."
+	print "- xinetd's built-in UDP echo reads and drops every datagram already queued after " \
+	      "it answers one (seen with strace), so in a closed loop most requests are lost and " \
+	      "wait for the 200 ms client timeout."
+	print "- Idle connections are measured for the event-driven servers only: an inetd would " \
+	      "fork 10,000 processes."
+	print "- READY: the time from fork+exec to the READY=1 datagram on a NOTIFY_SOCKET the " \
+	      "bench listens on; accepting: to the first accepted TCP connection on the echo port, " \
+	      "polled every 0.1 ms. xinetd and inetutils-inetd do not send READY=1."
 	print "\nPlots: throughput.png (bars: median, whiskers: min–max), tcp_latency_cdf.png, memory_startup.png."
 	print "Raw lines: data/results.txt; server logs: logs/."
 	plot_files()

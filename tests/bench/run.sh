@@ -4,7 +4,8 @@
 #
 # Env (set by `make bench`): MINETD (the binary), TOP (repo root), OUT (output
 # dir).  Tunables: BENCH_RUNS (3 rounds), BENCH_SECS (3 s per measurement),
-# BENCH_IDLE (10000 idle connections).  Writes $OUT/report.md, $OUT/*.png,
+# BENCH_IDLE (10000 idle connections), BENCH_THREADS (load generator event
+# loops, 1: on two CPUs a second one mostly takes CPU from the server).  Writes $OUT/report.md, $OUT/*.png,
 # raw figures in $OUT/data/, server logs in $OUT/logs/.
 #
 # As root every server runs in a network namespace of its own, bound to
@@ -21,6 +22,7 @@ MINETD=${MINETD:-$TOP/build/minetd}
 RUNS=${BENCH_RUNS:-3}
 SECS=${BENCH_SECS:-3}
 IDLE_CONNS=${BENCH_IDLE:-10000}
+THREADS=${BENCH_THREADS:-1}
 WARMUP=0.5
 SERVERS="ref minetd xinetd openbsd-inetd inetutils-inetd"
 INETD_PACKAGES="xinetd openbsd-inetd inetutils-inetd"
@@ -244,6 +246,7 @@ setup() {
 		echo "meta runs $RUNS"
 		echo "meta secs $SECS"
 		echo "meta idle $IDLE_CONNS"
+		echo "meta threads $THREADS"
 		echo "meta netns $NETNS"
 		echo "meta addr $ADDR"
 	} >>"$RESULTS"
@@ -257,6 +260,7 @@ available() { [ -z "${NA[$1]:-}" ]; }
 loadgen() {
 	local ns=$1 limit=$2
 	shift 2
+	echo "== ${ns:-here}: loadgen $*" >>"$LOGS/loadgen.log"
 	in_ns "$ns" timeout -k 2 "$limit" "$OUT/loadgen" "$@" 2>>"$LOGS/loadgen.log" | tail -n1
 }
 
@@ -337,7 +341,7 @@ measure_load() {
 	c0=$(cpu_ticks "$s")
 	t0=$(date +%s%N)
 	line=$(loadgen "${NS[$s]}" $((${SECS%.*} + 30)) "$@" -a "$ADDR" -p "$port" \
-		-d "$SECS" -w "$WARMUP" -S)
+		-d "$SECS" -w "$WARMUP" -t "$THREADS" -S)
 	t1=$(date +%s%N)
 	c1=$(cpu_ticks "$s")
 	cpu=$(awk -v d=$((c1 - c0)) -v hz="$(getconf CLK_TCK)" -v ns=$((t1 - t0)) \
@@ -355,6 +359,7 @@ measure_idle() {
 	server_alive "$s" || return
 	before=$(rss_kb "$pid")
 	: >"$out"
+	echo "== ${NS[$s]:-here}: loadgen idle ($s)" >>"$LOGS/loadgen.log"
 	local cmd=(timeout -k 2 120 "$OUT/loadgen" idle -a "$ADDR" -p "${ECHO_PORT[$s]}"
 		-c "$IDLE_CONNS" -d 60 -S)
 	[ -n "${NS[$s]}" ] && cmd=(ip netns exec "${NS[$s]}" "${cmd[@]}")
