@@ -90,4 +90,4 @@ bench: $(BUILD)/minetd
 clean:
 	rm -rf $(BUILD)
 
--include $(OBJECTS:.o=.d)
+-include $(OBJECTS:.o=.d) $(UNIT_TESTS:=.d)

@@ -93,6 +93,16 @@ void conn_close(struct conn *c, const char *reason)
 	loop_release(c->server->loop, c, conn_free);
 }
 
+/* Ends a connection at once, dropping what the kernel still queues for it: a client
+ * past its time must not go on reading for minutes from a full send buffer. */
+static void conn_abort(struct conn *c, const char *reason)
+{
+	struct linger reset = { .l_onoff = 1, .l_linger = 0 };
+
+	setsockopt(c->io.fd, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
+	conn_close(c, reason);
+}
+
 void conn_close_all(struct active_service *as, const char *reason)
 {
 	while (as->conns)
@@ -259,9 +269,9 @@ void conn_enforce_limits(struct active_service *as, uint64_t now)
 	for (c = as->conns; c; c = next) {
 		next = c->next;
 		if (limits->idle_timeout && now - c->active_usec >= limits->idle_timeout * 1000000ULL)
-			conn_close(c, "idle timeout");
+			conn_abort(c, "idle timeout");
 		else if (limits->lifetime && now - c->started_usec >= limits->lifetime * 1000000ULL)
-			conn_close(c, "lifetime");
+			conn_abort(c, "lifetime");
 	}
 }
 

@@ -126,17 +126,29 @@ static void on_watchdog(struct loop *loop, struct loop_io *io, uint32_t events)
 	notify_watchdog();
 }
 
-/* Every client is a file descriptor: take all the kernel allows us. */
-static void raise_file_limit(void)
+/* Sockets, the loop, signals, timers, the journal. */
+#define FILES_RESERVED 64
+
+/* Every client is a file descriptor: take all the kernel allows us, and say so when that
+ * is less than the connection limit needs. */
+static void raise_file_limit(const struct config *config)
 {
 	struct rlimit rl;
 
-	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= rl.rlim_max)
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
 		return;
-	rl.rlim_cur = rl.rlim_max;
-	if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
-		log_warning("cannot raise the open files limit to %llu: %s", (unsigned long long)rl.rlim_max,
-			    strerror(errno));
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0) {
+			log_warning("cannot raise the open files limit to %llu: %s", (unsigned long long)rl.rlim_max,
+				    strerror(errno));
+			getrlimit(RLIMIT_NOFILE, &rl);
+		}
+	}
+	if (rl.rlim_cur < (rlim_t)config->limits.connections + FILES_RESERVED)
+		log_warning("open files limit %llu is below limits.connections (%u) + %d: clients beyond it "
+			    "will be refused; raise LimitNOFILE= or lower the limit",
+			    (unsigned long long)rl.rlim_cur, config->limits.connections, FILES_RESERVED);
 }
 
 static int run(const char *config_path)
@@ -149,7 +161,7 @@ static int run(const char *config_path)
 
 	if (load_config(config_path, &config, !log_to_journal()) < 0)
 		return EXIT_CONFIG;
-	raise_file_limit();
+	raise_file_limit(config);
 	signal(SIGPIPE, SIG_IGN);
 	if ((r = loop_new(&d.loop)) < 0 || (r = server_new(d.loop, &d.server)) < 0) {
 		log_error("cannot start: %s", strerror(-r));

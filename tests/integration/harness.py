@@ -59,6 +59,8 @@ def service(name, handler, port, protocol="both", host=None, **options):
     for key, value in options.items():
         if isinstance(value, bool):
             value = "true" if value else "false"
+        elif isinstance(value, list):
+            value = "[ " + ", ".join(f'"{v}"' if isinstance(v, str) else str(v) for v in value) + " ]"
         elif isinstance(value, str):
             value = f'"{value}"'
         parts.append(f"{key} = {value}")

@@ -115,6 +115,14 @@ static void shipped_config_serves_echo_on_5000(void **state)
 	assert_int_equal(c->services[0].protocols, PROTO_BOTH);
 	assert_string_equal(c->services[0].host, "");
 	assert_int_equal(c->services[0].n_addrs, 0);
+	/* the safe defaults */
+	assert_int_equal(c->limits.connections, 10000);
+	assert_int_equal(c->limits.connections_per_source, 256);
+	assert_int_equal(c->limits.idle_timeout, 60);
+	assert_int_equal(c->limits.lifetime, 600);
+	assert_false(c->udp.privileged_source_ports);
+	assert_int_equal(c->udp.amplification, 1);
+	assert_int_equal(c->udp.small_reply, 32);
 	config_free(c);
 }
 
@@ -125,7 +133,24 @@ static void defaults_and_options(void **state)
 
 	(void)state;
 	assert_int_equal(c->n_services, 6);
+	assert_int_equal(c->limits.connections, 500);
+	assert_int_equal(c->limits.connections_per_source, 10);
+	assert_int_equal(c->limits.idle_timeout, 30);
+	assert_int_equal(c->limits.lifetime, 0);
+	assert_true(c->limits.bytes == 5000000000ULL);
+	assert_true(c->udp.privileged_source_ports);
+	assert_int_equal(c->udp.n_loop_ports, 2);
+	assert_int_equal(c->udp.loop_ports[1], 11211);
+	assert_int_equal(c->udp.amplification, 2);
+	assert_int_equal(c->udp.small_reply, 0);
+	assert_int_equal(c->udp.verified_time, 60);
+	assert_int_equal(c->udp.source_rate, 1000);
+	assert_int_equal(c->udp.global_burst, 140000);
+	assert_int_equal(c->acl.n_allow, 2);
+	assert_int_equal(c->acl.n_deny, 1);
 	s = config_find_service(c, "echo");
+	assert_int_equal(s->acl.n_deny, 1);
+	assert_int_equal(s->acl.n_allow, 0);
 	assert_int_equal(s->protocols, PROTO_BOTH);
 	assert_string_equal(s->host, "127.0.0.1");      /* the default host */
 	assert_int_equal(s->n_addrs, 1);
