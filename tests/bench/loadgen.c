@@ -64,6 +64,7 @@ struct options {
 	int threads;
 	int timeout_ms;
 	bool spread_sources;
+	int source_offset;
 	const char *histogram_path;
 	const char *notify_path;
 	char **command;
@@ -340,7 +341,7 @@ static int new_socket(struct worker *w, struct client *c, int type)
 	if (fd < 0)
 		return -errno;
 	if (w->opt->spread_sources)
-		bind_source(fd, c->index, &w->opt->server);
+		bind_source(fd, c->index + w->opt->source_offset, &w->opt->server);
 	if (type == SOCK_STREAM) {
 		int one = 1;
 
@@ -898,6 +899,7 @@ static void usage(FILE *f)
 		"  -t THREADS   event loops (1)\n"
 		"  -T MS        per-request timeout (udp 200, tcp 2000; startup 5000)\n"
 		"  -S           give each client its own source address in the server's /16\n"
+		"  -o N         with -S, start at the N-th such address (0)\n"
 		"  -H FILE      write the latency histogram to FILE\n"
 		"  -n PATH      startup: NOTIFY_SOCKET path to listen on\n");
 }
@@ -934,7 +936,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	optind = 2;
-	while ((ch = getopt(argc, argv, "a:p:c:s:d:w:t:T:SH:n:h")) != -1) {
+	while ((ch = getopt(argc, argv, "a:p:c:s:d:w:t:T:So:H:n:h")) != -1) {
 		switch (ch) {
 		case 'a':
 			if (inet_pton(AF_INET, optarg, &opt.server.sin_addr) != 1) {
@@ -950,6 +952,7 @@ int main(int argc, char **argv)
 		case 't': opt.threads = atoi(optarg); break;
 		case 'T': opt.timeout_ms = atoi(optarg); break;
 		case 'S': opt.spread_sources = true; break;
+		case 'o': opt.source_offset = atoi(optarg); break;
 		case 'H': opt.histogram_path = optarg; break;
 		case 'n': opt.notify_path = optarg; break;
 		case 'h': usage(stdout); return 0;
@@ -957,7 +960,7 @@ int main(int argc, char **argv)
 		}
 	}
 	if (port <= 0 || port > 65535 || opt.request_size < 1 || opt.request_size > MAX_REQUEST ||
-	    opt.threads < 1) {
+	    opt.threads < 1 || opt.source_offset < 0) {
 		usage(stderr);
 		return 2;
 	}
