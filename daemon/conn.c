@@ -223,6 +223,10 @@ static bool conn_read(struct conn *c)
 		conn_count_in(c, (size_t)n);
 		if (behaviour == TCP_ECHO && !conn_send(c, buf, (size_t)n))
 			return false;
+		/* A short read emptied the socket: epoll says when there is more, which
+		 * saves a recv() that would only say EAGAIN. */
+		if ((size_t)n < CONN_BUF_SIZE)
+			break;
 	}
 	return true;
 }

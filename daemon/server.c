@@ -27,8 +27,10 @@ int server_new(struct loop *loop, struct server **out)
 	}
 	srv->loop = loop;
 	srv->client_log = (struct log_ratelimit){ .interval_usec = 10 * 1000000, .burst = 20 };
-	if (source_table_init(&srv->sources, SOURCE_TABLE_SIZE) < 0 || conn_counts_init(&srv->conn_counts) < 0) {
+	if (source_table_init(&srv->sources, SOURCE_TABLE_SIZE) < 0 || conn_counts_init(&srv->conn_counts) < 0 ||
+	    udp_batch_new(&srv->udp) < 0) {
 		source_table_free(&srv->sources);
+		conn_counts_free(&srv->conn_counts);
 		free(srv->scratch);
 		free(srv);
 		return -ENOMEM;
@@ -533,6 +535,7 @@ void server_free(struct server *srv)
 	free(srv->free_bufs);
 	source_table_free(&srv->sources);
 	conn_counts_free(&srv->conn_counts);
+	udp_batch_free(srv->udp);
 	config_free(srv->config);
 	free(srv->scratch);
 	free(srv);

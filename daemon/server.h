@@ -17,6 +17,7 @@
 struct config;
 struct service;
 struct conn;
+struct udp_batch;
 
 struct counters {
 	uint64_t tcp_accepted, tcp_active, tcp_refused;
@@ -56,7 +57,8 @@ struct server {
 	size_t n_listeners;
 	struct listener **inherited;    /* from systemd, kept for the whole run */
 	size_t n_inherited;
-	uint8_t *scratch;               /* SCRATCH_SIZE: one datagram or one read */
+	uint8_t *scratch;               /* SCRATCH_SIZE: one read, one reply */
+	struct udp_batch *udp;
 	void **free_bufs;               /* spare CONN_BUF_SIZE buffers */
 	size_t n_free_bufs;
 	uint64_t n_conns;
@@ -107,3 +109,5 @@ void addr_to_in6(const struct sockaddr_storage *src, struct sockaddr_in6 *dst);
 
 /* udp.c */
 void udp_serve(struct listener *listener);
+int udp_batch_new(struct udp_batch **out);
+void udp_batch_free(struct udp_batch *batch);

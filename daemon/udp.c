@@ -1,5 +1,6 @@
 /* UDP: one reply per datagram, sent from the address the datagram was sent to. */
 #include <errno.h>
+#include <stdlib.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <string.h>
@@ -11,12 +12,26 @@
 #include "proto.h"
 #include "server.h"
 
-#define UDP_BATCH 64            /* datagrams per wake-up, so one socket cannot starve others */
+#define UDP_BATCH 16            /* datagrams per system call */
+#define UDP_ROUNDS 4            /* batches per wake-up, so one socket cannot starve others */
 #define DATAGRAM_OVERHEAD 64    /* what a reply costs beyond its payload, so empty ones count */
 
 union control {
 	char buf[CMSG_SPACE(sizeof(struct in6_pktinfo)) + CMSG_SPACE(sizeof(struct in_pktinfo))];
 	struct cmsghdr align;
+};
+
+struct udp_slot {
+	uint8_t *buf;                   /* SCRATCH_SIZE: a whole datagram, then its reply */
+	struct sockaddr_storage peer;
+	struct iovec iov, reply_iov;
+	union control control, reply_control;
+};
+
+/* recvmmsg()/sendmmsg() state, one per loop, allocated once. */
+struct udp_batch {
+	struct udp_slot slots[UDP_BATCH];
+	struct mmsghdr in[UDP_BATCH], out[UDP_BATCH];
 };
 
 /* Keeps only the destination address of the request, as the source of the reply. */
@@ -51,7 +66,7 @@ static size_t reply_control(struct msghdr *req, union control *out)
 	return 0;
 }
 
-static void udp_log_failure(struct listener *l, const struct sockaddr_storage *peer, const char *what, int err)
+static void udp_log_failure(struct listener *l, const void *peer, const char *what, int err)
 {
 	char addr[ADDR_TEXT_MAX];
 	const char *name = l->owner->service->name;
@@ -97,61 +112,128 @@ static const char *udp_refusal_after(struct server *srv, const struct sockaddr_i
 	return NULL;
 }
 
+/* One datagram taken from a batch: answered in place, in its own buffer. Returns the
+ * reply's length, or -1 when there is none. */
+static ssize_t udp_answer(struct server *srv, struct active_service *as, struct udp_slot *slot, size_t len,
+			  int flags, time_t now)
+{
+	struct sockaddr_in6 from;
+	const char *refusal;
+	ssize_t reply;
+
+	as->counters.udp_received++;
+	as->counters.bytes_in += len;
+	if (flags & MSG_TRUNC)
+		return -1;      /* larger than any UDP payload: nothing sane to answer */
+	addr_to_in6(&slot->peer, &from);
+	refusal = udp_refusal_before(srv, as, &from);
+	if (refusal) {
+		server_refuse(srv, as, "udp", (struct sockaddr *)&from, refusal);
+		return -1;
+	}
+	struct reply_input in = { .service = as->service, .seq = as->seq, .now = now, .data = slot->buf, .len = len };
+	reply = as->service->handler->reply(&in, slot->buf, SCRATCH_SIZE);
+	if (reply < 0)
+		return -1;
+	refusal = udp_refusal_after(srv, &from, len, (size_t)reply, now_usec());
+	if (refusal) {
+		server_refuse(srv, as, "udp", (struct sockaddr *)&from, refusal);
+		return -1;
+	}
+	as->seq++;
+	return reply;
+}
+
+/* Sends the batch's replies; a reply the kernel refuses is dropped, as UDP allows. */
+static void udp_send_replies(struct listener *l, struct mmsghdr *out, unsigned n)
+{
+	struct active_service *as = l->owner;
+	unsigned sent = 0;
+
+	while (sent < n) {
+		int r = sendmmsg(l->io.fd, out + sent, n - sent, MSG_DONTWAIT);
+		if (r < 0) {
+			udp_log_failure(l, out[sent].msg_hdr.msg_name, "cannot reply to", errno);
+			sent++;
+			continue;
+		}
+		for (int i = 0; i < r; i++) {
+			as->counters.udp_replied++;
+			as->counters.bytes_out += out[sent + (unsigned)i].msg_hdr.msg_iov->iov_len;
+		}
+		sent += (unsigned)r;
+	}
+}
+
 void udp_serve(struct listener *l)
 {
 	struct server *srv = l->server;
-	uint8_t *buf = srv->scratch;
+	struct udp_batch *b = srv->udp;
 
-	for (int i = 0; i < UDP_BATCH && l->io.fn; i++) {
+	for (int round = 0; round < UDP_ROUNDS && l->io.fn; round++) {
 		struct active_service *as = l->owner;
-		struct sockaddr_storage peer;
-		union control req_control, reply_ctl;
-		struct iovec iov = { buf, SCRATCH_SIZE };
-		struct msghdr msg = {
-			.msg_name = &peer, .msg_namelen = sizeof(peer),
-			.msg_iov = &iov, .msg_iovlen = 1,
-			.msg_control = req_control.buf, .msg_controllen = sizeof(req_control.buf),
-		};
-		ssize_t n = recvmsg(l->io.fd, &msg, MSG_DONTWAIT);
+		unsigned replies = 0;
+		time_t now = time(NULL);
 
+		for (unsigned i = 0; i < UDP_BATCH; i++) {
+			struct udp_slot *s = &b->slots[i];
+			s->iov = (struct iovec){ s->buf, SCRATCH_SIZE };
+			b->in[i].msg_hdr = (struct msghdr){
+				.msg_name = &s->peer, .msg_namelen = sizeof(s->peer),
+				.msg_iov = &s->iov, .msg_iovlen = 1,
+				.msg_control = s->control.buf, .msg_controllen = sizeof(s->control.buf),
+			};
+		}
+		int n = recvmmsg(l->io.fd, b->in, UDP_BATCH, MSG_DONTWAIT, NULL);
 		if (n < 0) {
-			if (errno != EAGAIN && errno != EINTR)
-				udp_log_failure(l, &peer, "cannot receive from", errno);
+			if (errno != EAGAIN && errno != EINTR &&
+			    log_ratelimit_pass(&srv->client_log, now_usec()))
+				log_warning("%s: cannot receive on udp %s: %s", as->service->name, l->addr_text,
+					    strerror(errno));
 			return;
 		}
-		as->counters.udp_received++;
-		as->counters.bytes_in += (uint64_t)n;
-		if (msg.msg_flags & MSG_TRUNC)
-			continue;       /* larger than any UDP payload: nothing sane to answer */
-
-		struct sockaddr_in6 from;
-		addr_to_in6(&peer, &from);
-		const char *refusal = udp_refusal_before(srv, as, &from);
-		if (refusal) {
-			server_refuse(srv, as, "udp", (struct sockaddr *)&from, refusal);
-			continue;
+		for (int i = 0; i < n; i++) {
+			struct udp_slot *s = &b->slots[i];
+			struct msghdr *req = &b->in[i].msg_hdr;
+			ssize_t len = udp_answer(srv, as, s, b->in[i].msg_len, req->msg_flags, now);
+			if (len < 0)
+				continue;
+			s->reply_iov = (struct iovec){ s->buf, (size_t)len };
+			struct msghdr *m = &b->out[replies++].msg_hdr;
+			*m = (struct msghdr){ .msg_name = &s->peer, .msg_namelen = req->msg_namelen,
+					      .msg_iov = &s->reply_iov, .msg_iovlen = 1 };
+			m->msg_controllen = reply_control(req, &s->reply_control);
+			m->msg_control = m->msg_controllen ? s->reply_control.buf : NULL;
 		}
-		struct reply_input in = {
-			.service = as->service, .seq = as->seq, .now = time(NULL), .data = buf, .len = (size_t)n,
-		};
-		ssize_t len = as->service->handler->reply(&in, buf, SCRATCH_SIZE);
-		if (len < 0)
-			continue;
-		refusal = udp_refusal_after(srv, &from, (size_t)n, (size_t)len, now_usec());
-		if (refusal) {
-			server_refuse(srv, as, "udp", (struct sockaddr *)&from, refusal);
-			continue;
-		}
-		as->seq++;
-		iov.iov_len = (size_t)len;
-		msg.msg_controllen = reply_control(&msg, &reply_ctl);
-		msg.msg_control = msg.msg_controllen ? reply_ctl.buf : NULL;
-		msg.msg_flags = 0;
-		if (sendmsg(l->io.fd, &msg, MSG_DONTWAIT) < 0) {
-			udp_log_failure(l, &peer, "cannot reply to", errno);
-			continue;
-		}
-		as->counters.udp_replied++;
-		as->counters.bytes_out += (uint64_t)len;
+		udp_send_replies(l, b->out, replies);
+		if ((unsigned)n < UDP_BATCH)
+			return;         /* drained: epoll says when there is more */
 	}
+}
+
+int udp_batch_new(struct udp_batch **out)
+{
+	struct udp_batch *b = calloc(1, sizeof(*b));
+
+	if (!b)
+		return -ENOMEM;
+	for (unsigned i = 0; i < UDP_BATCH; i++) {
+		/* Untouched pages cost no memory: small datagrams use a page of each. */
+		b->slots[i].buf = malloc(SCRATCH_SIZE);
+		if (!b->slots[i].buf) {
+			udp_batch_free(b);
+			return -ENOMEM;
+		}
+	}
+	*out = b;
+	return 0;
+}
+
+void udp_batch_free(struct udp_batch *b)
+{
+	if (!b)
+		return;
+	for (unsigned i = 0; i < UDP_BATCH; i++)
+		free(b->slots[i].buf);
+	free(b);
 }

@@ -34,18 +34,20 @@ class Skip(Exception):
     pass
 
 
-def free_port(host="127.0.0.1"):
-    """A port free for both TCP and UDP on host (and on the wildcard)."""
-    for _ in range(100):
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        with socket.socket(family, socket.SOCK_STREAM) as t:
-            t.bind((host, 0))
+def free_port(host=None):
+    """A port free for TCP and UDP on every address, IPv6 and IPv4, so that it is free
+    whatever address the test binds. (host is accepted for readability only.)"""
+    for _ in range(200):
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as t:
+            t.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+            t.bind(("::", 0))
             port = t.getsockname()[1]
             if port < 20000:
                 continue
             try:
-                with socket.socket(family, socket.SOCK_DGRAM) as u:
-                    u.bind((host, port))
+                with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as u:
+                    u.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+                    u.bind(("::", port))
                 return port
             except OSError:
                 continue
