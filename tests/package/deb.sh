@@ -3,8 +3,8 @@
 # /etc and /var copy-on-write, private network), installs build/minetd_*.deb there and checks
 # what an admin gets: minetd.socket listening and minetd.service idle, TCP and UDP echo on
 # 127.0.0.1:5000 starting the service, records in the journal, a per-service socket that can
-# be enabled, an upgrade in place, the package's autopkgtests (debian/tests), and a purge that
-# leaves nothing behind. Also runs lintian on the .deb.
+# be enabled, an upgrade in place, the package's autopkgtests (debian/tests), a removal that
+# keeps the configuration, and a purge that leaves nothing behind. Also runs lintian on the .deb.
 #
 #   tests/package/deb.sh          (TOP=<repo root>, default ../.. of this script)
 #   DEB=path/to/minetd.deb tests/package/deb.sh
@@ -205,6 +205,17 @@ if grep -q '^FAIL' $out; then
 	echo "--- journal of the minetd units ---"
 	journalctl -b --no-pager -u minetd.socket -u minetd.service -u minetd-daytime.socket | tail -n 40
 fi
+
+# Remove (not purge): everything stops, the configuration stays; installing again brings
+# the socket back as it was.
+check deb-remove "dpkg --remove failed" dpkg --remove minetd
+check remove-stopped "a minetd unit or process survived the removal" eval \
+	'wait_for 10 no_minetd_process &&
+	 ! systemctl -q is-active minetd.socket minetd.service minetd-daytime.socket'
+check remove-keeps-config "/etc/minetd/minetd.conf did not survive the removal" \
+	test -f /etc/minetd/minetd.conf
+check reinstall-serves "no echo on 5000 after installing again" eval \
+	'dpkg -i "$deb" && wait_for 10 systemctl -q is-active minetd.socket && tcp_echo 5000 && udp_echo 5000'
 
 # Purge: nothing left running, installed, enabled or listening.
 check deb-purge "dpkg --purge failed" dpkg --purge minetd
