@@ -67,6 +67,7 @@ struct options {
 	int source_offset;
 	const char *histogram_path;
 	const char *notify_path;
+	const char *command_log;
 	char **command;
 };
 
@@ -844,6 +845,13 @@ static int run_startup(const struct options *opt)
 	if (pid < 0)
 		return 1;
 	if (pid == 0) {
+		int log_fd = opt->command_log ?
+			open(opt->command_log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644) : -1;
+
+		if (log_fd >= 0) {
+			dup2(log_fd, STDOUT_FILENO);
+			dup2(log_fd, STDERR_FILENO);
+		}
 		if (opt->notify_path)
 			setenv("NOTIFY_SOCKET", opt->notify_path, 1);
 		else
@@ -901,7 +909,8 @@ static void usage(FILE *f)
 		"  -S           give each client its own source address in the server's /16\n"
 		"  -o N         with -S, start at the N-th such address (0)\n"
 		"  -H FILE      write the latency histogram to FILE\n"
-		"  -n PATH      startup: NOTIFY_SOCKET path to listen on\n");
+		"  -n PATH      startup: NOTIFY_SOCKET path to listen on\n"
+		"  -L FILE      startup: append the command's output to FILE\n");
 }
 
 static int parse_mode(const char *s, enum mode *mode)
@@ -936,7 +945,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	optind = 2;
-	while ((ch = getopt(argc, argv, "a:p:c:s:d:w:t:T:So:H:n:h")) != -1) {
+	while ((ch = getopt(argc, argv, "a:p:c:s:d:w:t:T:So:H:n:L:h")) != -1) {
 		switch (ch) {
 		case 'a':
 			if (inet_pton(AF_INET, optarg, &opt.server.sin_addr) != 1) {
@@ -955,6 +964,7 @@ int main(int argc, char **argv)
 		case 'o': opt.source_offset = atoi(optarg); break;
 		case 'H': opt.histogram_path = optarg; break;
 		case 'n': opt.notify_path = optarg; break;
+		case 'L': opt.command_log = optarg; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}

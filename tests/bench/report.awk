@@ -286,7 +286,7 @@ END {
 		       total("idle", srv, "dropped")
 	}
 
-	header("Start-up: exec to READY=1 on NOTIFY_SOCKET, and to accepting TCP",
+	header("Start-up: exec to READY=1 on NOTIFY_SOCKET, and to accepting TCP (" meta["starts"] " starts each)",
 	       "| server | READY ms | × ref | accepting ms | × ref |",
 	       "|---|---:|---:|---:|---:|")
 	for (i = 1; i <= nservers; i++) {

@@ -4,7 +4,8 @@
 #
 # Env (set by `make bench`): MINETD (the binary), TOP (repo root), OUT (output
 # dir).  Tunables: BENCH_RUNS (3 rounds), BENCH_SECS (3 s per measurement),
-# BENCH_IDLE (10000 idle connections), BENCH_THREADS (load generator event
+# BENCH_IDLE (10000 idle connections), BENCH_STARTS (7 start-up
+# measurements per server: they are short and noisy), BENCH_THREADS (load generator event
 # loops, 1: on two CPUs a second one mostly takes CPU from the server).  Writes $OUT/report.md, $OUT/*.png,
 # raw figures in $OUT/data/, server logs in $OUT/logs/.
 #
@@ -23,6 +24,7 @@ RUNS=${BENCH_RUNS:-3}
 SECS=${BENCH_SECS:-3}
 IDLE_CONNS=${BENCH_IDLE:-10000}
 THREADS=${BENCH_THREADS:-1}
+STARTS=${BENCH_STARTS:-7}
 WARMUP=0.5
 SERVERS="ref minetd xinetd openbsd-inetd inetutils-inetd"
 INETD_PACKAGES="xinetd openbsd-inetd inetutils-inetd"
@@ -244,6 +246,7 @@ setup() {
 		echo "meta kernel $(uname -r)"
 		echo "meta minetd $("$MINETD" -V 2>/dev/null | head -n1)"
 		echo "meta runs $RUNS"
+		echo "meta starts $STARTS"
 		echo "meta secs $SECS"
 		echo "meta idle $IDLE_CONNS"
 		echo "meta threads $THREADS"
@@ -322,7 +325,7 @@ measure_startup() {
 	local s=$1 run=$2 line
 	# shellcheck disable=SC2086
 	line=$(loadgen "${NS[$s]}" 20 startup -a "$ADDR" -p "${ECHO_PORT[$s]}" \
-		-n "$RUNDIR/notify.sock" -T 10000 -- ${CMD[$s]})
+		-n "$RUNDIR/notify.sock" -L "$LOGS/$s.log" -T 10000 -- ${CMD[$s]})
 	ns_reset "${NS[$s]}"
 	echo "result startup $s $run ${line:-bench_failed=1}" >>"$RESULTS"
 }
@@ -397,9 +400,9 @@ rotated() {
 main() {
 	local run s
 	setup
-	for run in $(seq "$RUNS"); do
+	log "start-up times, $STARTS rounds"
+	for run in $(seq "$STARTS"); do
 		for s in $(rotated "$run"); do
-			log "startup $s run $run"
 			measure_startup "$s" "$run"
 		done
 	done
