@@ -4,10 +4,11 @@
 #
 # Env (set by `make bench`): MINETD (the binary), TOP (repo root), OUT (output
 # dir).  Tunables: BENCH_RUNS (3 rounds), BENCH_SECS (3 s per measurement),
-# BENCH_IDLE (10000 idle connections), BENCH_STARTS (7 start-up
-# measurements per server: they are short and noisy), BENCH_THREADS (load generator event
-# loops, 1: on two CPUs a second one mostly takes CPU from the server).  Writes $OUT/report.md, $OUT/*.png,
-# raw figures in $OUT/data/, server logs in $OUT/logs/.
+# BENCH_IDLE (10000 idle connections), BENCH_STARTS (7 start-up measurements
+# per server: they are short and noisy), BENCH_THREADS (load generator event
+# loops, 1: on two CPUs a second one mostly takes CPU from the server).
+# Writes $OUT/report.md, $OUT/*.png, raw figures in $OUT/data/, server logs
+# in $OUT/logs/.
 #
 # As root every server runs in a network namespace of its own, bound to
 # 10.77.0.1 (a locally routed /16 on lo), and every client has its own source
@@ -50,8 +51,17 @@ log() {
 
 ns_pids() { ip netns pids "$1" 2>/dev/null; }
 
+# Only signal a pid that is still our child, not a recycled one.
+our_children() {
+	local pid
+	for pid in $BACKGROUND; do
+		[ "$(ps -o ppid= -p "$pid" 2>/dev/null | tr -d ' ')" = $$ ] && echo "$pid"
+	done
+}
+
 cleanup() {
 	local ns pid i
+	BACKGROUND=$(our_children)
 	for pid in $BACKGROUND; do kill -TERM "$pid" 2>/dev/null; done
 	for ns in $CREATED_NS; do
 		for pid in $(ns_pids "$ns"); do kill -TERM "$pid" 2>/dev/null; done
@@ -379,6 +389,7 @@ measure_idle() {
 	fds=$(ls "/proc/$pid/fd" 2>/dev/null | wc -l)
 	kill -TERM $lg 2>/dev/null
 	wait $lg 2>/dev/null
+	BACKGROUND=${BACKGROUND/ $lg/}
 	line=$(grep '^mode=idle' "$out" | tail -n1)
 	if [ -n "$line" ]; then
 		echo "result idle $s $run $line rss_kb=${rss:-0} rss_before_kb=${before:-0} fds=$fds" >>"$RESULTS"
