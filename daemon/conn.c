@@ -77,7 +77,7 @@ void conn_close(struct conn *c, const char *reason)
 
 	if (c->server->config->log_connections)
 		conn_log_end(c, reason);
-	loop_remove(c->server->loop, &c->io);
+	loop_forget(&c->io);
 	close(c->io.fd);
 	if (c->out)
 		server_buf_give(c->server, c->out);
@@ -134,7 +134,10 @@ static void conn_update_events(struct conn *c)
 		events = LOOP_IN | LOOP_OUT;
 	else
 		events = LOOP_IN;
-	if (loop_modify(c->server->loop, &c->io, events) < 0)
+	/* Registered only once it has to wait: a one-shot reply usually never does. */
+	int r = c->io.fn ? loop_modify(c->server->loop, &c->io, events)
+			 : loop_add(c->server->loop, &c->io, c->io.fd, events, conn_io);
+	if (r < 0)
 		conn_close(c, "epoll failed");
 }
 
@@ -347,14 +350,10 @@ static void conn_new(struct listener *l, int fd, const struct sockaddr_storage *
 	c->server = srv;
 	c->started_usec = c->active_usec = now_usec();
 	c->peer = peer;
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (loop_add(srv->loop, &c->io, fd, 0, conn_io) < 0) {
-		close(fd);
-		free(c);
-		conn_counts_give(&srv->conn_counts, &peer.sin6_addr);
-		server_refuse(srv, as, "tcp", (const struct sockaddr *)&peer, "epoll failed");
-		return;
-	}
+	c->io.fd = fd;
+	/* Echoed requests go out at once; a one-shot reply is a single write anyway. */
+	if (as->service->handler->tcp != TCP_ONESHOT)
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	c->next = as->conns;
 	if (as->conns)
 		as->conns->prev = c;
