@@ -1,5 +1,6 @@
 # minetd: plain GNU make, no recursion. See README.md.
-VERSION := 0.1.0
+# The version lives in one place: debian/changelog.
+VERSION := $(shell sed -n '1s/^[^(]*(\([^)-]*\).*/\1/p' debian/changelog)
 
 PREFIX ?= /usr/local
 SBINDIR ?= $(PREFIX)/sbin

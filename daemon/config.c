@@ -208,8 +208,10 @@ static int get_uint(const config_setting_t *group, const char *name, uint64_t mi
 	v = config_setting_type(s) == CONFIG_TYPE_INT ? config_setting_get_int(s) : config_setting_get_int64(s);
 	if (v < 0 || (uint64_t)v < min || (uint64_t)v > max) {
 		struct place p = place_of(s, path);
-		add_error(errors, p.file, p.line, "'%s' is %lld, must be %llu to %llu", name, v,
-			  (unsigned long long)min, (unsigned long long)max);
+		add_error(errors, p.file, p.line, "'%s' is %lld, must be %llu to %llu%s", name, v,
+			  (unsigned long long)min, (unsigned long long)max,
+			  config_setting_type(s) == CONFIG_TYPE_INT && max > INT32_MAX ?
+			  " (write integers above 2147483647 with an L suffix: 5000000000L)" : "");
 		return 1;
 	}
 	*out = (uint64_t)v;
