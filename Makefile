@@ -1,6 +1,6 @@
 # minetd: plain GNU make, no recursion. See README.md.
 # The version lives in one place: debian/changelog.
-VERSION := $(shell sed -n '1s/^[^(]*(\([^)-]*\).*/\1/p' debian/changelog)
+VERSION := $(shell head -n1 debian/changelog | cut -d'(' -f2 | cut -d')' -f1)
 
 PREFIX ?= /usr/local
 SBINDIR ?= $(PREFIX)/sbin
