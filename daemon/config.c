@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "handlers.h"
 #include "proto.h"
@@ -377,60 +378,100 @@ static int resolve_host(const char *host, struct sockaddr_storage **out, size_t 
 }
 
 /* Reads a fortune-style file: quotes separated by lines holding a single '%'. */
+/* Reads at most QUOTES_FILE_MAX bytes of a regular file: a quotes path pointing at
+ * /dev/zero or a log file must not exhaust memory. Returns the length, or -errno. */
+static ssize_t read_small_file(const char *path, char **out)
+{
+	FILE *f = fopen(path, "re");
+	struct stat st;
+	size_t len;
+	int r;
+
+	*out = NULL;
+	if (!f)
+		return -errno;
+	if (fstat(fileno(f), &st) < 0 || !S_ISREG(st.st_mode)) {
+		r = S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
+		fclose(f);
+		return r;
+	}
+	*out = malloc(QUOTES_FILE_MAX + 1);
+	if (!*out) {
+		fclose(f);
+		return -ENOMEM;
+	}
+	len = fread(*out, 1, QUOTES_FILE_MAX + 1, f);
+	r = ferror(f) ? -EIO : len > QUOTES_FILE_MAX ? -EFBIG : 0;
+	fclose(f);
+	if (r < 0) {
+		free(*out);
+		*out = NULL;
+		return r;
+	}
+	return (ssize_t)len;
+}
+
+static void add_quote(struct service *svc, const char *text, size_t len, int line, int *problems,
+		      struct config_errors *errors)
+{
+	char buf[QOTD_MAX];
+	struct quote *q;
+	size_t n;
+
+	while (len > 0 && (*text == '\n' || *text == '\r')) {
+		text++;
+		len--;
+	}
+	if (len == 0)
+		return;
+	n = qotd_format(buf, sizeof(buf), text, len);
+	if (n == 0) {
+		add_error(errors, svc->quotes_path, line, "quote longer than %d bytes (RFC 865)", QOTD_MAX);
+		(*problems)++;
+		return;
+	}
+	q = realloc(svc->quotes, (svc->n_quotes + 1) * sizeof(*q));
+	if (!q || !(q[svc->n_quotes].text = malloc(n))) {
+		if (q)
+			svc->quotes = q;
+		(*problems)++;
+		return;
+	}
+	svc->quotes = q;
+	memcpy(q[svc->n_quotes].text, buf, n);
+	q[svc->n_quotes++].len = n;
+}
+
+/* Reads a fortune-style file: quotes separated by lines holding a single '%'. */
 static int load_quotes(struct service *svc, const char *conf_file, int conf_line, struct config_errors *errors)
 {
-	FILE *f = fopen(svc->quotes_path, "re");
-	char *text = NULL, *line = NULL;
-	size_t text_len = 0, line_cap = 0;
-	int lineno = 0, quote_line = 1, problems = 0;
-	ssize_t len;
+	char *text;
+	ssize_t len = read_small_file(svc->quotes_path, &text);
+	size_t pos = 0, quote_start = 0;
+	int lineno = 1, quote_line = 1, problems = 0;
 
-	if (!f) {
-		add_error(errors, conf_file, conf_line, "cannot read quotes file '%s': %s",
-			  svc->quotes_path, strerror(errno));
+	if (len < 0) {
+		add_error(errors, conf_file, conf_line, "cannot read quotes file '%s': %s", svc->quotes_path,
+			  len == -EFBIG ? "larger than 1 MiB" : len == -EINVAL ? "not a regular file" : strerror((int)-len));
 		return -1;
 	}
-	text = malloc(QUOTES_FILE_MAX);
-	for (;;) {
-		len = getline(&line, &line_cap, f);
-		lineno++;
-		bool separator = len < 0 || strcmp(line, "%\n") == 0 || strcmp(line, "%") == 0 ||
-				 strcmp(line, "%\r\n") == 0;
-		if (separator) {
-			size_t start = 0;
-			while (start < text_len && (text[start] == '\n' || text[start] == '\r'))
-				start++;
-			if (start < text_len) {
-				char buf[QOTD_MAX];
-				size_t n = qotd_format(buf, sizeof(buf), text + start, text_len - start);
-				struct quote *q = realloc(svc->quotes, (svc->n_quotes + 1) * sizeof(*q));
-				if (n == 0) {
-					add_error(errors, svc->quotes_path, quote_line,
-						  "quote longer than %d bytes (RFC 865)", QOTD_MAX);
-					problems++;
-				} else if (q) {
-					svc->quotes = q;
-					q[svc->n_quotes].text = malloc(n);
-					if (q[svc->n_quotes].text) {
-						memcpy(q[svc->n_quotes].text, buf, n);
-						q[svc->n_quotes++].len = n;
-					}
-				}
-			}
-			text_len = 0;
+	while (pos < (size_t)len) {
+		char *nl = memchr(text + pos, '\n', (size_t)len - pos);
+		size_t end = nl ? (size_t)(nl - text) : (size_t)len;
+		size_t line_len = end - pos;
+		if (line_len > 0 && text[end - 1] == '\r')
+			line_len--;
+		if (line_len == 1 && text[pos] == '%') {
+			add_quote(svc, text + quote_start, pos - quote_start, quote_line, &problems, errors);
+			quote_start = end + 1;
 			quote_line = lineno + 1;
-			if (len < 0)
-				break;
-			continue;
 		}
-		if (text && text_len + (size_t)len <= QUOTES_FILE_MAX) {
-			memcpy(text + text_len, line, (size_t)len);
-			text_len += (size_t)len;
-		}
+		pos = end + 1;
+		lineno++;
 	}
-	free(line);
+	if (quote_start < (size_t)len)
+		add_quote(svc, text + quote_start, (size_t)len - quote_start, quote_line, &problems, errors);
 	free(text);
-	fclose(f);
 	if (problems == 0 && svc->n_quotes == 0) {
 		add_error(errors, svc->quotes_path, 1, "no quotes in file");
 		problems++;
@@ -648,37 +689,80 @@ static int parse_root(config_t *cf, struct config *c, struct config_errors *erro
 	return problems ? -EINVAL : 0;
 }
 
+#define INCLUDE_DEPTH_MAX 10
+
+/* libconfig 1.5 exits the process when an @include names something it cannot read as a
+ * file (a directory), and reads /dev/zero forever: check every file it would read first,
+ * so that a bad line is an error with its file and line, never an exit or a hang. */
+static int check_readable(const char *path, const char *include_dir, int depth, const char *from,
+			  int from_line, struct config_errors *errors)
+{
+	char *text, *full = NULL;
+	ssize_t len;
+	int problems = 0, lineno = 1;
+
+	/* libconfig looks for included files in the main file's directory */
+	if (from && path[0] != '/' && include_dir && asprintf(&full, "%s/%s", include_dir[0] ? include_dir : "", path) < 0)
+		return 1;
+	len = read_small_file(full ? full : path, &text);
+	if (len < 0) {
+		const char *why = len == -EFBIG ? "larger than 1 MiB" :
+				  len == -EINVAL ? "not a regular file" : strerror((int)-len);
+		if (from)
+			add_error(errors, from, from_line, "cannot include '%s': %s", path, why);
+		else
+			add_error(errors, path, 0, "cannot read: %s", why);
+		free(full);
+		return 1;
+	}
+	for (char *line = text; line < text + len; lineno++) {
+		char *end = memchr(line, '\n', (size_t)(text + len - line));
+		if (!end)
+			end = text + len;
+		*end = '\0';
+		line += strspn(line, " \t");
+		char *q1 = strchr(line, '"'), *q2 = q1 ? strchr(q1 + 1, '"') : NULL;
+		if (strncmp(line, "@include", 8) == 0 && q1 && q2) {
+			*q2 = '\0';
+			if (depth >= INCLUDE_DEPTH_MAX) {
+				add_error(errors, full ? full : path, lineno, "@include nested too deep");
+				problems++;
+			} else {
+				problems += check_readable(q1 + 1, include_dir, depth + 1, full ? full : path, lineno,
+							   errors);
+			}
+		}
+		line = end + 1;
+	}
+	free(text);
+	free(full);
+	return problems;
+}
+
 int config_load(const char *path, struct config **out, struct config_errors *errors)
 {
 	struct config *c;
 	config_t cf;
-	FILE *f;
 	int r;
 
 	*out = NULL;
 	/* libconfig says only "file I/O error"; the system's reason is more useful. */
-	f = fopen(path, "re");
-	if (!f || fgetc(f) == EOF) {
-		int err = f && !ferror(f) ? 0 : errno;
-		if (f)
-			fclose(f);
-		if (err) {
-			add_error(errors, path, 0, "cannot read: %s", strerror(err));
-			return -EINVAL;
-		}
-		f = NULL;       /* empty: libconfig says what is missing */
+	const char *slash = strrchr(path, '/');
+	char *dir = slash ? strndup(path, (size_t)(slash - path)) : NULL;
+	if (slash && !dir)
+		return -ENOMEM;
+	if (check_readable(path, dir, 0, NULL, 0, errors) > 0) {
+		free(dir);
+		return -EINVAL;
 	}
-	if (f)
-		fclose(f);
 	c = calloc(1, sizeof(*c));
 	if (!c || !(c->path = strdup(path))) {
 		free(c);
+		free(dir);
 		return -ENOMEM;
 	}
 	config_init(&cf);
-	/* @include "x" is relative to the including file's directory. */
-	const char *slash = strrchr(path, '/');
-	char *dir = slash ? strndup(path, (size_t)(slash - path)) : NULL;
+	/* @include "x" is relative to the main file's directory. */
 	if (dir)
 		config_set_include_dir(&cf, dir[0] ? dir : "/");
 	free(dir);

@@ -47,10 +47,9 @@ static ssize_t daytime_reply(const struct reply_input *in, uint8_t *out, size_t 
 	struct tm tm;
 	size_t n;
 
-	if (s->daytime_utc)
-		gmtime_r(&in->now, &tm);
-	else
-		localtime_r(&in->now, &tm);
+	/* A clock beyond what struct tm holds has no date to tell. */
+	if (!(s->daytime_utc ? gmtime_r(&in->now, &tm) : localtime_r(&in->now, &tm)))
+		return -1;
 	n = daytime_format((char *)out, cap < DAYTIME_MAX ? cap : DAYTIME_MAX, &tm, s->daytime_format);
 	return n ? (ssize_t)n : -1;
 }

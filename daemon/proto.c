@@ -30,7 +30,8 @@ size_t chargen_line(uint8_t out[CHARGEN_LINE_LEN], uint64_t index)
 
 size_t time_rfc868(uint8_t out[TIME_LEN], time_t now)
 {
-	uint32_t t = (uint32_t)((uint64_t)((int64_t)now + (int64_t)RFC868_EPOCH_OFFSET));
+	/* Unsigned arithmetic wraps modulo 2^64, so modulo 2^32 too, whatever now is. */
+	uint32_t t = (uint32_t)((uint64_t)now + RFC868_EPOCH_OFFSET);
 
 	out[0] = t >> 24;
 	out[1] = t >> 16;
