@@ -506,9 +506,17 @@ static int service_set_options(struct service *svc, const config_setting_t *grou
 		svc->daytime_utc = utc;
 	if (format && group && (s = config_setting_get_member(group, "format"))) {
 		p = place_of(s, path);
-		char probe[DAYTIME_MAX];
-		struct tm tm = { .tm_year = 126, .tm_mday = 24 };
-		if (format[0] == '\0' || daytime_format(probe, sizeof(probe), &tm, format) == 0) {
+		/* Every day and month name must fit, not just today's. */
+		bool fits = format[0] != '\0';
+		for (int day = 0; fits && day < 7; day++) {
+			for (int month = 0; fits && month < 12; month++) {
+				char probe[DAYTIME_MAX];
+				struct tm tm = { .tm_year = 8099, .tm_mon = month, .tm_mday = 28, .tm_wday = day,
+						 .tm_yday = 365, .tm_hour = 23, .tm_min = 59, .tm_sec = 60 };
+				fits = daytime_format(probe, sizeof(probe), &tm, format) > 0;
+			}
+		}
+		if (!fits) {
 			add_error(errors, p.file, p.line, "daytime format '%s' is empty or too long", format);
 			return -1;
 		}
