@@ -29,6 +29,7 @@ struct key {
 static const struct key top_keys[] = {
 	{ "host", CONFIG_TYPE_STRING, NULL },
 	{ "log_connections", CONFIG_TYPE_BOOL, NULL },
+	{ "workers", CONFIG_TYPE_INT, NULL },
 	{ "limits", CONFIG_TYPE_GROUP, NULL },
 	{ "udp", CONFIG_TYPE_GROUP, NULL },
 	{ "allow", CONFIG_TYPE_ARRAY, NULL },
@@ -611,7 +612,8 @@ static int parse_service(const config_setting_t *group, const char *path, const 
 	svc->name = strdup(name);
 	svc->host = strdup(host);
 	svc->port = (unsigned)port;
-	if (!svc->name || !svc->host)
+	svc->replies = calloc(1, sizeof(*svc->replies));
+	if (!svc->name || !svc->host || !svc->replies)
 		return -ENOMEM;
 	return service_set_options(svc, group, path, errors);
 }
@@ -658,6 +660,7 @@ static int parse_root(config_t *cf, struct config *c, struct config_errors *erro
 		return -ENOMEM;
 	if (config_setting_lookup_bool(root, "log_connections", &flag) == CONFIG_TRUE)
 		c->log_connections = flag;
+	problems += get_unsigned(root, "workers", 0, 256, &c->workers, c->path, errors);
 	problems += parse_limits(root, &c->limits, c->path, errors);
 	problems += parse_udp(root, &c->udp, c->path, errors);
 	problems += get_acl(root, &c->acl, c->path, errors);
@@ -764,6 +767,8 @@ int config_load(const char *path, struct config **out, struct config_errors *err
 		return -EINVAL;
 	}
 	c = calloc(1, sizeof(*c));
+	if (c)
+		c->refs = 1;
 	if (!c || !(c->path = strdup(path))) {
 		free(c);
 		free(dir);
@@ -803,12 +808,19 @@ void service_free(struct service *svc)
 	free(svc->quotes);
 	free(svc->daytime_format);
 	acl_free(&svc->acl);
+	free(svc->replies);
 	memset(svc, 0, sizeof(*svc));
+}
+
+struct config *config_ref(struct config *c)
+{
+	__atomic_add_fetch(&c->refs, 1, __ATOMIC_RELAXED);
+	return c;
 }
 
 void config_free(struct config *c)
 {
-	if (!c)
+	if (!c || __atomic_sub_fetch(&c->refs, 1, __ATOMIC_ACQ_REL) > 0)
 		return;
 	for (size_t i = 0; i < c->n_services; i++)
 		service_free(&c->services[i]);
@@ -818,6 +830,16 @@ void config_free(struct config *c)
 	free(c->host);
 	free(c->path);
 	free(c);
+}
+
+uint64_t service_replies(const struct service *svc)
+{
+	return __atomic_load_n(svc->replies, __ATOMIC_RELAXED);
+}
+
+void service_count_reply(const struct service *svc)
+{
+	__atomic_fetch_add(svc->replies, 1, __ATOMIC_RELAXED);
 }
 
 const struct service *config_find_service(const struct config *c, const char *name)
@@ -840,7 +862,8 @@ int service_new_implicit(const char *handler_name, struct service **out, struct 
 	svc->name = strdup(handler_name);
 	svc->host = strdup("");
 	svc->protocols = PROTO_BOTH;
-	if (!svc->handler || !svc->name || !svc->host) {
+	svc->replies = calloc(1, sizeof(*svc->replies));
+	if (!svc->handler || !svc->name || !svc->host || !svc->replies) {
 		r = svc->handler ? -ENOMEM : -ENOENT;
 		service_free(svc);
 		free(svc);

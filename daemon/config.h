@@ -37,6 +37,9 @@ struct service {
 	char *daytime_format;
 	bool daytime_utc;
 	struct acl acl;         /* checked after the global one */
+	/* Replies given so far by every loop, for chargen's line and qotd's quote: the one
+	 * thing that changes, through relaxed atomics. */
+	uint64_t *replies;
 };
 
 /* TCP: what one client, and all of them, may hold. 0 means no limit for the times and bytes. */
@@ -61,7 +64,9 @@ struct udp_policy {
 };
 
 struct config {
+	unsigned refs;          /* every event loop holds one */
 	char *path;
+	unsigned workers;       /* event loops; 0: one per CPU */
 	char *host;
 	bool log_connections;
 	struct tcp_limits limits;
@@ -80,11 +85,15 @@ struct config_errors {
 /* Parses and validates path completely. Returns 0 and *out, or -EINVAL (or -ENOMEM) with
  * every problem found appended to errors. */
 int config_load(const char *path, struct config **out, struct config_errors *errors);
+struct config *config_ref(struct config *config);
+/* Drops a reference; the last one frees it. */
 void config_free(struct config *config);
 const struct service *config_find_service(const struct config *config, const char *name);
 
 /* A service for a socket named after a handler with no entry in the config. */
 int service_new_implicit(const char *handler_name, struct service **out, struct config_errors *errors);
 void service_free(struct service *service);
+uint64_t service_replies(const struct service *service);
+void service_count_reply(const struct service *service);
 
 void config_errors_clear(struct config_errors *errors);

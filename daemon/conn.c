@@ -87,9 +87,8 @@ void conn_close(struct conn *c, const char *reason)
 		as->conns = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
-	as->counters.tcp_active--;
-	c->server->n_conns--;
-	conn_counts_give(&c->server->conn_counts, &c->peer.sin6_addr);
+	counter_add(&as->counters.tcp_active, (uint64_t)-1);
+	client_registry_give(c->server->clients, &c->peer.sin6_addr);
 	loop_release(c->server->loop, c, conn_free);
 }
 
@@ -112,14 +111,14 @@ void conn_close_all(struct active_service *as, const char *reason)
 static void conn_count_out(struct conn *c, size_t n)
 {
 	c->bytes_out += n;
-	c->owner->counters.bytes_out += n;
+	counter_add(&c->owner->counters.bytes_out, n);
 	c->active_usec = now_usec();
 }
 
 static void conn_count_in(struct conn *c, size_t n)
 {
 	c->bytes_in += n;
-	c->owner->counters.bytes_in += n;
+	counter_add(&c->owner->counters.bytes_in, n);
 	c->active_usec = now_usec();
 }
 
@@ -287,14 +286,14 @@ static void conn_start(struct conn *c)
 {
 	struct active_service *as = c->owner;
 	const struct service *svc = as->service;
-	struct reply_input in = { .service = svc, .seq = as->seq, .now = time(NULL) };
+	struct reply_input in = { .service = svc, .seq = service_replies(svc), .now = time(NULL) };
 	ssize_t n;
 
 	if (svc->handler->tcp != TCP_ONESHOT) {
 		conn_update_events(c);
 		return;
 	}
-	as->seq++;
+	service_count_reply(svc);
 	n = svc->handler->reply(&in, c->server->scratch, SCRATCH_SIZE);
 	if (n > 0 && !conn_send(c, c->server->scratch, (size_t)n))
 		return;
@@ -313,11 +312,8 @@ static const char *conn_refusal(struct server *srv, struct active_service *as, c
 
 	if (!server_permits(srv, as, &peer->sin6_addr))
 		return "access list";
-	if (srv->n_conns >= limits->connections)
-		return "connection limit";
-	if (!conn_counts_take(&srv->conn_counts, &peer->sin6_addr, limits->connections_per_source))
-		return "per-source connection limit";
-	return NULL;
+	return client_registry_take(srv->clients, &peer->sin6_addr, limits->connections,
+				    limits->connections_per_source);
 }
 
 static void conn_new(struct listener *l, int fd, const struct sockaddr_storage *addr)
@@ -339,13 +335,12 @@ static void conn_new(struct listener *l, int fd, const struct sockaddr_storage *
 	c = calloc(1, sizeof(*c));
 	if (!c) {
 		close(fd);
-		conn_counts_give(&srv->conn_counts, &peer.sin6_addr);
+		client_registry_give(srv->clients, &peer.sin6_addr);
 		server_refuse(srv, as, "tcp", (const struct sockaddr *)&peer, "out of memory");
 		return;
 	}
 	/* The handshake proved the client receives at this address: UDP may answer it in full. */
-	source_lookup(&srv->sources, &peer.sin6_addr)->verified_until_usec =
-		now_usec() + srv->config->udp.verified_time * 1000000ULL;
+	client_registry_verify(srv->clients, &peer.sin6_addr, now_usec() + srv->config->udp.verified_time * 1000000ULL);
 	c->owner = as;
 	c->server = srv;
 	c->started_usec = c->active_usec = now_usec();
@@ -358,9 +353,8 @@ static void conn_new(struct listener *l, int fd, const struct sockaddr_storage *
 	if (as->conns)
 		as->conns->prev = c;
 	as->conns = c;
-	as->counters.tcp_accepted++;
-	as->counters.tcp_active++;
-	srv->n_conns++;
+	counter_add(&as->counters.tcp_accepted, 1);
+	counter_add(&as->counters.tcp_active, 1);
 	conn_start(c);
 }
 
@@ -377,11 +371,11 @@ void conn_accept(struct listener *l)
 		}
 		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
 			/* Leave the queue to the kernel and try again on the next tick. */
-			l->owner->counters.tcp_refused++;
+			counter_add(&l->owner->counters.tcp_refused, 1);
 			if (log_ratelimit_pass(&l->server->client_log, now_usec()))
 				log_warning("%s: cannot accept on %s: %s; pausing", l->owner->service->name,
 					    l->addr_text, strerror(errno));
-			loop_modify(l->server->loop, &l->io, 0);
+			loop_remove(l->server->loop, &l->io);
 			l->paused = true;
 		}
 		return;

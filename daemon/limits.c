@@ -185,3 +185,83 @@ unsigned conn_counts_get(const struct conn_counts *c, const struct in6_addr *add
 
 	return *p ? (*p)->n : 0;
 }
+
+#define VERIFIED_SLOTS 16384
+
+int client_registry_init(struct client_registry *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->seed = random_seed();
+	r->verified_mask = VERIFIED_SLOTS - 1;
+	r->verified_tag = calloc(VERIFIED_SLOTS, sizeof(*r->verified_tag));
+	r->verified_until = calloc(VERIFIED_SLOTS, sizeof(*r->verified_until));
+	if (!r->verified_tag || !r->verified_until || conn_counts_init(&r->per_source) < 0 ||
+	    pthread_mutex_init(&r->lock, NULL) != 0) {
+		client_registry_free(r);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+void client_registry_free(struct client_registry *r)
+{
+	if (r->per_source.buckets) {
+		conn_counts_free(&r->per_source);
+		pthread_mutex_destroy(&r->lock);
+	}
+	free(r->verified_tag);
+	free(r->verified_until);
+	r->verified_tag = r->verified_until = NULL;
+}
+
+const char *client_registry_take(struct client_registry *r, const struct in6_addr *addr, unsigned total,
+				 unsigned per_source)
+{
+	const char *refusal = NULL;
+
+	pthread_mutex_lock(&r->lock);
+	if (r->n_conns >= total)
+		refusal = "connection limit";
+	else if (!conn_counts_take(&r->per_source, addr, per_source))
+		refusal = "per-source connection limit";
+	else
+		r->n_conns++;
+	pthread_mutex_unlock(&r->lock);
+	return refusal;
+}
+
+void client_registry_give(struct client_registry *r, const struct in6_addr *addr)
+{
+	pthread_mutex_lock(&r->lock);
+	r->n_conns--;
+	conn_counts_give(&r->per_source, addr);
+	pthread_mutex_unlock(&r->lock);
+}
+
+static uint64_t verified_tag(const struct client_registry *r, const struct in6_addr *addr)
+{
+	struct in6_addr key;
+
+	source_key(addr, &key);
+	return hash_addr(&key, 16, r->seed) | 1;        /* 0 marks an empty slot */
+}
+
+/* Relaxed atomics: a torn pair at worst misjudges one datagram, and the tag is a 64-bit
+ * keyed hash, so another source matching it is not a practical attack. */
+void client_registry_verify(struct client_registry *r, const struct in6_addr *addr, uint64_t until_usec)
+{
+	uint64_t tag = verified_tag(r, addr);
+	size_t slot = tag & r->verified_mask;
+
+	__atomic_store_n(&r->verified_until[slot], until_usec, __ATOMIC_RELAXED);
+	__atomic_store_n(&r->verified_tag[slot], tag, __ATOMIC_RELAXED);
+}
+
+bool client_registry_verified(const struct client_registry *r, const struct in6_addr *addr, uint64_t now_usec)
+{
+	uint64_t tag = verified_tag(r, addr);
+	size_t slot = tag & r->verified_mask;
+
+	return __atomic_load_n(&r->verified_tag[slot], __ATOMIC_RELAXED) == tag &&
+	       __atomic_load_n(&r->verified_until[slot], __ATOMIC_RELAXED) > now_usec;
+}

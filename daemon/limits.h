@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <netinet/in.h>
+#include <pthread.h>
 
 /* A token bucket: 'rate' tokens a second, at most 'burst' saved up. */
 struct bucket {
@@ -22,7 +23,6 @@ struct source_slot {
 	struct in6_addr key;
 	bool used;
 	struct bucket udp;
-	uint64_t verified_until_usec;   /* completed a TCP handshake: it receives what it asks */
 };
 
 struct source_table {
@@ -49,3 +49,25 @@ void conn_counts_free(struct conn_counts *c);
 bool conn_counts_take(struct conn_counts *c, const struct in6_addr *addr, unsigned limit);
 void conn_counts_give(struct conn_counts *c, const struct in6_addr *addr);
 unsigned conn_counts_get(const struct conn_counts *c, const struct in6_addr *addr);
+
+/* What every event loop must agree on about clients, whichever loop serves them: how
+ * many connections there are, from whom, and who proved by a TCP handshake that it
+ * receives at its address (and so may get UDP replies larger than its requests). */
+struct client_registry {
+	pthread_mutex_t lock;           /* for the connection counts; taken once per accept */
+	uint64_t n_conns;
+	struct conn_counts per_source;
+	/* lock-free: a tag (keyed hash of the source) and a deadline per slot */
+	uint64_t *verified_tag, *verified_until;
+	size_t verified_mask;
+	uint64_t seed;
+};
+
+int client_registry_init(struct client_registry *r);
+void client_registry_free(struct client_registry *r);
+/* Takes a connection for addr within both limits; returns NULL, or why it was refused. */
+const char *client_registry_take(struct client_registry *r, const struct in6_addr *addr, unsigned total,
+				 unsigned per_source);
+void client_registry_give(struct client_registry *r, const struct in6_addr *addr);
+void client_registry_verify(struct client_registry *r, const struct in6_addr *addr, uint64_t until_usec);
+bool client_registry_verified(const struct client_registry *r, const struct in6_addr *addr, uint64_t now_usec);

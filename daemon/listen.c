@@ -69,7 +69,7 @@ int listen_prepare(int fd, int type)
 	return 0;
 }
 
-static int bind_one(const struct sockaddr_storage *addr, int type, int *fd_out)
+static int bind_one(const struct sockaddr_storage *addr, int type, bool reuseport, int *fd_out)
 {
 	socklen_t len = addr->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
 	int fd = socket(addr->ss_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -84,6 +84,9 @@ static int bind_one(const struct sockaddr_storage *addr, int type, int *fd_out)
 			goto fail;
 	}
 	if (type == SOCK_STREAM && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0)
+		goto fail;
+	/* One socket per loop on the same port: the kernel spreads clients over them. */
+	if (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0)
 		goto fail;
 	if (bind(fd, (const struct sockaddr *)addr, len) < 0)
 		goto fail;
@@ -110,7 +113,7 @@ void addr_set_port(struct sockaddr_storage *ss, unsigned port)
 		((struct sockaddr_in *)ss)->sin_port = htons((uint16_t)port);
 }
 
-int listen_bind(const struct sockaddr_storage *addr, unsigned port, int type,
+int listen_bind(const struct sockaddr_storage *addr, unsigned port, int type, bool reuseport,
 		struct sockaddr_storage *bound, int *fd_out)
 {
 	int r;
@@ -119,19 +122,19 @@ int listen_bind(const struct sockaddr_storage *addr, unsigned port, int type,
 	if (addr) {
 		*bound = *addr;
 		addr_set_port(bound, port);
-		return bind_one(bound, type, fd_out);
+		return bind_one(bound, type, reuseport, fd_out);
 	}
 	bound->ss_family = AF_INET6;
 	((struct sockaddr_in6 *)bound)->sin6_addr = in6addr_any;
 	addr_set_port(bound, port);
-	r = bind_one(bound, type, fd_out);
+	r = bind_one(bound, type, reuseport, fd_out);
 	if (r != -EAFNOSUPPORT)
 		return r;
 	/* No IPv6 in this kernel: every IPv4 address. */
 	memset(bound, 0, sizeof(*bound));
 	bound->ss_family = AF_INET;
 	addr_set_port(bound, port);
-	return bind_one(bound, type, fd_out);
+	return bind_one(bound, type, reuseport, fd_out);
 }
 
 const char *addr_to_string(const struct sockaddr *sa, char buf[ADDR_TEXT_MAX])

@@ -17,8 +17,9 @@ struct inherited_socket {
 int listen_inherited(struct inherited_socket **out);
 
 /* Opens, binds and (for TCP) listens on addr; addr NULL means every address, IPv6 and
- * IPv4. On failure returns -errno; *bound holds what was tried, for the message. */
-int listen_bind(const struct sockaddr_storage *addr, unsigned port, int type,
+ * IPv4. reuseport lets each event loop bind a socket of its own to the same port. On
+ * failure returns -errno; *bound holds what was tried, for the message. */
+int listen_bind(const struct sockaddr_storage *addr, unsigned port, int type, bool reuseport,
 		struct sockaddr_storage *bound, int *fd_out);
 
 /* Options every serving socket needs, own or inherited: non-blocking, and for UDP the

@@ -29,7 +29,8 @@ static void free_released(struct loop *loop);
 
 static uint32_t to_epoll(uint32_t events)
 {
-	return (events & LOOP_IN ? EPOLLIN : 0) | (events & LOOP_OUT ? EPOLLOUT : 0);
+	return (events & LOOP_IN ? EPOLLIN : 0) | (events & LOOP_OUT ? EPOLLOUT : 0) |
+	       (events & LOOP_EXCLUSIVE ? EPOLLEXCLUSIVE : 0);
 }
 
 int loop_new(struct loop **out)

@@ -22,6 +22,7 @@ enum {
 	LOOP_IN = 1 << 0,
 	LOOP_OUT = 1 << 1,
 	LOOP_ERR = 1 << 2,      /* error or hang-up, reported whatever was asked */
+	LOOP_EXCLUSIVE = 1 << 3,/* with loop_add only: of several loops watching one fd, wake one */
 };
 
 int loop_new(struct loop **out);

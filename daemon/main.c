@@ -6,12 +6,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "log.h"
 #include "loop.h"
 #include "notify.h"
 #include "server.h"
+#include "workers.h"
 
 #ifndef MINETD_VERSION
 #define MINETD_VERSION "0.1.0"
@@ -28,6 +30,9 @@ enum { EXIT_CONFIG = 1, EXIT_USAGE = 2 };
 struct daemon {
 	struct loop *loop;
 	struct server *server;
+	struct workers *workers;        /* the other event loops, if any */
+	struct client_registry clients;
+	unsigned loops;
 	const char *config_path;
 	struct loop_io signals, tick, watchdog;
 	unsigned ticks;
@@ -45,6 +50,25 @@ static const char usage[] =
 	"  -h, --help            print this help and exit\n"
 	"\n"
 	"Signals: TERM or INT stop, HUP reloads the configuration, USR1 logs counters.\n";
+
+#define LOOPS_MAX 64
+
+static unsigned loops_wanted(const struct config *config)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (config->workers)
+		return config->workers;
+	return cpus < 1 ? 1 : cpus > LOOPS_MAX ? LOOPS_MAX : (unsigned)cpus;
+}
+
+static struct server *const *all_servers(const struct daemon *d, size_t *n)
+{
+	if (d->workers)
+		return workers_servers(d->workers, n);
+	*n = 1;
+	return &d->server;
+}
 
 static int load_config(const char *path, struct config **out, bool to_stderr)
 {
@@ -75,13 +99,21 @@ static void reload(struct daemon *d)
 	log_info("reloading %s", d->config_path);
 	if (load_config(d->config_path, &config, false) < 0) {
 		log_error("%s: not reloaded, the running configuration stays in force", d->config_path);
-	} else if (server_apply(d->server, config, false) < 0) {
+	} else if (server_apply(d->server, config_ref(config), false) < 0) {
+		config_free(config);
 		config_free(config);
 		log_error("%s: not reloaded, the running configuration stays in force", d->config_path);
 	} else {
+		if (workers_apply(d->workers, config) < 0)
+			log_error("%s: reloaded, but not by every event loop", d->config_path);
+		if (loops_wanted(config) != d->loops)
+			log_warning("'workers' takes effect at the next start: %u event loops run now", d->loops);
 		log_info("reloaded %s: %zu services", d->config_path, config->n_services);
+		config_free(config);
 	}
-	notify_ready(d->server);
+	size_t n;
+	struct server *const *servers = all_servers(d, &n);
+	notify_ready(servers, n);
 }
 
 static void on_signal(struct loop *loop, struct loop_io *io, uint32_t events)
@@ -101,7 +133,9 @@ static void on_signal(struct loop *loop, struct loop_io *io, uint32_t events)
 			reload(d);
 			break;
 		case SIGUSR1:
-			server_log_counters(d->server);
+			size_t n;
+			struct server *const *servers = all_servers(d, &n);
+			server_log_counters(servers, n);
 			break;
 		}
 	}
@@ -114,8 +148,11 @@ static void on_tick(struct loop *loop, struct loop_io *io, uint32_t events)
 	(void)loop;
 	(void)events;
 	server_tick(d->server);
-	if (++d->ticks % STATUS_EVERY_TICKS == 0)
-		notify_status(d->server);
+	if (++d->ticks % STATUS_EVERY_TICKS == 0) {
+		size_t n;
+		struct server *const *servers = all_servers(d, &n);
+		notify_status(servers, n);
+	}
 }
 
 static void on_watchdog(struct loop *loop, struct loop_io *io, uint32_t events)
@@ -157,27 +194,29 @@ static int run(const char *config_path)
 	struct daemon d = { .config_path = config_path };
 	struct config *config;
 	uint64_t watchdog_usec;
-	int r;
+	size_t n;
+	int r, status = EXIT_CONFIG;
 
 	if (load_config(config_path, &config, !log_to_journal()) < 0)
 		return EXIT_CONFIG;
 	raise_file_limit(config);
 	signal(SIGPIPE, SIG_IGN);
-	if ((r = loop_new(&d.loop)) < 0 || (r = server_new(d.loop, &d.server)) < 0) {
+	d.loops = loops_wanted(config);
+	if ((r = client_registry_init(&d.clients)) < 0 || (r = loop_new(&d.loop)) < 0 ||
+	    (r = server_new(d.loop, &d.clients, d.loops, &d.server)) < 0) {
 		log_error("cannot start: %s", strerror(-r));
 		config_free(config);
-		loop_free(d.loop);
-		return EXIT_CONFIG;
+		goto out;
 	}
 	r = server_take_inherited(d.server);
 	if (r < 0)
 		log_error("cannot take the sockets passed by systemd: %s", strerror(-r));
 	if (server_apply(d.server, config, true) < 0) {
 		config_free(config);
-		server_free(d.server);
-		loop_free(d.loop);
-		return EXIT_CONFIG;
+		goto out;
 	}
+	/* Signals are blocked before the other loops start, so that their threads inherit
+	 * the mask and the main loop alone gets them. */
 	r = loop_add_signals(d.loop, &d.signals, signals, 4, on_signal);
 	if (r == 0)
 		r = loop_add_timer(d.loop, &d.tick, TICK_USEC, on_tick);
@@ -186,21 +225,28 @@ static int run(const char *config_path)
 		r = loop_add_timer(d.loop, &d.watchdog, watchdog_usec, on_watchdog);
 	if (r < 0) {
 		log_error("cannot start the event loop: %s", strerror(-r));
-		server_free(d.server);
-		loop_free(d.loop);
-		return EXIT_CONFIG;
+		goto out;
 	}
-	log_info("minetd %s started with %s: %zu services, %zu sockets", MINETD_VERSION, config_path,
-		 d.server->config->n_services, d.server->n_listeners);
-	notify_ready(d.server);
+	if (d.loops > 1 && workers_start(d.server, d.loops - 1, &d.workers) < 0)
+		goto out;
+	log_info("minetd %s started with %s: %zu services, %zu sockets, %u event loops", MINETD_VERSION,
+		 config_path, d.server->config->n_services, d.server->n_listeners, d.loops);
+	struct server *const *servers = all_servers(&d, &n);
+	notify_ready(servers, n);
 	r = loop_run(d.loop);
 	notify_stopping();
 	if (r < 0)
 		log_error("event loop failed: %s", strerror(-r));
+	else
+		status = EXIT_SUCCESS;
+out:
+	workers_stop(d.workers);
 	server_free(d.server);
 	loop_free(d.loop);
-	log_info("stopped");
-	return r < 0 ? EXIT_CONFIG : EXIT_SUCCESS;
+	client_registry_free(&d.clients);
+	if (status == EXIT_SUCCESS)
+		log_info("stopped");
+	return status;
 }
 
 int main(int argc, char **argv)

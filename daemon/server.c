@@ -17,7 +17,7 @@
 /* RFC 862-868's own ports: a datagram from one of them is another small service's reply. */
 static const unsigned small_service_ports[] = { 7, 9, 13, 17, 19, 37 };
 
-int server_new(struct loop *loop, struct server **out)
+int server_new(struct loop *loop, struct client_registry *clients, unsigned loops, struct server **out)
 {
 	struct server *srv = calloc(1, sizeof(*srv));
 
@@ -26,11 +26,12 @@ int server_new(struct loop *loop, struct server **out)
 		return -ENOMEM;
 	}
 	srv->loop = loop;
+	srv->clients = clients;
+	srv->loops = loops;
+	srv->reuseport = loops > 1;
 	srv->client_log = (struct log_ratelimit){ .interval_usec = 10 * 1000000, .burst = 20 };
-	if (source_table_init(&srv->sources, SOURCE_TABLE_SIZE) < 0 || conn_counts_init(&srv->conn_counts) < 0 ||
-	    udp_batch_new(&srv->udp) < 0) {
+	if (source_table_init(&srv->sources, SOURCE_TABLE_SIZE) < 0 || udp_batch_new(&srv->udp) < 0) {
 		source_table_free(&srv->sources);
-		conn_counts_free(&srv->conn_counts);
 		free(srv->scratch);
 		free(srv);
 		return -ENOMEM;
@@ -69,6 +70,13 @@ static void listener_io(struct loop *loop, struct loop_io *io, uint32_t events)
 		conn_accept(l);
 	else
 		udp_serve(l);
+}
+
+/* Sockets several loops watch wake one loop per client, not all of them. */
+static int listener_watch(struct server *srv, struct listener *l)
+{
+	return loop_add(srv->loop, &l->io, l->io.fd, LOOP_IN | (l->inherited && srv->loops > 1 ? LOOP_EXCLUSIVE : 0),
+			listener_io);
 }
 
 static struct listener *listener_new(struct server *srv, int fd, int type)
@@ -129,6 +137,26 @@ int server_take_inherited(struct server *srv)
 	}
 	free(socks);
 	return (int)srv->n_inherited;
+}
+
+int server_share_inherited(struct server *srv, const struct server *owner)
+{
+	srv->inherited = calloc(owner->n_inherited + 1, sizeof(*srv->inherited));
+	if (!srv->inherited)
+		return -ENOMEM;
+	for (size_t i = 0; i < owner->n_inherited; i++) {
+		const struct listener *o = owner->inherited[i];
+		struct listener *l = listener_new(srv, o->io.fd, o->type);
+		if (!l)
+			return -ENOMEM;
+		l->inherited = l->shared = true;
+		l->fd_name = strdup(o->fd_name);
+		memcpy(l->addr_text, o->addr_text, sizeof(l->addr_text));
+		srv->inherited[srv->n_inherited++] = l;
+		if (!l->fd_name)
+			return -ENOMEM;
+	}
+	return 0;
 }
 
 static unsigned protocol_of(int type)
@@ -280,7 +308,7 @@ static int plan_bind(struct server *srv, struct plan *p, size_t service, int typ
 	for (size_t i = 0; i < srv->n_listeners; i++)
 		if (same_bind(srv->listeners[i], type, addr, svc->port))
 			return plan_add_listener(p, srv->listeners[i], service, false);
-	r = listen_bind(addr, svc->port, type, &bound, &fd);
+	r = listen_bind(addr, svc->port, type, srv->reuseport, &bound, &fd);
 	if (r < 0) {
 		char text[ADDR_TEXT_MAX];
 		log_error("service '%s': cannot listen on %s %s: %s%s", svc->name, socket_type_name(type),
@@ -373,7 +401,7 @@ static void plan_commit(struct server *srv, struct plan *p)
 			srv->listeners[srv->n_listeners++] = l;
 		if (l->io.fn || l->paused)
 			continue;
-		int r = loop_add(srv->loop, &l->io, l->io.fd, LOOP_IN, listener_io);
+		int r = listener_watch(srv, l);
 		struct log_fields f = { .service = l->owner->service->name, .protocol = socket_type_name(l->type) };
 		if (r < 0)
 			log_fields(LOG_ERR, &f, "%s: cannot watch %s %s: %s", f.service, f.protocol, l->addr_text,
@@ -484,9 +512,9 @@ void server_refuse(struct server *srv, struct active_service *as, const char *pr
 	char addr[ADDR_TEXT_MAX];
 
 	if (strcmp(protocol, "tcp") == 0)
-		as->counters.tcp_refused++;
+		counter_add(&as->counters.tcp_refused, 1);
 	else
-		as->counters.udp_refused++;
+		counter_add(&as->counters.udp_refused, 1);
 	if (!log_ratelimit_pass(&srv->client_log, now_usec()))
 		return;
 	struct log_fields f = {
@@ -524,7 +552,8 @@ void server_free(struct server *srv)
 		active_free(as);
 	}
 	for (size_t i = 0; i < srv->n_inherited; i++) {
-		close(srv->inherited[i]->io.fd);
+		if (!srv->inherited[i]->shared)
+			close(srv->inherited[i]->io.fd);
 		free((char *)srv->inherited[i]->fd_name);
 		free(srv->inherited[i]);
 	}
@@ -534,46 +563,55 @@ void server_free(struct server *srv)
 		free(srv->free_bufs[i]);
 	free(srv->free_bufs);
 	source_table_free(&srv->sources);
-	conn_counts_free(&srv->conn_counts);
 	udp_batch_free(srv->udp);
 	config_free(srv->config);
 	free(srv->scratch);
 	free(srv);
 }
 
-void server_totals(const struct server *srv, struct counters *t, size_t *n_services)
+static void counters_add(struct counters *sum, const struct counters *c)
+{
+	sum->tcp_accepted += counter_get(&c->tcp_accepted);
+	sum->tcp_active += counter_get(&c->tcp_active);
+	sum->tcp_refused += counter_get(&c->tcp_refused);
+	sum->udp_received += counter_get(&c->udp_received);
+	sum->udp_replied += counter_get(&c->udp_replied);
+	sum->udp_refused += counter_get(&c->udp_refused);
+	sum->bytes_in += counter_get(&c->bytes_in);
+	sum->bytes_out += counter_get(&c->bytes_out);
+}
+
+/* Every loop runs the same services: the first one's list names them. */
+void server_totals(struct server *const *servers, size_t n, struct counters *t, size_t *n_services)
 {
 	memset(t, 0, sizeof(*t));
 	*n_services = 0;
-	for (const struct active_service *as = srv->services; as; as = as->next) {
-		const struct counters *c = &as->counters;
-		t->tcp_accepted += c->tcp_accepted;
-		t->tcp_active += c->tcp_active;
-		t->tcp_refused += c->tcp_refused;
-		t->udp_received += c->udp_received;
-		t->udp_replied += c->udp_replied;
-		t->udp_refused += c->udp_refused;
-		t->bytes_in += c->bytes_in;
-		t->bytes_out += c->bytes_out;
+	for (const struct active_service *as = servers[0]->services; as; as = as->next)
 		(*n_services)++;
-	}
+	for (size_t i = 0; i < n; i++)
+		for (const struct active_service *as = servers[i]->services; as; as = as->next)
+			counters_add(t, &as->counters);
 }
 
-void server_log_counters(const struct server *srv)
+void server_log_counters(struct server *const *servers, size_t n)
 {
-	for (const struct active_service *as = srv->services; as; as = as->next) {
-		const struct counters *c = &as->counters;
+	for (const struct active_service *as = servers[0]->services; as; as = as->next) {
+		struct counters c = { 0 };
+		for (size_t i = 0; i < n; i++)
+			for (const struct active_service *o = servers[i]->services; o; o = o->next)
+				if (strcmp(o->service->name, as->service->name) == 0)
+					counters_add(&c, &o->counters);
 		struct log_fields f = {
 			.service = as->service->name,
 			.has_traffic = true,
-			.bytes_in = c->bytes_in,
-			.bytes_out = c->bytes_out,
+			.bytes_in = c.bytes_in,
+			.bytes_out = c.bytes_out,
 		};
 		log_fields(LOG_INFO, &f,
 			   "%s: tcp %" PRIu64 " accepted, %" PRIu64 " active, %" PRIu64 " refused; udp %" PRIu64
 			   " received, %" PRIu64 " replied, %" PRIu64 " refused; %" PRIu64 " bytes in, %" PRIu64
-			   " out", as->service->name, c->tcp_accepted, c->tcp_active, c->tcp_refused, c->udp_received,
-			   c->udp_replied, c->udp_refused, c->bytes_in, c->bytes_out);
+			   " out", as->service->name, c.tcp_accepted, c.tcp_active, c.tcp_refused, c.udp_received,
+			   c.udp_replied, c.udp_refused, c.bytes_in, c.bytes_out);
 	}
 }
 
@@ -585,7 +623,7 @@ void server_tick(struct server *srv)
 		conn_enforce_limits(as, now);
 	for (size_t i = 0; i < srv->n_listeners; i++) {
 		struct listener *l = srv->listeners[i];
-		if (l->paused && loop_modify(srv->loop, &l->io, LOOP_IN) == 0)
+		if (l->paused && listener_watch(srv, l) == 0)
 			l->paused = false;
 	}
 }

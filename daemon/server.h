@@ -19,11 +19,23 @@ struct service;
 struct conn;
 struct udp_batch;
 
+/* Written only by the loop that owns them, read by the main thread for STATUS= and
+ * SIGUSR1: relaxed atomic stores and loads, which cost what plain ones do. */
 struct counters {
 	uint64_t tcp_accepted, tcp_active, tcp_refused;
 	uint64_t udp_received, udp_replied, udp_refused;
 	uint64_t bytes_in, bytes_out;
 };
+
+static inline void counter_add(uint64_t *counter, uint64_t n)
+{
+	__atomic_store_n(counter, *counter + n, __ATOMIC_RELAXED);
+}
+
+static inline uint64_t counter_get(const uint64_t *counter)
+{
+	return __atomic_load_n(counter, __ATOMIC_RELAXED);
+}
 
 /* A service of the config as it runs; it outlives reloads that keep its name and handler,
  * and with it its clients. */
@@ -32,7 +44,6 @@ struct active_service {
 	const struct service *service;  /* in the current config, or 'implicit' */
 	struct service *implicit;       /* owned: a socket named after a handler */
 	struct conn *conns;
-	uint64_t seq;                   /* replies given, for chargen lines and qotd quotes */
 	struct counters counters;
 	bool keep;                      /* scratch flag while a config is applied */
 };
@@ -43,6 +54,7 @@ struct listener {
 	struct active_service *owner;
 	int type;                       /* SOCK_STREAM or SOCK_DGRAM */
 	bool inherited;
+	bool shared;                    /* another loop's inherited socket: not ours to close */
 	bool paused;                    /* out of file descriptors: accept later */
 	const char *fd_name;            /* inherited: FileDescriptorName= */
 	struct sockaddr_storage addr;   /* own: what it is bound to */
@@ -61,29 +73,33 @@ struct server {
 	struct udp_batch *udp;
 	void **free_bufs;               /* spare CONN_BUF_SIZE buffers */
 	size_t n_free_bufs;
-	uint64_t n_conns;
 	struct log_ratelimit client_log;
 	/* against hostile clients */
-	struct source_table sources;
-	struct conn_counts conn_counts;
+	struct client_registry *clients;        /* shared by every loop */
+	struct source_table sources;            /* UDP budgets, this loop's share */
 	struct bucket udp_global;
+	unsigned loops;                 /* how many loops share the UDP rates */
+	bool reuseport;                 /* several loops bind the same ports */
 	uint64_t refused_ports[65536 / 64];     /* UDP source ports never answered */
 };
 
-int server_new(struct loop *loop, struct server **out);
+int server_new(struct loop *loop, struct client_registry *clients, unsigned loops, struct server **out);
 void server_free(struct server *server);
 
 /* Takes the sockets systemd passed; unmatched ones are closed once the first config is
  * applied. Returns how many, or -errno. */
 int server_take_inherited(struct server *server);
+/* Serves the sockets another loop took from systemd too (that loop keeps owning them). */
+int server_share_inherited(struct server *server, const struct server *owner);
 
 /* Makes config the running one: opens what it adds, closes what it drops, keeps the rest
  * and its clients. On failure (logged) nothing changes and the caller still owns config. */
 int server_apply(struct server *server, struct config *config, bool starting);
 
 void server_stop(struct server *server);
-void server_log_counters(const struct server *server);
-void server_totals(const struct server *server, struct counters *total, size_t *n_services);
+/* Over every loop's server. */
+void server_log_counters(struct server *const *servers, size_t n);
+void server_totals(struct server *const *servers, size_t n, struct counters *total, size_t *n_services);
 /* Once a second: timeouts, paused listeners. */
 void server_tick(struct server *server);
 

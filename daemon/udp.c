@@ -94,6 +94,18 @@ static const char *udp_refusal_before(const struct server *srv, const struct act
 	return NULL;
 }
 
+static uint64_t share(uint64_t rate, unsigned loops)
+{
+	return (rate + loops - 1) / loops;
+}
+
+static uint64_t burst_share(uint64_t burst, unsigned loops)
+{
+	uint64_t s = share(burst, loops);
+
+	return s < UDP_MAX_PAYLOAD + DATAGRAM_OVERHEAD ? UDP_MAX_PAYLOAD + DATAGRAM_OVERHEAD : s;
+}
+
 /* Amplification cap and budgets, once the reply's size is known. */
 static const char *udp_refusal_after(struct server *srv, const struct sockaddr_in6 *peer, size_t request,
 				     size_t reply, uint64_t now)
@@ -103,11 +115,16 @@ static const char *udp_refusal_after(struct server *srv, const struct sockaddr_i
 	uint64_t cost = reply + DATAGRAM_OVERHEAD;
 
 	if (reply > policy->small_reply && reply > request * policy->amplification &&
-	    source->verified_until_usec <= now)
+	    !client_registry_verified(srv->clients, &peer->sin6_addr, now))
 		return "amplification";
+	/* A source's datagrams from one port always reach the same loop (SO_REUSEPORT
+	 * hashes the addresses and ports), so its budget is per loop. The global budget is
+	 * shared out, so that it holds for the whole process; a burst never shrinks below
+	 * the largest datagram. */
 	if (!bucket_take(&source->udp, policy->source_rate, policy->source_burst, cost, now))
 		return "source budget";
-	if (!bucket_take(&srv->udp_global, policy->global_rate, policy->global_burst, cost, now))
+	if (!bucket_take(&srv->udp_global, share(policy->global_rate, srv->loops),
+			 burst_share(policy->global_burst, srv->loops), cost, now))
 		return "global budget";
 	return NULL;
 }
@@ -121,8 +138,8 @@ static ssize_t udp_answer(struct server *srv, struct active_service *as, struct 
 	const char *refusal;
 	ssize_t reply;
 
-	as->counters.udp_received++;
-	as->counters.bytes_in += len;
+	counter_add(&as->counters.udp_received, 1);
+	counter_add(&as->counters.bytes_in, len);
 	if (flags & MSG_TRUNC)
 		return -1;      /* larger than any UDP payload: nothing sane to answer */
 	addr_to_in6(&slot->peer, &from);
@@ -131,7 +148,7 @@ static ssize_t udp_answer(struct server *srv, struct active_service *as, struct 
 		server_refuse(srv, as, "udp", (struct sockaddr *)&from, refusal);
 		return -1;
 	}
-	struct reply_input in = { .service = as->service, .seq = as->seq, .now = now, .data = slot->buf, .len = len };
+	struct reply_input in = { .service = as->service, .seq = service_replies(as->service), .now = now, .data = slot->buf, .len = len };
 	reply = as->service->handler->reply(&in, slot->buf, SCRATCH_SIZE);
 	if (reply < 0)
 		return -1;
@@ -140,7 +157,7 @@ static ssize_t udp_answer(struct server *srv, struct active_service *as, struct 
 		server_refuse(srv, as, "udp", (struct sockaddr *)&from, refusal);
 		return -1;
 	}
-	as->seq++;
+	service_count_reply(as->service);
 	return reply;
 }
 
@@ -158,8 +175,8 @@ static void udp_send_replies(struct listener *l, struct mmsghdr *out, unsigned n
 			continue;
 		}
 		for (int i = 0; i < r; i++) {
-			as->counters.udp_replied++;
-			as->counters.bytes_out += out[sent + (unsigned)i].msg_hdr.msg_iov->iov_len;
+			counter_add(&as->counters.udp_replied, 1);
+			counter_add(&as->counters.bytes_out, out[sent + (unsigned)i].msg_hdr.msg_iov->iov_len);
 		}
 		sent += (unsigned)r;
 	}

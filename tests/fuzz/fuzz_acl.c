@@ -1,0 +1,319 @@
+/* Access lists and budgets (daemon/acl.c, daemon/limits.c) against simple models:
+ * cidr_parse of arbitrary text, acl_permits of arbitrary addresses, token buckets with the
+ * rates and bursts the config allows, the per-source table, the exact connection counts and
+ * the client registry the event loops share.
+ * The first byte picks the part. */
+#include <arpa/inet.h>
+
+#include "acl.h"
+#include "fuzz_data.h"
+#include "limits.h"
+
+static bool prefix_match_reference(const struct cidr *c, const struct in6_addr *a)
+{
+	for (unsigned bit = 0; bit < c->prefix; bit++) {
+		unsigned byte = bit / 8, mask = 0x80 >> (bit % 8);
+		if ((c->addr.s6_addr[byte] & mask) != (a->s6_addr[byte] & mask))
+			return false;
+	}
+	return true;
+}
+
+/* An address near one of the prefixes, so that matches and near misses both happen. */
+static void pick_address(struct fuzz_data *d, const struct cidr *list, size_t n, struct in6_addr *a)
+{
+	uint8_t how = fd_u8(d);
+
+	memset(a, 0, sizeof(*a));
+	if (n > 0 && how & 1) {
+		*a = list[how / 2 % n].addr;
+		unsigned bit = fd_u8(d);
+		if (bit < 128)
+			a->s6_addr[bit / 8] ^= (uint8_t)(0x80 >> (bit % 8));
+	} else if (how & 2) {
+		a->s6_addr[10] = a->s6_addr[11] = 0xff;         /* IPv4 */
+		for (int i = 12; i < 16; i++)
+			a->s6_addr[i] = fd_u8(d);
+	} else {
+		for (int i = 0; i < 16; i++)
+			a->s6_addr[i] = fd_u8(d);
+	}
+}
+
+static void check_parsed(const char *text, const struct cidr *c)
+{
+	char addr[INET6_ADDRSTRLEN], again_text[INET6_ADDRSTRLEN + 8];
+	struct cidr again;
+
+	CHECK(c->prefix <= 128, "'%s': prefix %u", text, c->prefix);
+	for (unsigned bit = c->prefix; bit < 128; bit++)
+		CHECK(!(c->addr.s6_addr[bit / 8] & (0x80 >> (bit % 8))), "'%s': host bit %u set", text, bit);
+	CHECK(cidr_match(c, &c->addr), "'%s' does not match its own address", text);
+	bool v4 = strchr(text, ':') == NULL;
+	if (v4) {
+		CHECK(c->prefix >= 96 && IN6_IS_ADDR_V4MAPPED(&c->addr), "'%s': IPv4 not mapped (/%u)", text, c->prefix);
+		inet_ntop(AF_INET, &c->addr.s6_addr[12], addr, sizeof(addr));
+		snprintf(again_text, sizeof(again_text), "%s/%u", addr, c->prefix - 96);
+	} else {
+		inet_ntop(AF_INET6, &c->addr, addr, sizeof(addr));
+		snprintf(again_text, sizeof(again_text), "%s/%u", addr, c->prefix);
+	}
+	/* Printing and parsing again gives the same prefix. */
+	CHECK(cidr_parse(again_text, &again) == 0, "'%s' printed as '%s' does not parse", text, again_text);
+	CHECK(again.prefix == c->prefix && memcmp(&again.addr, &c->addr, 16) == 0, "'%s' != '%s'", text, again_text);
+}
+
+static void fuzz_acl(struct fuzz_data *d)
+{
+	struct acl acl = { 0 };
+	size_t n = fd_range(d, 0, 8);
+	uint8_t deny_mask = fd_u8(d);
+
+	acl.allow = calloc(n + 1, sizeof(*acl.allow));
+	acl.deny = calloc(n + 1, sizeof(*acl.deny));
+	if (!acl.allow || !acl.deny)
+		abort();
+	for (size_t i = 0; i < n; i++) {
+		char *text = fd_string(d, 64, NULL);
+		struct cidr c;
+		memset(&c, 0x5a, sizeof(c));
+		if (cidr_parse(text, &c) == 0) {
+			check_parsed(text, &c);
+			if (deny_mask & (1u << i))
+				acl.deny[acl.n_deny++] = c;
+			else
+				acl.allow[acl.n_allow++] = c;
+		}
+		free(text);
+	}
+	for (int probe = 0; probe < 8 && d->left > 0; probe++) {
+		struct in6_addr a;
+		bool denied = false, allowed = acl.n_allow == 0;
+		pick_address(d, probe & 1 ? acl.deny : acl.allow, probe & 1 ? acl.n_deny : acl.n_allow, &a);
+		for (size_t i = 0; i < acl.n_deny; i++) {
+			bool m = prefix_match_reference(&acl.deny[i], &a);
+			CHECK(cidr_match(&acl.deny[i], &a) == m, "cidr_match deny[%zu]", i);
+			denied |= m;
+		}
+		for (size_t i = 0; i < acl.n_allow; i++) {
+			bool m = prefix_match_reference(&acl.allow[i], &a);
+			CHECK(cidr_match(&acl.allow[i], &a) == m, "cidr_match allow[%zu]", i);
+			allowed |= m;
+		}
+		CHECK(acl_permits(&acl, &a) == (!denied && allowed), "acl_permits");
+	}
+	acl_free(&acl);
+	CHECK(!acl.allow && !acl.deny && !acl.n_allow && !acl.n_deny, "acl_free leaves it empty");
+}
+
+/* bucket_take against the same policy computed in 128 bits: never more than the burst saved,
+ * refill at the rate (whole after 1000 s), a take succeeds exactly when the tokens are there. */
+static void fuzz_bucket(struct fuzz_data *d)
+{
+	/* The ranges config.c accepts for udp.*_rate and *_burst; costs are UDP replies. */
+	uint64_t rate = fd_range(d, 1, 1000000000), burst = fd_range(d, 65536 + 64, 1000000000);
+	uint64_t now = fd_range(d, 1, UINT64_MAX / 2);
+	struct bucket b = { 0 };
+	unsigned __int128 tokens = 0, cap = (unsigned __int128)burst * 1000;
+	uint64_t updated = 0;
+
+	while (d->left > 0) {
+		uint64_t cost = fd_range(d, 0, 65507 + 64);
+		uint8_t step = fd_u8(d);
+		/* Mostly forward, by µs to hours; sometimes backwards (a clock is not ours to trust). */
+		if (step & 0x80)
+			now -= now > step ? step : 0;
+		else
+			now += fd_uint(d, step % 6);
+		if (updated == 0) {
+			tokens = cap;
+		} else if (now > updated) {
+			unsigned __int128 elapsed = now - updated;
+			unsigned __int128 add = elapsed > 1000000000 ? cap : elapsed * rate / 1000;
+			tokens = tokens + add > cap ? cap : tokens + add;
+		}
+		updated = now;
+		bool want = tokens >= (unsigned __int128)cost * 1000;
+		if (want)
+			tokens -= (unsigned __int128)cost * 1000;
+		bool got = bucket_take(&b, rate, burst, cost, now);
+		CHECK(got == want, "bucket_take(rate %llu, burst %llu, cost %llu, now %llu) = %d",
+		      (unsigned long long)rate, (unsigned long long)burst, (unsigned long long)cost,
+		      (unsigned long long)now, got);
+		CHECK(b.tokens_milli == tokens && b.tokens_milli <= cap, "tokens %llu, model %llu",
+		      (unsigned long long)b.tokens_milli, (unsigned long long)tokens);
+	}
+}
+
+static void source_key_reference(const struct in6_addr *a, struct in6_addr *key)
+{
+	*key = *a;
+	if (!IN6_IS_ADDR_V4MAPPED(a))
+		memset(&key->s6_addr[8], 0, 8);
+}
+
+/* The per-source table: a slot per key, state kept while no other key takes the slot. */
+static void fuzz_sources(struct fuzz_data *d)
+{
+	struct source_table t;
+	size_t size = (size_t)1 << fd_range(d, 0, 8);
+	struct in6_addr pool[16];
+
+	CHECK(source_table_init(&t, size) == 0, "source_table_init(%zu)", size);
+	for (int i = 0; i < 16; i++)
+		pick_address(d, NULL, 0, &pool[i]);
+	while (d->left > 0) {
+		uint8_t op = fd_u8(d);
+		const struct in6_addr *a = &pool[op % 16];
+		struct in6_addr key, other = *a;
+		struct source_slot *s = source_lookup(&t, a);
+		source_key_reference(a, &key);
+		CHECK(s >= t.slots && s < t.slots + size, "slot outside the table");
+		CHECK(s->used && memcmp(&s->key, &key, sizeof(key)) == 0, "slot holds another key");
+		/* The same key again is the same slot, with its state. */
+		s->udp.updated_usec = op;
+		if (!IN6_IS_ADDR_V4MAPPED(a))
+			other.s6_addr[15] ^= op;        /* same /64 */
+		CHECK(source_lookup(&t, &other) == s && s->udp.updated_usec == op, "same key, other slot or state");
+	}
+	source_table_free(&t);
+}
+
+/* Exact connection counts against an array, with enough addresses to make the table grow. */
+static void fuzz_conn_counts(struct fuzz_data *d)
+{
+	enum { POOL = 3000 };
+	static unsigned model[POOL];
+	struct conn_counts c;
+	unsigned limit = (unsigned)fd_range(d, 0, 4);
+
+	memset(model, 0, sizeof(model));
+	CHECK(conn_counts_init(&c) == 0, "conn_counts_init");
+	while (d->left > 0) {
+		uint16_t v = fd_u16(d);
+		unsigned i = (v & 0x3fff) % POOL;
+		struct in6_addr a = { 0 };
+		a.s6_addr[10] = a.s6_addr[11] = 0xff;
+		a.s6_addr[14] = (uint8_t)(i >> 8);
+		a.s6_addr[15] = (uint8_t)i;
+		switch (v >> 14) {
+		case 0: case 1: {       /* take */
+			bool want = model[i] < limit;
+			CHECK(conn_counts_take(&c, &a, limit) == want, "take %u (has %u, limit %u)", i, model[i], limit);
+			model[i] += want;
+			break;
+		}
+		case 2:                 /* give, also for one that holds none */
+			conn_counts_give(&c, &a);
+			model[i] -= model[i] > 0;
+			break;
+		case 3:                 /* a burst of new addresses, to grow the table */
+			for (unsigned k = 0; k < 64 && limit > 0; k++) {
+				unsigned j = (i + k * 37) % POOL;
+				a.s6_addr[14] = (uint8_t)(j >> 8);
+				a.s6_addr[15] = (uint8_t)j;
+				bool want = model[j] < limit;
+				CHECK(conn_counts_take(&c, &a, limit) == want, "burst take %u", j);
+				model[j] += want;
+			}
+			break;
+		}
+		CHECK(conn_counts_get(&c, &a) == model[((unsigned)a.s6_addr[14] << 8 | a.s6_addr[15])],
+		      "count of %u", i);
+	}
+	size_t live = 0;
+	for (unsigned i = 0; i < POOL; i++) {
+		struct in6_addr a = { 0 };
+		a.s6_addr[10] = a.s6_addr[11] = 0xff;
+		a.s6_addr[14] = (uint8_t)(i >> 8);
+		a.s6_addr[15] = (uint8_t)i;
+		CHECK(conn_counts_get(&c, &a) == model[i], "final count of %u", i);
+		live += model[i] > 0;
+	}
+	CHECK(c.n == live, "%zu entries for %zu addresses with connections", c.n, live);
+	conn_counts_free(&c);
+}
+
+/* The registry shared by the event loops: both connection limits exactly, and "verified"
+ * only for a source that was, until its deadline (a slot taken over by another source may
+ * forget one, never invent one). */
+static void fuzz_registry(struct fuzz_data *d)
+{
+	enum { POOL = 64 };
+	struct client_registry r;
+	struct in6_addr pool[POOL];
+	unsigned counts[POOL] = { 0 }, total = 0;
+	uint64_t until[POOL] = { 0 }, now = fd_range(d, 1, 1ULL << 40);
+	unsigned max_total = (unsigned)fd_range(d, 0, 40), max_source = (unsigned)fd_range(d, 0, 8);
+
+	CHECK(client_registry_init(&r) == 0, "client_registry_init");
+	for (int i = 0; i < POOL; i++) {
+		pick_address(d, NULL, 0, &pool[i]);
+		/* One source per key (IPv4 address, IPv6 /64): sources sharing a key share it all. */
+		if (IN6_IS_ADDR_V4MAPPED(&pool[i])) {
+			pool[i].s6_addr[14] = 0;
+			pool[i].s6_addr[15] = (uint8_t)i;
+		} else {
+			pool[i].s6_addr[0] = 0x20;
+			pool[i].s6_addr[6] = 0;
+			pool[i].s6_addr[7] = (uint8_t)i;
+		}
+	}
+	while (d->left > 0) {
+		uint8_t op = fd_u8(d);
+		unsigned i = op % POOL;
+		const struct in6_addr *a = &pool[i];
+		switch (op >> 6) {
+		case 0: {
+			const char *why = client_registry_take(&r, a, max_total, max_source);
+			const char *want = total >= max_total ? "connection limit" :
+					   counts[i] >= max_source ? "per-source connection limit" : NULL;
+			CHECK((why == NULL) == (want == NULL) && (!why || strcmp(why, want) == 0),
+			      "take: '%s', want '%s'", why ? why : "ok", want ? want : "ok");
+			if (!why)
+				counts[i]++, total++;
+			break;
+		}
+		case 1:         /* only what was taken is given back: the daemon's rule */
+			if (counts[i] > 0) {
+				client_registry_give(&r, a);
+				counts[i]--, total--;
+			}
+			break;
+		case 2:
+			until[i] = now + fd_range(d, 0, 1000000);
+			client_registry_verify(&r, a, until[i]);
+			CHECK(client_registry_verified(&r, a, until[i] - 1) || until[i] == 0, "just verified");
+			CHECK(!client_registry_verified(&r, a, until[i]), "verified at its deadline");
+			break;
+		case 3:
+			now += fd_range(d, 0, 500000);
+			break;
+		}
+		bool v = client_registry_verified(&r, a, now);
+		CHECK(!v || until[i] > now, "source %u verified without a handshake (until %llu, now %llu)", i,
+		      (unsigned long long)until[i], (unsigned long long)now);
+		CHECK(conn_counts_get(&r.per_source, a) == counts[i], "count of %u", i);
+	}
+	while (total > 0)       /* everyone leaves: nothing may stay behind */
+		for (unsigned i = 0; i < POOL; i++)
+			if (counts[i] > 0)
+				client_registry_give(&r, &pool[i]), counts[i]--, total--;
+	CHECK(r.n_conns == 0 && r.per_source.n == 0, "%llu connections, %zu sources left",
+	      (unsigned long long)r.n_conns, r.per_source.n);
+	client_registry_free(&r);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct fuzz_data d = { data, size };
+
+	switch (fd_u8(&d) % 5) {
+	case 0: fuzz_acl(&d); break;
+	case 1: fuzz_bucket(&d); break;
+	case 2: fuzz_sources(&d); break;
+	case 3: fuzz_conn_counts(&d); break;
+	case 4: fuzz_registry(&d); break;
+	}
+	return 0;
+}

@@ -1,0 +1,208 @@
+/* The config loader and validator (daemon/config.c, libconfig underneath) with arbitrary
+ * file contents. The input is written to a file in a private directory, which also holds a
+ * quotes file and a file to @include, and loaded with config_load. A config that loads must
+ * hold only what the daemon can serve; one that does not must say why, as FILE:LINE: lines.
+ * Everything is freed, so LeakSanitizer checks both paths. */
+#include <dirent.h>
+#include <errno.h>
+#include <netdb.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "fuzz_data.h"
+#include "handlers.h"
+#include "proto.h"
+
+static char dir[64], path[96];
+
+/* No DNS from a fuzzer: names other than localhost fail at once, as when offline
+ * (linked with -Wl,--wrap=getaddrinfo, see build.sh). */
+int __real_getaddrinfo(const char *node, const char *service, const struct addrinfo *hints, struct addrinfo **res);
+int __wrap_getaddrinfo(const char *node, const char *service, const struct addrinfo *hints, struct addrinfo **res)
+{
+	struct addrinfo h = { 0 };
+
+	if (hints)
+		h = *hints;
+	if (node && strcmp(node, "localhost") != 0)
+		h.ai_flags |= AI_NUMERICHOST;
+	return __real_getaddrinfo(node, service, &h, res);
+}
+
+static void write_file(const char *name, const void *data, size_t len)
+{
+	char p[128];
+	FILE *f;
+
+	snprintf(p, sizeof(p), "%s/%s", dir, name);
+	f = fopen(p, "we");
+	if (!f || fwrite(data, 1, len, f) != len || fclose(f) != 0) {
+		perror(p);
+		abort();
+	}
+}
+
+static void remove_dir(void)
+{
+	DIR *dp = opendir(dir);
+	struct dirent *e;
+	char p[384];
+
+	while (dp && (e = readdir(dp)))
+		if (e->d_name[0] != '.') {
+			snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
+			unlink(p);
+		}
+	if (dp)
+		closedir(dp);
+	rmdir(dir);
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	static const char quotes[] = "The first quote.\n%\nThe second,\non two lines.\n%\n";
+	static const char include[] = "services = ( { name = \"inc\"; handler = \"echo\"; port = 7; } );\n";
+	const char *tmp = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
+
+	(void)argc;
+	(void)argv;
+	snprintf(dir, sizeof(dir), "%s/fuzz_config.XXXXXX", tmp);
+	if (!mkdtemp(dir)) {
+		perror(dir);
+		abort();
+	}
+	atexit(remove_dir);
+	snprintf(path, sizeof(path), "%s/minetd.conf", dir);
+	write_file("quotes.txt", quotes, sizeof(quotes) - 1);
+	write_file("include.conf", include, sizeof(include) - 1);
+	return 0;
+}
+
+static bool valid_name(const char *name)
+{
+	size_t len = strlen(name);
+
+	return len > 0 && len <= 64 &&
+	       strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-") == len;
+}
+
+/* "FILE:LINE: message", FILE being the config, an included file or a quotes file. */
+static void check_error_line(const char *line)
+{
+	const char *p = line;
+	bool shaped = false;
+
+	while ((p = strchr(p, ':'))) {
+		const char *q = ++p;
+		while (*q >= '0' && *q <= '9')
+			q++;
+		if (q > p && q[0] == ':' && q[1] == ' ' && q[2] != '\0') {
+			shaped = true;
+			break;
+		}
+	}
+	CHECK(shaped, "error line not FILE:LINE: message: '%s'", line);
+}
+
+/* What the daemon will do with a config that loaded: every reply must work. */
+static void check_service(const struct config *c, const struct service *s)
+{
+	uint8_t *out = malloc(UDP_MAX_PAYLOAD);
+
+	if (!out)
+		abort();
+	CHECK(s->name && valid_name(s->name), "service name '%s'", s->name ? s->name : "(null)");
+	CHECK(config_find_service(c, s->name) == s, "'%s' found as another service", s->name);
+	CHECK(s->handler && handler_find(s->handler->name) == s->handler, "service '%s' handler", s->name);
+	CHECK(s->port >= 1 && s->port <= 65535, "'%s' port %u", s->name, s->port);
+	CHECK(s->protocols >= 1 && s->protocols <= PROTO_BOTH, "'%s' protocols %u", s->name, s->protocols);
+	CHECK(s->host && s->daytime_format, "'%s' host or format missing", s->name);
+	if (strcmp(s->handler->name, "qotd") == 0)
+		CHECK(s->n_quotes > 0, "qotd service '%s' without quotes", s->name);
+	for (size_t i = 0; i < s->n_quotes; i++) {
+		const struct quote *q = &s->quotes[i];
+		CHECK(q->len >= 2 && q->len <= QOTD_MAX, "quote %zu of '%s' is %zu bytes", i, s->name, q->len);
+		CHECK(q->text[q->len - 2] == '\r' && q->text[q->len - 1] == '\n', "quote %zu without CRLF", i);
+	}
+	for (size_t i = 0; i < s->acl.n_allow; i++)
+		CHECK(s->acl.allow[i].prefix <= 128, "allow prefix");
+	for (size_t i = 0; i < s->acl.n_deny; i++)
+		CHECK(s->acl.deny[i].prefix <= 128, "deny prefix");
+	/* A format the loader accepted gives a daytime line at any date the daemon may see:
+	 * the longest day and month names, the years to come. */
+	static const time_t times[] = {
+		0, 1790000000 /* 2026 */, 1757462400 /* a Wednesday in September 2025 */,
+		253402300799 /* 9999-12-31 */, 7258118400 /* 2200 */, 2147483647,
+	};
+	for (size_t i = 0; i < sizeof(times) / sizeof(times[0]); i++) {
+		/* An empty datagram: echo is asked for replies only over UDP. */
+		struct reply_input in = { .service = s, .seq = i, .now = times[i], .data = out, .len = 0 };
+		ssize_t n = s->handler->reply(&in, out, UDP_MAX_PAYLOAD);
+		if (strcmp(s->handler->name, "discard") == 0 || strcmp(s->handler->name, "echo") == 0) {
+			CHECK(n == (strcmp(s->handler->name, "echo") == 0 ? 0 : -1), "%s gave %zd", s->handler->name, n);
+			continue;
+		}
+		CHECK(n > 0, "service '%s' (%s) gives no reply at %lld%s%s%s", s->name, s->handler->name,
+		      (long long)times[i], s->daytime_format ? " with format '" : "",
+		      s->daytime_format ? s->daytime_format : "", s->daytime_format ? "'" : "");
+	}
+	free(out);
+}
+
+static void check_config(const struct config *c)
+{
+	CHECK(c->path && strcmp(c->path, path) == 0, "path");
+	CHECK(c->host, "host");
+	CHECK(c->limits.connections >= 1 && c->limits.connections_per_source >= 1, "connection limits");
+	CHECK(c->udp.source_burst >= 65536 + 64 && c->udp.global_burst >= 65536 + 64,
+	      "bursts below the largest datagram: %llu %llu", (unsigned long long)c->udp.source_burst,
+	      (unsigned long long)c->udp.global_burst);
+	CHECK(c->udp.source_rate >= 1 && c->udp.global_rate >= 1, "rates");
+	for (size_t i = 0; i < c->udp.n_loop_ports; i++)
+		CHECK(c->udp.loop_ports[i] >= 1 && c->udp.loop_ports[i] <= 65535, "loop port");
+	for (size_t i = 0; i < c->n_services; i++) {
+		check_service(c, &c->services[i]);
+		for (size_t j = 0; j < i; j++)
+			CHECK(strcmp(c->services[i].name, c->services[j].name) != 0, "duplicate name '%s'",
+			      c->services[i].name);
+	}
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct config_errors errors = { 0 };
+	struct config *c = (struct config *)1;
+
+	write_file("minetd.conf", data, size);
+	int r = config_load(path, &c, &errors);
+	if (r == 0) {
+		CHECK(c != NULL, "config_load returned 0 and no config");
+		CHECK(errors.n == 0, "loaded, yet %zu problems, the first '%s'", errors.n, errors.lines[0]);
+		check_config(c);
+		/* A socket named after a service: served when the name is a handler's. */
+		for (size_t i = 0; i < c->n_services; i++) {
+			struct service *implicit = (struct service *)1;
+			struct config_errors e = { 0 };
+			int ri = service_new_implicit(c->services[i].name, &implicit, &e);
+			CHECK((ri == 0) == (handler_find(c->services[i].name) != NULL), "implicit '%s': %d",
+			      c->services[i].name, ri);
+			CHECK((ri == 0) == (implicit != NULL), "implicit service pointer");
+			service_free(implicit);
+			free(implicit);
+			config_errors_clear(&e);
+		}
+		config_free(c);
+	} else {
+		CHECK(r == -EINVAL || r == -ENOMEM, "config_load returned %d", r);
+		CHECK(c == NULL, "config_load failed and left a config");
+		CHECK(errors.n > 0 || r == -ENOMEM, "config_load failed without saying why");
+		for (size_t i = 0; i < errors.n; i++)
+			check_error_line(errors.lines[i]);
+	}
+	config_errors_clear(&errors);
+	CHECK(errors.n == 0 && errors.lines == NULL, "config_errors_clear leaves it empty");
+	return 0;
+}
