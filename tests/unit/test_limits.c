@@ -82,9 +82,9 @@ static void source_table_bounded_and_keyed_by_prefix(void **state)
 	(void)state;
 	assert_int_equal(source_table_init(&t, 64), 0);
 	struct source_slot *s = source_lookup(&t, &a);
-	s->verified_until_usec = 42;
+	s->udp.tokens_milli = 42;
 	assert_ptr_equal(source_lookup(&t, &b), s);      /* same /64 */
-	assert_int_equal(source_lookup(&t, &b)->verified_until_usec, 42);
+	assert_int_equal(source_lookup(&t, &b)->udp.tokens_milli, 42);
 	/* a million sources never grow it */
 	for (uint32_t i = 0; i < 1000000; i++) {
 		memcpy(&c.s6_addr[12], &i, 4);
@@ -116,6 +116,32 @@ static void conn_counts_exact_per_address(void **state)
 	conn_counts_free(&c);
 }
 
+static void registry_limits_and_verified_sources(void **state)
+{
+	struct client_registry r;
+	struct in6_addr a = addr("192.0.2.1"), b = addr("192.0.2.2"), v6 = addr("2001:db8::1"),
+			v6_same_64 = addr("2001:db8::2"), v6_other = addr("2001:db8:0:1::1");
+
+	(void)state;
+	assert_int_equal(client_registry_init(&r), 0);
+	assert_null(client_registry_take(&r, &a, 3, 2));
+	assert_null(client_registry_take(&r, &a, 3, 2));
+	assert_string_equal(client_registry_take(&r, &a, 3, 2), "per-source connection limit");
+	assert_null(client_registry_take(&r, &b, 3, 2));
+	assert_string_equal(client_registry_take(&r, &b, 3, 2), "connection limit");
+	client_registry_give(&r, &a);
+	assert_null(client_registry_take(&r, &b, 3, 2));
+	assert_false(client_registry_verified(&r, &a, 100));
+	client_registry_verify(&r, &a, 1000);
+	assert_true(client_registry_verified(&r, &a, 999));
+	assert_false(client_registry_verified(&r, &a, 1000));   /* expired */
+	assert_false(client_registry_verified(&r, &b, 10));
+	client_registry_verify(&r, &v6, 1000);
+	assert_true(client_registry_verified(&r, &v6_same_64, 10));
+	assert_false(client_registry_verified(&r, &v6_other, 10));
+	client_registry_free(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -124,6 +150,7 @@ int main(void)
 		cmocka_unit_test(bucket_refills_at_rate_up_to_burst),
 		cmocka_unit_test(source_table_bounded_and_keyed_by_prefix),
 		cmocka_unit_test(conn_counts_exact_per_address),
+		cmocka_unit_test(registry_limits_and_verified_sources),
 	};
 
 	return cmocka_run_group_tests_name("limits", tests, NULL, NULL);
