@@ -660,6 +660,7 @@ static int parse_root(config_t *cf, struct config *c, struct config_errors *erro
 		return -ENOMEM;
 	if (config_setting_lookup_bool(root, "log_connections", &flag) == CONFIG_TRUE)
 		c->log_connections = flag;
+	c->workers = 1;
 	problems += get_unsigned(root, "workers", 0, 256, &c->workers, c->path, errors);
 	problems += parse_limits(root, &c->limits, c->path, errors);
 	problems += parse_udp(root, &c->udp, c->path, errors);

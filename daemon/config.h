@@ -66,7 +66,7 @@ struct udp_policy {
 struct config {
 	unsigned refs;          /* every event loop holds one */
 	char *path;
-	unsigned workers;       /* event loops; 0: one per CPU */
+	unsigned workers;       /* event loops, default 1; 0: one per CPU */
 	char *host;
 	bool log_connections;
 	struct tcp_limits limits;

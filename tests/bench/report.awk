@@ -7,7 +7,7 @@
 #   na SERVER reason...
 
 BEGIN {
-	nservers = split("ref minetd xinetd openbsd-inetd inetutils-inetd", servers, " ")
+	nservers = split("ref minetd minetd.percpu xinetd openbsd-inetd inetutils-inetd", servers, " ")
 	inetds = "xinetd openbsd-inetd inetutils-inetd"
 }
 

@@ -27,7 +27,8 @@ IDLE_CONNS=${BENCH_IDLE:-10000}
 THREADS=${BENCH_THREADS:-1}
 STARTS=${BENCH_STARTS:-7}
 WARMUP=0.5
-SERVERS="ref minetd xinetd openbsd-inetd inetutils-inetd"
+# minetd.percpu: the same minetd with one event loop per CPU (workers = 0).
+SERVERS="ref minetd minetd.percpu xinetd openbsd-inetd inetutils-inetd"
 INETD_PACKAGES="xinetd openbsd-inetd inetutils-inetd"
 INETD_LIBS="libbsd0 libevent-2.1-7 libtirpc3 libwrap0 libselinux1"
 
@@ -151,6 +152,15 @@ write_configs() {
 		  { name = "daytime"; handler = "daytime"; port = ${DAYTIME_PORT[minetd]}; protocol = "both"; }
 		);
 	EOF
+	cat >"$conf/minetd.percpu.conf" <<-EOF
+		# minetd with one event loop per CPU: default limits and protections.
+		workers = 0;
+		host = "$ADDR";
+		services = (
+		  { name = "echo"; handler = "echo"; port = ${ECHO_PORT[minetd.percpu]}; protocol = "both"; },
+		  { name = "daytime"; handler = "daytime"; port = ${DAYTIME_PORT[minetd.percpu]}; protocol = "both"; }
+		);
+	EOF
 	# nowait.N and -R: lift the fork-rate limits, or they stop serving mid-run.
 	cat >"$conf/inetd.conf" <<-EOF
 		$ADDR:
@@ -205,16 +215,19 @@ setup() {
 	done
 	ECHO_PORT[ref]=15100 DAYTIME_PORT[ref]=15113
 	ECHO_PORT[minetd]=15000 DAYTIME_PORT[minetd]=15013
+	ECHO_PORT[minetd.percpu]=15200 DAYTIME_PORT[minetd.percpu]=15213
 	write_configs
 
 	CMD[ref]="$OUT/refserver -a $ADDR -e ${ECHO_PORT[ref]} -D ${DAYTIME_PORT[ref]}"
 	CMD[minetd]="$MINETD -c $DATA/conf/minetd.conf -l stderr"
+	CMD[minetd.percpu]="$MINETD -c $DATA/conf/minetd.percpu.conf -l stderr"
 	CMD[xinetd]="$pkgdir/xinetd/usr/sbin/xinetd -dontfork -f $DATA/conf/xinetd.conf -pidfile $RUNDIR/xinetd.pid"
 	CMD[openbsd-inetd]="$pkgdir/openbsd-inetd/usr/sbin/inetd -i -R 100000000 $DATA/conf/inetd.conf"
 	CMD[inetutils-inetd]="$pkgdir/inetutils-inetd/usr/sbin/inetutils-inetd -R 100000000 --pidfile=$RUNDIR/inetutils-inetd.pid $DATA/conf/inetd.conf"
 	PIDFILE[inetutils-inetd]=$RUNDIR/inetutils-inetd.pid
 
 	[ -x "$MINETD" ] || NA[minetd]="no binary at $MINETD"
+	[ -x "$MINETD" ] || NA[minetd.percpu]="no binary at $MINETD"
 	if [ $NETNS = 0 ]; then
 		for s in $INETD_PACKAGES; do
 			NA[$s]="needs root: network namespace for the official ports 7/13"
