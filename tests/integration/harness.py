@@ -22,6 +22,7 @@ WRAPPER = os.environ.get("MINETD_WRAPPER", "").split()
 # Slow wrappers (valgrind) need longer to start and stop.
 SLOW = float(os.environ.get("MINETD_SLOW", "1"))
 _tests = []
+_given_ports = set()
 _daemons = []
 
 
@@ -36,18 +37,20 @@ class Skip(Exception):
 
 def free_port(host=None):
     """A port free for TCP and UDP on every address, IPv6 and IPv4, so that it is free
-    whatever address the test binds. (host is accepted for readability only.)"""
+    whatever address the test binds, and never one handed out before in this run.
+    (host is accepted for readability only.)"""
     for _ in range(200):
         with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as t:
             t.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
             t.bind(("::", 0))
             port = t.getsockname()[1]
-            if port < 20000:
+            if port < 20000 or port in _given_ports:
                 continue
             try:
                 with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as u:
                     u.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
                     u.bind(("::", port))
+                _given_ports.add(port)
                 return port
             except OSError:
                 continue
