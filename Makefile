@@ -88,6 +88,11 @@ bench: $(BUILD)/minetd
 	@tools/deps.sh bench
 	MINETD=$(abspath $(BUILD)/minetd) TOP=$(CURDIR) OUT=$(abspath $(BUILD))/bench tests/bench/run.sh
 
+# libFuzzer, FUZZ_SECONDS per harness (make check runs a short round of each).
+fuzz:
+	@tools/deps.sh build check
+	tests/fuzz/run.sh $${FUZZ_SECONDS:-300}
+
 clean:
 	rm -rf $(BUILD)
 
