@@ -156,6 +156,7 @@ static void check_config(const struct config *c)
 {
 	CHECK(c->path && strcmp(c->path, path) == 0, "path");
 	CHECK(c->host, "host");
+	CHECK(c->workers <= 256, "workers %u", c->workers);
 	CHECK(c->limits.connections >= 1 && c->limits.connections_per_source >= 1, "connection limits");
 	CHECK(c->udp.source_burst >= 65536 + 64 && c->udp.global_burst >= 65536 + 64,
 	      "bursts below the largest datagram: %llu %llu", (unsigned long long)c->udp.source_burst,

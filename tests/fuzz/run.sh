@@ -54,7 +54,7 @@ report() {      # report HARNESS: one PASS or FAIL line
 	corpus=$(find "$OUT/corpus-out/$h" -type f | wc -l)
 	artifact=$(ls "$OUT/artifacts/$h-"* 2>/dev/null | head -1)
 	if [ "$rc" = 0 ] && [ -n "$execs" ] && ! grep -q '^==[0-9]*==ERROR' "$log"; then
-		echo "PASS: $h: ${execs} executions in ${SECONDS_EACH} s (new corpus entries: $corpus)"
+		echo "PASS: $h: ${execs} executions in ${SECONDS_EACH} s (corpus-out: $corpus entries)"
 		return 0
 	fi
 	# The first line that says what went wrong: a sanitizer's, libFuzzer's or ours.
