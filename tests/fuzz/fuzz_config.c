@@ -15,6 +15,7 @@
 #include "fuzz_data.h"
 #include "handlers.h"
 #include "proto.h"
+#include "../no_dns.h"
 
 static char dir[64], path[96];
 

@@ -35,7 +35,14 @@ def check_config_ok_and_every_bad_file():
     assert len(bad) >= 25
     for path in bad:
         expect = open(path).readline()[len("# expect: "):].rstrip("\n")
-        r = minetd("-t", "-c", path)
+        if "unresolvable" in path:
+            # A name lookup would leave this machine: no network namespace, no check.
+            if os.geteuid() != 0:
+                continue
+            r = subprocess.run(["unshare", "-n", MINETD, "-t", "-c", path], capture_output=True, text=True,
+                               timeout=10)
+        else:
+            r = minetd("-t", "-c", path)
         assert r.returncode == 1, (path, r.returncode)
         assert f"{path}:{expect}" in r.stderr, (path, r.stderr)
         assert r.stdout == ""

@@ -12,6 +12,7 @@
 
 #include "config.h"
 #include "handlers.h"
+#include "../no_dns.h"
 
 #define BAD_DIR "tests/data/bad"
 
