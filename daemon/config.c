@@ -727,6 +727,17 @@ static int check_readable(const char *path, const char *include_dir, int depth, 
 		free(full);
 		return 1;
 	}
+	/* Text only: libconfig reads a NUL byte into an @include name, then opens the name
+	 * cut short at it. */
+	char *nul = memchr(text, '\0', (size_t)len);
+	if (nul) {
+		for (char *p = text; p < nul; p++)
+			lineno += *p == '\n';
+		add_error(errors, full ? full : path, lineno, "NUL byte: not a text file");
+		free(text);
+		free(full);
+		return 1;
+	}
 	for (char *line = text; line < text + len; lineno++) {
 		char *end = memchr(line, '\n', (size_t)(text + len - line));
 		if (!end)
