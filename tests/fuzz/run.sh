@@ -53,8 +53,14 @@ report() {      # report HARNESS: one PASS or FAIL line
 	execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
 	corpus=$(find "$OUT/corpus-out/$h" -type f | wc -l)
 	artifact=$(ls "$OUT/artifacts/$h-"* 2>/dev/null | head -1)
+	# libFuzzer's own count of the seconds it fuzzed: "Done N runs in T second(s)".
+	took=$(sed -n 's/^Done [0-9]* runs in \([0-9]*\) second.*/\1/p' "$log" | tail -1)
 	if [ "$rc" = 0 ] && [ -n "$execs" ] && ! grep -q '^==[0-9]*==ERROR' "$log"; then
-		echo "PASS: $h: ${execs} executions in ${SECONDS_EACH} s (corpus-out: $corpus entries)"
+		if [ -n "$took" ] && [ $((took * 10)) -lt $((SECONDS_EACH * 9)) ]; then
+			echo "FAIL: $h: stopped after ${took} s of ${SECONDS_EACH} s, ${execs} executions (log: $log)"
+			return 1
+		fi
+		echo "PASS: $h: ${execs} executions in ${took:-$SECONDS_EACH} s (corpus-out: $corpus entries)"
 		return 0
 	fi
 	# The first line that says what went wrong: a sanitizer's, libFuzzer's or ours.
