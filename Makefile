@@ -23,7 +23,7 @@ PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(PKGS))
 PKG_LIBS = $(shell $(PKG_CONFIG) --libs $(PKGS))
 MINETD_CPPFLAGS := -D_GNU_SOURCE -DMINETD_VERSION='"$(VERSION)"' \
 	-DMINETD_CONFIG_PATH='"$(SYSCONFDIR)/minetd/minetd.conf"' \
-	-DMINETD_QUOTES_PATH='"$(DATADIR)/minetd/quotes.txt"'
+	-DMINETD_QUOTES_PATH='"$(DATADIR)/minetd/quotes"'
 ALL_CFLAGS = $(MINETD_CPPFLAGS) $(CPPFLAGS) $(WARNINGS) $(CFLAGS) $(PKG_CFLAGS) -MMD -MP
 
 SOURCES := $(wildcard daemon/*.c)
@@ -71,7 +71,7 @@ install: $(BUILD)/minetd
 		$(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5
 	install -m 755 $(BUILD)/minetd $(DESTDIR)$(SBINDIR)/minetd
 	install -m 644 config/minetd.conf $(DESTDIR)$(SYSCONFDIR)/minetd/minetd.conf
-	install -m 644 config/quotes.txt $(DESTDIR)$(DATADIR)/minetd/quotes.txt
+	install -m 644 config/quotes $(DESTDIR)$(DATADIR)/minetd/quotes
 	for unit in systemd/*.socket systemd/*.service; do \
 		sed 's|/usr/sbin/minetd|$(SBINDIR)/minetd|g; s|/etc/minetd/|$(SYSCONFDIR)/minetd/|g' $$unit \
 			>$(DESTDIR)$(SYSTEMDUNITDIR)/$${unit#systemd/} && \

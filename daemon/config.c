@@ -14,7 +14,7 @@
 #include "proto.h"
 
 #ifndef MINETD_QUOTES_PATH
-#define MINETD_QUOTES_PATH "/usr/share/minetd/quotes.txt"
+#define MINETD_QUOTES_PATH "/usr/share/minetd/quotes"
 #endif
 #define DEFAULT_DAYTIME_FORMAT "%a %b %e %H:%M:%S %Y"
 #define NAME_MAX_LEN 64

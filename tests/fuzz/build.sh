@@ -13,7 +13,7 @@ PKGS="libsystemd libconfig"
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
 # As the Makefile's MINETD_CPPFLAGS; the default quotes file is the shipped one.
 CPPFLAGS="-D_GNU_SOURCE -DMINETD_VERSION=\"fuzz\" -DMINETD_CONFIG_PATH=\"$TOP/config/minetd.conf\"
-	-DMINETD_QUOTES_PATH=\"$TOP/config/quotes.txt\""
+	-DMINETD_QUOTES_PATH=\"$TOP/config/quotes\""
 CFLAGS="-O1 -g -Wall -Wextra $SAN $(pkg-config --cflags $PKGS)"
 LIBS="$(pkg-config --libs $PKGS)"
 

@@ -96,7 +96,7 @@ def regression_ta14_017a_udp_amplification_capped():
     chargen, qotd, daytime = free_port(), free_port(), free_port()
     d = Daemon(config_text([service("chargen", "chargen", chargen, protocol="both"),
                             service("qotd", "qotd", qotd, protocol="udp",
-                                    quotes=os.path.join(TOP, "config/quotes.txt")),
+                                    quotes=os.path.join(TOP, "config/quotes")),
                             service("daytime", "daytime", daytime, protocol="udp")]))
     # An unverified source asking with one byte gets nothing larger than policy allows.
     udp_no_reply("127.0.0.1", chargen, b"x")

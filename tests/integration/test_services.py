@@ -12,7 +12,7 @@ from harness import (Daemon, TOP, config_text, free_port, service, tcp_exchange,
 HOSTS = ["127.0.0.1", "::1"]
 CTIME = re.compile(rb"^(Mon|Tue|Wed|Thu|Fri|Sat|Sun) (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) "
                    rb"[ 123]\d \d\d:\d\d:\d\d \d{4}\r\n$")
-QUOTES = os.path.join(TOP, "config", "quotes.txt")
+QUOTES = os.path.join(TOP, "config", "quotes")
 
 
 def chargen_stream(start_line, n):

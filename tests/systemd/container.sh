@@ -42,7 +42,7 @@ mkdir -p "$up/usr/sbin" "$up/usr/share/minetd" "$up/var" "$up/etc/systemd/system
 # upper directories, so the container sees them and the host does not. The
 # config is a copy: the test edits it inside.
 cp "$MINETD" "$up/usr/sbin/minetd"
-cp "$TOP/config/quotes.txt" "$up/usr/share/minetd/quotes.txt" 2>/dev/null
+cp "$TOP/config/quotes" "$up/usr/share/minetd/quotes" 2>/dev/null
 cp "$TOP/config/minetd.conf" "$up/etc/minetd/minetd.conf"
 cp "$TOP"/systemd/*.socket "$TOP"/systemd/*.service "$up/etc/systemd/system/"
 cp "$INSIDE" "$up/test.sh"
