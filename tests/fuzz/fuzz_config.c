@@ -1,6 +1,7 @@
 /* The config loader and validator (daemon/config.c, libconfig underneath) with arbitrary
- * file contents. The input is written to a file in a private directory, which also holds a
- * quotes file and a file to @include, and loaded with config_load. A config that loads must
+ * file contents. The input is written to a file in a private directory ($TMPDIR, else
+ * /dev/shm), which also holds a quotes file, a file to @include and a directory etc/passwd,
+ * and loaded with config_load. A config that loads must
  * hold only what the daemon can serve; one that does not must say why, as FILE:LINE: lines.
  * Everything is freed, so LeakSanitizer checks both paths. */
 #include <dirent.h>
@@ -17,7 +18,7 @@
 #include "proto.h"
 #include "../no_dns.h"
 
-static char dir[64], path[96];
+static char dir[256], path[300];
 
 /* No DNS from a fuzzer: names other than localhost fail at once, as when offline
  * (linked with -Wl,--wrap=getaddrinfo, see build.sh). */
@@ -35,7 +36,7 @@ int __wrap_getaddrinfo(const char *node, const char *service, const struct addri
 
 static void write_file(const char *name, const void *data, size_t len)
 {
-	char p[128];
+	char p[320];
 	FILE *f;
 
 	snprintf(p, sizeof(p), "%s/%s", dir, name);
@@ -50,7 +51,7 @@ static void remove_dir(void)
 {
 	DIR *dp = opendir(dir);
 	struct dirent *e;
-	char p[384];
+	char p[600];
 
 	while (dp && (e = readdir(dp)))
 		if (e->d_name[0] != '.') {
@@ -59,6 +60,10 @@ static void remove_dir(void)
 		}
 	if (dp)
 		closedir(dp);
+	snprintf(p, sizeof(p), "%s/etc/passwd", dir);
+	rmdir(p);
+	snprintf(p, sizeof(p), "%s/etc", dir);
+	rmdir(p);
 	rmdir(dir);
 }
 
@@ -66,7 +71,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	static const char quotes[] = "The first quote.\n%\nThe second,\non two lines.\n%\n";
 	static const char include[] = "services = ( { name = \"inc\"; handler = \"echo\"; port = 7; } );\n";
-	const char *tmp = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
+	/* A crash ends the process without atexit(): run.sh gives a TMPDIR it removes. */
+	const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
 
 	(void)argc;
 	(void)argv;
@@ -79,6 +85,13 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	snprintf(path, sizeof(path), "%s/minetd.conf", dir);
 	write_file("quotes.txt", quotes, sizeof(quotes) - 1);
 	write_file("include.conf", include, sizeof(include) - 1);
+	/* A directory where libconfig 1.5 looks for @include "/etc/passwd": the include
+	 * directory, then the name as written, absolute or not. */
+	char sub[320];
+	snprintf(sub, sizeof(sub), "%s/etc", dir);
+	mkdir(sub, 0700);
+	snprintf(sub, sizeof(sub), "%s/etc/passwd", dir);
+	mkdir(sub, 0700);
 	return 0;
 }
 

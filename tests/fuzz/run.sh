@@ -31,6 +31,10 @@ fi
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:symbolize=1
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 export LSAN_OPTIONS=suppressions=$TOP/tests/sanitize/lsan.supp
+# The harnesses' scratch files, gone when we are, whatever became of the fuzzers.
+TMPDIR=$(mktemp -d "$( [ -w /dev/shm ] && echo /dev/shm || echo /tmp )/minetd-fuzz.XXXXXX") || exit 1
+export TMPDIR
+trap 'rm -rf "$TMPDIR"' EXIT
 
 run_one() {     # run_one HARNESS: runs it, leaves its log in $OUT/logs/HARNESS.log
 	local h=$1 extra=()
