@@ -91,7 +91,7 @@ bench: $(BUILD)/minetd
 # libFuzzer, FUZZ_SECONDS per harness (make check runs a short round of each).
 fuzz:
 	@tools/deps.sh build check
-	tests/fuzz/run.sh $${FUZZ_SECONDS:-300}
+	BUILD=$(BUILD) tests/fuzz/run.sh $${FUZZ_SECONDS:-300}
 
 clean:
 	rm -rf $(BUILD)

@@ -714,7 +714,7 @@ static int check_readable(const char *path, const char *include_dir, int depth, 
 	int problems = 0, lineno = 1;
 
 	/* libconfig looks for included files in the main file's directory */
-	if (from && path[0] != '/' && include_dir && asprintf(&full, "%s/%s", include_dir[0] ? include_dir : "", path) < 0)
+	if (from && asprintf(&full, "%s/%s", include_dir, path) < 0)
 		return 1;
 	len = read_small_file(full ? full : path, &text);
 	if (len < 0) {
@@ -747,7 +747,12 @@ static int check_readable(const char *path, const char *include_dir, int depth, 
 		char *q1 = strchr(line, '"'), *q2 = q1 ? strchr(q1 + 1, '"') : NULL;
 		if (strncmp(line, "@include", 8) == 0 && q1 && q2) {
 			*q2 = '\0';
-			if (depth >= INCLUDE_DEPTH_MAX) {
+			if (q1[1] == '/') {
+				/* libconfig 1.5 reads it below the include directory all the same */
+				add_error(errors, full ? full : path, lineno,
+					  "@include '%s': use a path relative to the configuration's directory", q1 + 1);
+				problems++;
+			} else if (depth >= INCLUDE_DEPTH_MAX) {
 				add_error(errors, full ? full : path, lineno, "@include nested too deep");
 				problems++;
 			} else {
@@ -771,8 +776,8 @@ int config_load(const char *path, struct config **out, struct config_errors *err
 	*out = NULL;
 	/* libconfig says only "file I/O error"; the system's reason is more useful. */
 	const char *slash = strrchr(path, '/');
-	char *dir = slash ? strndup(path, (size_t)(slash - path)) : NULL;
-	if (slash && !dir)
+	char *dir = slash ? (slash == path ? strdup("/") : strndup(path, (size_t)(slash - path))) : strdup(".");
+	if (!dir)
 		return -ENOMEM;
 	if (check_readable(path, dir, 0, NULL, 0, errors) > 0) {
 		free(dir);
@@ -788,8 +793,7 @@ int config_load(const char *path, struct config **out, struct config_errors *err
 	}
 	config_init(&cf);
 	/* @include "x" is relative to the main file's directory. */
-	if (dir)
-		config_set_include_dir(&cf, dir[0] ? dir : "/");
+	config_set_include_dir(&cf, dir);
 	free(dir);
 	if (config_read_file(&cf, path) != CONFIG_TRUE) {
 		const char *file = config_error_file(&cf);

@@ -132,11 +132,12 @@ static void on_signal(struct loop *loop, struct loop_io *io, uint32_t events)
 		case SIGHUP:
 			reload(d);
 			break;
-		case SIGUSR1:
+		case SIGUSR1: {
 			size_t n;
 			struct server *const *servers = all_servers(d, &n);
 			server_log_counters(servers, n);
 			break;
+		}
 		}
 	}
 }

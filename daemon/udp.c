@@ -16,16 +16,15 @@
 #define UDP_ROUNDS 4            /* batches per wake-up, so one socket cannot starve others */
 #define DATAGRAM_OVERHEAD 64    /* what a reply costs beyond its payload, so empty ones count */
 
-union control {
-	char buf[CMSG_SPACE(sizeof(struct in6_pktinfo)) + CMSG_SPACE(sizeof(struct in_pktinfo))];
-	struct cmsghdr align;
+struct control {
+	_Alignas(struct cmsghdr) char buf[CMSG_SPACE(sizeof(struct in6_pktinfo)) + CMSG_SPACE(sizeof(struct in_pktinfo))];
 };
 
 struct udp_slot {
 	uint8_t *buf;                   /* SCRATCH_SIZE: a whole datagram, then its reply */
 	struct sockaddr_storage peer;
 	struct iovec iov, reply_iov;
-	union control control, reply_control;
+	struct control control, reply_control;
 };
 
 /* recvmmsg()/sendmmsg() state, one per loop, allocated once. */
@@ -35,7 +34,7 @@ struct udp_batch {
 };
 
 /* Keeps only the destination address of the request, as the source of the reply. */
-static size_t reply_control(struct msghdr *req, union control *out)
+static size_t reply_control(struct msghdr *req, struct control *out)
 {
 	struct msghdr m = { .msg_control = out->buf, .msg_controllen = sizeof(out->buf) };
 	struct cmsghdr *dst = CMSG_FIRSTHDR(&m);

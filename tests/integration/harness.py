@@ -21,6 +21,8 @@ MINETD = os.environ.get("MINETD") or os.path.join(TOP, "build", "minetd")
 WRAPPER = os.environ.get("MINETD_WRAPPER", "").split()
 # Slow wrappers (valgrind) need longer to start and stop.
 SLOW = float(os.environ.get("MINETD_SLOW", "1"))
+# Sanitizers and valgrind use more memory: the bounds on resident memory scale by this.
+RSS_FACTOR = float(os.environ.get("MINETD_RSS_FACTOR", "1"))
 _tests = []
 _given_ports = set()
 _daemons = []
