@@ -8,7 +8,7 @@ packages() {
 	case "$1" in
 	build) echo gcc libc6-dev make pkgconf libsystemd-dev libconfig-dev ;;
 	check) echo libcmocka-dev python3 socat netcat-openbsd netbase rdate valgrind clang libclang-rt-14-dev \
-		systemd systemd-container dbus iproute2 procps ;;
+		systemd systemd-container dbus iproute2 procps man-db ;;
 	deb) echo dpkg-dev debhelper lintian man-db ;;
 	bench) echo gnuplot-nox procps python3 ;;
 	*) echo "tools/deps.sh: unknown group '$1'" >&2; exit 2 ;;
