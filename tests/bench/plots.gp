@@ -4,7 +4,7 @@
 # tcp rps (2-4), udp pps (5-7), daytime cps (8-10), idle RSS MiB (11-13),
 # READY ms (14-16), accepting ms (17-19).  NaN marks what was not measured.
 
-set terminal pngcairo size 1500,500 font "sans,10" noenhanced
+set terminal pngcairo size 1700,500 font "sans,10" noenhanced
 set datafile missing "NaN"
 set style fill solid 0.6 border -1
 set boxwidth 0.6
@@ -12,7 +12,7 @@ set grid ytics
 set yrange [0:*]
 set xtics rotate by -20
 set key off
-set xrange [-0.6:4.6] # five servers, always in the same slots
+set xrange [-0.6:5.6] # six servers, always in the same slots
 bars = data."/plot-bars.dat"
 
 set output out."/throughput.png"
