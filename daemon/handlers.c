@@ -1,5 +1,6 @@
 #include "handlers.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "config.h"
@@ -79,5 +80,11 @@ const struct handler *handler_find(const char *name)
 
 const char *handler_names(void)
 {
-	return "echo, discard, chargen, qotd, daytime, time";
+	static char names[128];
+
+	if (!names[0])
+		for (size_t i = 0; i < sizeof(handlers) / sizeof(handlers[0]); i++)
+			snprintf(names + strlen(names), sizeof(names) - strlen(names), "%s%s", i ? ", " : "",
+				 handlers[i].name);
+	return names;
 }
