@@ -339,11 +339,12 @@ static void conn_new(struct listener *l, int fd, const struct sockaddr_storage *
 		server_refuse(srv, as, "tcp", (const struct sockaddr *)&peer, "out of memory");
 		return;
 	}
+	c->started_usec = c->active_usec = now_usec();
 	/* The handshake proved the client receives at this address: UDP may answer it in full. */
-	client_registry_verify(srv->clients, &peer.sin6_addr, now_usec() + srv->config->udp.verified_time * 1000000ULL);
+	client_registry_verify(srv->clients, &peer.sin6_addr,
+			       c->started_usec + srv->config->udp.verified_time * 1000000ULL);
 	c->owner = as;
 	c->server = srv;
-	c->started_usec = c->active_usec = now_usec();
 	c->peer = peer;
 	c->io.fd = fd;
 	/* Echoed requests go out at once; a one-shot reply is a single write anyway. */
