@@ -7,6 +7,7 @@ the test ends, pass or fail, and at exit."""
 import atexit
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -145,6 +146,9 @@ class Daemon:
         if not self.log.closed:
             self.log.close()
 
+    def remove_files(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
 
 def _stop_all():
     """Stops every daemon still running with SIGTERM; each must exit 0 (under valgrind or
@@ -158,6 +162,7 @@ def _stop_all():
             d.kill()
         if rc != 0:
             bad.append(f"minetd exited with {rc}:\n{d.output()[-3000:]}")
+        d.remove_files()
     _daemons.clear()
     if bad:
         raise AssertionError("\n".join(bad))
@@ -166,6 +171,7 @@ def _stop_all():
 def _kill_all():
     for d in _daemons:
         d.kill()
+        d.remove_files()
     _daemons.clear()
 
 
