@@ -28,7 +28,6 @@ int server_new(struct loop *loop, struct client_registry *clients, unsigned loop
 	srv->loop = loop;
 	srv->clients = clients;
 	srv->loops = loops;
-	srv->reuseport = loops > 1;
 	srv->client_log = (struct log_ratelimit){ .interval_usec = 10 * 1000000, .burst = 20 };
 	if (source_table_init(&srv->sources, SOURCE_TABLE_SIZE) < 0 || udp_batch_new(&srv->udp) < 0) {
 		source_table_free(&srv->sources);
@@ -94,6 +93,15 @@ static struct listener *listener_new(struct server *srv, int fd, int type)
 static void listener_free(void *p)
 {
 	free(p);
+}
+
+/* Closes a socket from systemd, unless another loop's server owns it. */
+static void inherited_free(struct listener *l)
+{
+	if (!l->shared)
+		close(l->io.fd);
+	free((char *)l->fd_name);
+	free(l);
 }
 
 /* Stops serving l; own sockets are closed, systemd's are kept for a later config. */
@@ -308,7 +316,7 @@ static int plan_bind(struct server *srv, struct plan *p, size_t service, int typ
 	for (size_t i = 0; i < srv->n_listeners; i++)
 		if (same_bind(srv->listeners[i], type, addr, svc->port))
 			return plan_add_listener(p, srv->listeners[i], service, false);
-	r = listen_bind(addr, svc->port, type, srv->reuseport, &bound, &fd);
+	r = listen_bind(addr, svc->port, type, srv->loops > 1, &bound, &fd);
 	if (r < 0) {
 		char text[ADDR_TEXT_MAX];
 		log_error("service '%s': cannot listen on %s %s: %s%s", svc->name, socket_type_name(type),
@@ -427,9 +435,7 @@ static int plan_build(struct server *srv, struct plan *p, const struct config *c
 			return r;
 		if (r == 1 && starting) {
 			/* Nobody will ever serve it. */
-			close(srv->inherited[i]->io.fd);
-			free((char *)srv->inherited[i]->fd_name);
-			free(srv->inherited[i]);
+			inherited_free(srv->inherited[i]);
 			srv->inherited[i--] = srv->inherited[--srv->n_inherited];
 		}
 	}
@@ -551,12 +557,8 @@ void server_free(struct server *srv)
 		next = as->next;
 		active_free(as);
 	}
-	for (size_t i = 0; i < srv->n_inherited; i++) {
-		if (!srv->inherited[i]->shared)
-			close(srv->inherited[i]->io.fd);
-		free((char *)srv->inherited[i]->fd_name);
-		free(srv->inherited[i]);
-	}
+	for (size_t i = 0; i < srv->n_inherited; i++)
+		inherited_free(srv->inherited[i]);
 	free(srv->inherited);
 	free(srv->listeners);
 	for (size_t i = 0; i < srv->n_free_bufs; i++)

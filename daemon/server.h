@@ -78,8 +78,7 @@ struct server {
 	struct client_registry *clients;        /* shared by every loop */
 	struct source_table sources;            /* UDP budgets, this loop's share */
 	struct bucket udp_global;
-	unsigned loops;                 /* how many loops share the UDP rates */
-	bool reuseport;                 /* several loops bind the same ports */
+	unsigned loops;                 /* more than one: SO_REUSEPORT, shared UDP rates */
 	uint64_t refused_ports[65536 / 64];     /* UDP source ports never answered */
 };
 
