@@ -2,7 +2,6 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -57,22 +56,15 @@ bool cidr_match(const struct cidr *c, const struct in6_addr *addr)
 	return (c->addr.s6_addr[full] & mask) == (addr->s6_addr[full] & mask);
 }
 
-bool acl_permits(const struct acl *acl, const struct in6_addr *addr)
+static bool any_match(const struct cidr_list *list, const struct in6_addr *addr)
 {
-	for (size_t i = 0; i < acl->n_deny; i++)
-		if (cidr_match(&acl->deny[i], addr))
-			return false;
-	if (acl->n_allow == 0)
-		return true;
-	for (size_t i = 0; i < acl->n_allow; i++)
-		if (cidr_match(&acl->allow[i], addr))
+	for (size_t i = 0; i < list->n; i++)
+		if (cidr_match(&list->items[i], addr))
 			return true;
 	return false;
 }
 
-void acl_free(struct acl *acl)
+bool acl_permits(const struct acl *acl, const struct in6_addr *addr)
 {
-	free(acl->allow);
-	free(acl->deny);
-	memset(acl, 0, sizeof(*acl));
+	return !any_match(&acl->deny, addr) && (acl->allow.n == 0 || any_match(&acl->allow, addr));
 }

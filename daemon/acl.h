@@ -11,11 +11,14 @@ struct cidr {
 	unsigned prefix;        /* 0..128, counted on the mapped form */
 };
 
+struct cidr_list {
+	struct cidr *items;
+	size_t n;
+};
+
 struct acl {
-	struct cidr *allow;     /* empty: everyone not denied */
-	size_t n_allow;
-	struct cidr *deny;
-	size_t n_deny;
+	struct cidr_list allow; /* empty: everyone not denied */
+	struct cidr_list deny;
 };
 
 /* "192.0.2.0/24", "2001:db8::/32", or a single address. Returns 0 or -EINVAL. */
@@ -23,4 +26,3 @@ int cidr_parse(const char *text, struct cidr *out);
 bool cidr_match(const struct cidr *c, const struct in6_addr *addr);
 /* Denied when a deny entry matches, or when there are allow entries and none matches. */
 bool acl_permits(const struct acl *acl, const struct in6_addr *addr);
-void acl_free(struct acl *acl);

@@ -7,7 +7,9 @@
 #include <sys/socket.h>
 
 #include "acl.h"
+#include "keys.h"
 
+struct config_errors;
 struct handler;
 
 enum {
@@ -16,9 +18,10 @@ enum {
 	PROTO_BOTH = PROTO_TCP | PROTO_UDP,
 };
 
-struct quote {
-	char *text;             /* already formatted for the wire: CRLF line ends */
-	size_t len;
+struct host {
+	char *text;                     /* as written; "" or "*" means every address */
+	struct sockaddr_storage *addrs; /* resolved, port not set; none for every address */
+	size_t n_addrs;
 };
 
 struct service {
@@ -26,17 +29,11 @@ struct service {
 	const struct handler *handler;
 	unsigned port;
 	unsigned protocols;     /* PROTO_* */
-	char *host;             /* as written; "" means every address */
-	struct sockaddr_storage *addrs; /* resolved host, port not set; none when wildcard */
-	size_t n_addrs;
-	int line;               /* where it was defined, 0 when implicit */
-	/* handler options */
-	char *quotes_path;
-	struct quote *quotes;
-	size_t n_quotes;
-	char *daytime_format;
-	bool daytime_utc;
+	struct host host;
 	struct acl acl;         /* checked after the global one */
+	void *options;          /* the handler's own, as its keys describe them */
+	bool from_socket;       /* not in the file: a socket from systemd named after the handler */
+	int line;               /* where it was defined */
 	/* Replies given so far by every loop, for chargen's line and qotd's quote: the one
 	 * thing that changes, through relaxed atomics. */
 	uint64_t *replies;
@@ -54,8 +51,7 @@ struct tcp_limits {
 /* UDP: what minetd answers, against reflection, amplification and loops. */
 struct udp_policy {
 	bool privileged_source_ports;   /* answer datagrams from source ports below 1024 */
-	unsigned *loop_ports;           /* never answered, besides the small services' and our own */
-	size_t n_loop_ports;
+	struct port_list loop_ports;    /* never answered, besides the small services' and our own */
 	unsigned amplification;         /* unverified sources: reply <= request × this ... */
 	unsigned small_reply;           /* ... unless the reply is at most this many bytes */
 	unsigned verified_time;         /* seconds a source that completed a TCP handshake is trusted */
@@ -67,7 +63,7 @@ struct config {
 	unsigned refs;          /* every event loop holds one */
 	char *path;
 	unsigned workers;       /* event loops, default 1; 0: one per CPU */
-	char *host;
+	struct host host;
 	bool log_connections;
 	struct tcp_limits limits;
 	struct udp_policy udp;
@@ -76,24 +72,24 @@ struct config {
 	size_t n_services;
 };
 
-/* Problems found while loading, each "FILE:LINE: message". */
-struct config_errors {
-	char **lines;
-	size_t n;
+/* A socket systemd passed: its FileDescriptorName= and protocol (PROTO_*). */
+struct named_socket {
+	const char *name;
+	unsigned protocol;
 };
 
 /* Parses and validates path completely. Returns 0 and *out, or -EINVAL (or -ENOMEM) with
  * every problem found appended to errors. */
 int config_load(const char *path, struct config **out, struct config_errors *errors);
+/* Before a config is used: a socket named after a handler but no service becomes a service
+ * with that handler's defaults, served on such sockets only. One that cannot be made leaves
+ * its problems in errors and is left out. Returns 0 or -ENOMEM. */
+int config_add_sockets(struct config *config, const struct named_socket *sockets, size_t n,
+		       struct config_errors *errors);
 struct config *config_ref(struct config *config);
 /* Drops a reference; the last one frees it. */
 void config_free(struct config *config);
-const struct service *config_find_service(const struct config *config, const char *name);
+struct service *config_find_service(const struct config *config, const char *name);
 
-/* A service for a socket named after a handler with no entry in the config. */
-int service_new_implicit(const char *handler_name, struct service **out, struct config_errors *errors);
-void service_free(struct service *service);
 uint64_t service_replies(const struct service *service);
 void service_count_reply(const struct service *service);
-
-void config_errors_clear(struct config_errors *errors);

@@ -1,4 +1,5 @@
-/* TCP clients: bounded output, backpressure, one state machine per handler behaviour. */
+#include "conn.h"
+
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -8,9 +9,9 @@
 #include <unistd.h>
 
 #include "config.h"
-#include "handlers.h"
+#include "handler.h"
 #include "proto.h"
-#include "server.h"
+#include "serving.h"
 
 #define ACCEPT_BATCH 64
 #define READ_BATCH 8            /* reads per wake-up, so one client cannot starve others */
@@ -18,7 +19,7 @@
 struct conn {
 	struct loop_io io;
 	struct active_service *owner;
-	struct server *server;
+	struct serving *serving;
 	struct conn *prev, *next;
 	uint8_t *out;                   /* output not yet written, CONN_BUF_SIZE, or NULL */
 	uint32_t out_start, out_end;
@@ -32,24 +33,23 @@ struct conn {
 
 static void conn_io(struct loop *loop, struct loop_io *io, uint32_t events);
 
-void addr_to_in6(const struct sockaddr_storage *src, struct sockaddr_in6 *dst)
+static void *buf_take(struct serving *sv)
 {
-	memset(dst, 0, sizeof(*dst));
-	dst->sin6_family = AF_INET6;
-	if (src->ss_family == AF_INET) {
-		const struct sockaddr_in *in = (const struct sockaddr_in *)src;
-		dst->sin6_addr.s6_addr[10] = 0xff;
-		dst->sin6_addr.s6_addr[11] = 0xff;
-		memcpy(&dst->sin6_addr.s6_addr[12], &in->sin_addr, 4);
-		dst->sin6_port = in->sin_port;
-	} else {
-		memcpy(dst, src, sizeof(*dst));
-	}
+	return sv->n_free_bufs > 0 ? sv->free_bufs[--sv->n_free_bufs] : malloc(CONN_BUF_SIZE);
 }
 
-static void conn_free(void *p)
+static void buf_give(struct serving *sv, void *buf)
 {
-	free(p);
+	if (sv->n_free_bufs < SPARE_BUFS)
+		sv->free_bufs[sv->n_free_bufs++] = buf;
+	else
+		free(buf);
+}
+
+void conn_bufs_free(struct serving *sv)
+{
+	while (sv->n_free_bufs > 0)
+		free(sv->free_bufs[--sv->n_free_bufs]);
 }
 
 static void conn_log_end(const struct conn *c, const char *reason)
@@ -71,16 +71,16 @@ static void conn_log_end(const struct conn *c, const char *reason)
 		   reason, (unsigned long long)c->bytes_in, (unsigned long long)c->bytes_out);
 }
 
-void conn_close(struct conn *c, const char *reason)
+static void conn_close(struct conn *c, const char *reason)
 {
 	struct active_service *as = c->owner;
 
-	if (c->server->config->log_connections)
+	if (c->serving->config->log_connections)
 		conn_log_end(c, reason);
 	loop_forget(&c->io);
 	close(c->io.fd);
 	if (c->out)
-		server_buf_give(c->server, c->out);
+		buf_give(c->serving, c->out);
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -88,8 +88,8 @@ void conn_close(struct conn *c, const char *reason)
 	if (c->next)
 		c->next->prev = c->prev;
 	counter_add(&as->counters.tcp_active, (uint64_t)-1);
-	client_registry_give(c->server->clients, &c->peer.sin6_addr);
-	loop_release(c->server->loop, c, conn_free);
+	client_registry_give(c->serving->clients, &c->peer.sin6_addr);
+	loop_release(c->serving->loop, c, free);
 }
 
 /* Ends a connection at once, dropping what the kernel still queues for it: a client
@@ -108,17 +108,10 @@ void conn_close_all(struct active_service *as, const char *reason)
 		conn_close(as->conns, reason);
 }
 
-static void conn_count_out(struct conn *c, size_t n)
+static void conn_count(struct conn *c, uint64_t *bytes, uint64_t *counter, size_t n)
 {
-	c->bytes_out += n;
-	counter_add(&c->owner->counters.bytes_out, n);
-	c->active_usec = now_usec();
-}
-
-static void conn_count_in(struct conn *c, size_t n)
-{
-	c->bytes_in += n;
-	counter_add(&c->owner->counters.bytes_in, n);
+	*bytes += n;
+	counter_add(counter, n);
 	c->active_usec = now_usec();
 }
 
@@ -134,31 +127,37 @@ static void conn_update_events(struct conn *c)
 	else
 		events = LOOP_IN;
 	/* Registered only once it has to wait: a one-shot reply usually never does. */
-	int r = c->io.fn ? loop_modify(c->server->loop, &c->io, events)
-			 : loop_add(c->server->loop, &c->io, c->io.fd, events, conn_io);
+	int r = c->io.fn ? loop_modify(c->serving->loop, &c->io, events)
+			 : loop_add(c->serving->loop, &c->io, c->io.fd, events, conn_io);
 	if (r < 0)
 		conn_close(c, "epoll failed");
+}
+
+/* Sends what the socket takes of data; returns how much, or -1 when the connection
+ * closed on an error. */
+static ssize_t conn_write(struct conn *c, const uint8_t *data, size_t len)
+{
+	ssize_t n = send(c->io.fd, data, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+	if (n >= 0)
+		conn_count(c, &c->bytes_out, &c->owner->counters.bytes_out, (size_t)n);
+	else if (errno == EAGAIN || errno == EINTR)
+		n = 0;
+	else
+		conn_close(c, "send failed");
+	return n;
 }
 
 /* Sends data; whatever the socket does not take waits in the connection's buffer.
  * Returns false when the connection was closed. */
 static bool conn_send(struct conn *c, const uint8_t *data, size_t len)
 {
-	ssize_t n = send(c->io.fd, data, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+	ssize_t n = conn_write(c, data, len);
 
-	if (n < 0) {
-		if (errno != EAGAIN && errno != EINTR) {
-			conn_close(c, "send failed");
-			return false;
-		}
-		n = 0;
-	}
-	conn_count_out(c, (size_t)n);
-	if ((size_t)n == len)
-		return true;
+	if (n < 0 || (size_t)n == len)
+		return n >= 0;
 	/* len never exceeds CONN_BUF_SIZE: at most one read is in flight. */
-	c->out = server_buf_take(c->server);
-	if (!c->out) {
+	if (!(c->out = buf_take(c->serving))) {
 		conn_close(c, "out of memory");
 		return false;
 	}
@@ -171,43 +170,31 @@ static bool conn_send(struct conn *c, const uint8_t *data, size_t len)
 /* Returns false when the connection was closed. */
 static bool conn_flush_output(struct conn *c)
 {
-	ssize_t n = send(c->io.fd, c->out + c->out_start, c->out_end - c->out_start, MSG_NOSIGNAL | MSG_DONTWAIT);
+	ssize_t n = conn_write(c, c->out + c->out_start, c->out_end - c->out_start);
 
-	if (n < 0) {
-		if (errno == EAGAIN || errno == EINTR)
-			return true;
-		conn_close(c, "send failed");
+	if (n < 0)
 		return false;
-	}
-	conn_count_out(c, (size_t)n);
 	c->out_start += (uint32_t)n;
-	if (c->out_start < c->out_end)
-		return true;
-	server_buf_give(c->server, c->out);
-	c->out = NULL;
+	if (c->out_start == c->out_end) {
+		buf_give(c->serving, c->out);
+		c->out = NULL;
+	}
 	return true;
 }
 
 static void conn_generate(struct conn *c)
 {
-	uint8_t *buf = c->server->scratch;
 	ssize_t n;
 
-	chargen_stream(buf, CONN_BUF_SIZE, c->stream_pos);
-	n = send(c->io.fd, buf, CONN_BUF_SIZE, MSG_NOSIGNAL | MSG_DONTWAIT);
-	if (n < 0) {
-		if (errno != EAGAIN && errno != EINTR)
-			conn_close(c, "send failed");
-		return;
-	}
-	c->stream_pos += (uint64_t)n;
-	conn_count_out(c, (size_t)n);
+	chargen_stream(c->serving->scratch, CONN_BUF_SIZE, c->stream_pos);
+	if ((n = conn_write(c, c->serving->scratch, CONN_BUF_SIZE)) > 0)
+		c->stream_pos += (uint64_t)n;
 }
 
 /* Reads what the client sent; echo sends it back. Returns false when closed. */
 static bool conn_read(struct conn *c)
 {
-	uint8_t *buf = c->server->scratch;
+	uint8_t *buf = c->serving->scratch;
 	enum tcp_behaviour behaviour = c->owner->service->handler->tcp;
 
 	for (int i = 0; i < READ_BATCH && !c->out; i++) {
@@ -222,7 +209,7 @@ static bool conn_read(struct conn *c)
 			c->read_closed = true;
 			return true;
 		}
-		conn_count_in(c, (size_t)n);
+		conn_count(c, &c->bytes_in, &c->owner->counters.bytes_in, (size_t)n);
 		if (behaviour == TCP_ECHO && !conn_send(c, buf, (size_t)n))
 			return false;
 		/* A short read emptied the socket: epoll says when there is more, which
@@ -235,7 +222,7 @@ static bool conn_read(struct conn *c)
 
 static void conn_io(struct loop *loop, struct loop_io *io, uint32_t events)
 {
-	struct conn *c = (struct conn *)((char *)io - offsetof(struct conn, io));
+	struct conn *c = container_of(io, struct conn, io);
 	enum tcp_behaviour behaviour = c->owner->service->handler->tcp;
 
 	(void)loop;
@@ -256,7 +243,7 @@ static void conn_io(struct loop *loop, struct loop_io *io, uint32_t events)
 		conn_generate(c);
 	if (!c->io.fn)
 		return;
-	const struct tcp_limits *limits = &c->server->config->limits;
+	const struct tcp_limits *limits = &c->serving->config->limits;
 	if (limits->bytes && c->bytes_in + c->bytes_out >= limits->bytes) {
 		conn_close(c, "byte limit");
 		return;
@@ -271,7 +258,7 @@ void conn_enforce_limits(struct active_service *as, uint64_t now)
 
 	if (!as->conns)
 		return;
-	limits = &as->conns->server->config->limits;
+	limits = &as->conns->serving->config->limits;
 	for (c = as->conns; c; c = next) {
 		next = c->next;
 		if (limits->idle_timeout && now - c->active_usec >= limits->idle_timeout * 1000000ULL)
@@ -286,7 +273,7 @@ static void conn_start(struct conn *c)
 {
 	struct active_service *as = c->owner;
 	const struct service *svc = as->service;
-	struct reply_input in = { .service = svc, .seq = service_replies(svc), .now = time(NULL) };
+	struct reply_input in = { .options = svc->options, .seq = service_replies(svc), .now = time(NULL) };
 	ssize_t n;
 
 	if (svc->handler->tcp != TCP_ONESHOT) {
@@ -294,8 +281,8 @@ static void conn_start(struct conn *c)
 		return;
 	}
 	service_count_reply(svc);
-	n = svc->handler->reply(&in, c->server->scratch, SCRATCH_SIZE);
-	if (n > 0 && !conn_send(c, c->server->scratch, (size_t)n))
+	n = svc->handler->reply(&in, c->serving->scratch, SCRATCH_SIZE);
+	if (n > 0 && !conn_send(c, c->serving->scratch, (size_t)n))
 		return;
 	if (!c->out) {
 		conn_close(c, "done");
@@ -306,19 +293,19 @@ static void conn_start(struct conn *c)
 }
 
 /* Access lists first, then the limits: no work for a client that will be refused. */
-static const char *conn_refusal(struct server *srv, struct active_service *as, const struct sockaddr_in6 *peer)
+static const char *conn_refusal(struct serving *sv, struct active_service *as, const struct sockaddr_in6 *peer)
 {
-	const struct tcp_limits *limits = &srv->config->limits;
+	const struct tcp_limits *limits = &sv->config->limits;
 
-	if (!server_permits(srv, as, &peer->sin6_addr))
+	if (!serving_permits(sv, as, &peer->sin6_addr))
 		return "access list";
-	return client_registry_take(srv->clients, &peer->sin6_addr, limits->connections,
+	return client_registry_take(sv->clients, &peer->sin6_addr, limits->connections,
 				    limits->connections_per_source);
 }
 
 static void conn_new(struct listener *l, int fd, const struct sockaddr_storage *addr)
 {
-	struct server *srv = l->server;
+	struct serving *sv = l->serving;
 	struct active_service *as = l->owner;
 	struct sockaddr_in6 peer;
 	const char *refusal;
@@ -326,25 +313,25 @@ static void conn_new(struct listener *l, int fd, const struct sockaddr_storage *
 	int one = 1;
 
 	addr_to_in6(addr, &peer);
-	refusal = conn_refusal(srv, as, &peer);
+	refusal = conn_refusal(sv, as, &peer);
 	if (refusal) {
 		close(fd);
-		server_refuse(srv, as, "tcp", (const struct sockaddr *)&peer, refusal);
+		serving_refuse(sv, as, "tcp", (const struct sockaddr *)&peer, refusal);
 		return;
 	}
 	c = calloc(1, sizeof(*c));
 	if (!c) {
 		close(fd);
-		client_registry_give(srv->clients, &peer.sin6_addr);
-		server_refuse(srv, as, "tcp", (const struct sockaddr *)&peer, "out of memory");
+		client_registry_give(sv->clients, &peer.sin6_addr);
+		serving_refuse(sv, as, "tcp", (const struct sockaddr *)&peer, "out of memory");
 		return;
 	}
 	c->started_usec = c->active_usec = now_usec();
 	/* The handshake proved the client receives at this address: UDP may answer it in full. */
-	client_registry_verify(srv->clients, &peer.sin6_addr,
-			       c->started_usec + srv->config->udp.verified_time * 1000000ULL);
+	client_registry_verify(sv->clients, &peer.sin6_addr,
+			       c->started_usec + sv->config->udp.verified_time * 1000000ULL);
 	c->owner = as;
-	c->server = srv;
+	c->serving = sv;
 	c->peer = peer;
 	c->io.fd = fd;
 	/* Echoed requests go out at once; a one-shot reply is a single write anyway. */
@@ -373,10 +360,10 @@ void conn_accept(struct listener *l)
 		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
 			/* Leave the queue to the kernel and try again on the next tick. */
 			counter_add(&l->owner->counters.tcp_refused, 1);
-			if (log_ratelimit_pass(&l->server->client_log, now_usec()))
+			if (log_ratelimit_pass(&l->serving->client_log, now_usec()))
 				log_warning("%s: cannot accept on %s: %s; pausing", l->owner->service->name,
 					    l->addr_text, strerror(errno));
-			loop_remove(l->server->loop, &l->io);
+			loop_remove(l->serving->loop, &l->io);
 			l->paused = true;
 		}
 		return;

@@ -1,38 +1,18 @@
-/* The services: one row each, like inetd's biltins[]. */
+/* The handler table, like inetd's biltins[]: one row per handler, and the built-ins too
+ * small for a file of their own. */
 #pragma once
 
-#include <stddef.h>
-#include <stdint.h>
-#include <sys/types.h>
-#include <time.h>
+#include <stdbool.h>
 
-struct service;
+#include "handler.h"
 
-/* What a TCP connection does once accepted. */
-enum tcp_behaviour {
-	TCP_ECHO,       /* send back what arrives, in order, until the client closes */
-	TCP_DISCARD,    /* read and drop until the client closes */
-	TCP_GENERATE,   /* send the chargen stream until the client closes */
-	TCP_ONESHOT,    /* send reply(), then close */
-};
-
-/* Everything a reply may depend on, so that replies stay pure. */
-struct reply_input {
-	const struct service *service;
-	uint64_t seq;           /* how many replies the service gave before this one */
-	time_t now;
-	const uint8_t *data;    /* the datagram, or NULL for TCP */
-	size_t len;
-};
-
-struct handler {
-	const char *name;
-	enum tcp_behaviour tcp;
-	/* The reply to one datagram, or the one-shot TCP reply, written to out (cap bytes,
-	 * at least UDP_MAX_PAYLOAD). Returns its length, or -1 when nothing is sent. */
-	ssize_t (*reply)(const struct reply_input *in, uint8_t *out, size_t cap);
+struct daytime_options {
+	char *format;           /* strftime(3), checked for every day and month name */
+	bool utc;
 };
 
 const struct handler *handler_find(const char *name);
-/* The handler names, space separated, for messages. */
+/* The handler with an option of that name, or NULL. */
+const struct handler *handler_with_key(const char *key);
+/* The handler names, comma separated, for messages. */
 const char *handler_names(void);

@@ -105,14 +105,6 @@ fail:
 	return r;
 }
 
-void addr_set_port(struct sockaddr_storage *ss, unsigned port)
-{
-	if (ss->ss_family == AF_INET6)
-		((struct sockaddr_in6 *)ss)->sin6_port = htons((uint16_t)port);
-	else
-		((struct sockaddr_in *)ss)->sin_port = htons((uint16_t)port);
-}
-
 int listen_bind(const struct sockaddr_storage *addr, unsigned port, int type, bool reuseport,
 		struct sockaddr_storage *bound, int *fd_out)
 {
@@ -135,6 +127,11 @@ int listen_bind(const struct sockaddr_storage *addr, unsigned port, int type, bo
 	bound->ss_family = AF_INET;
 	addr_set_port(bound, port);
 	return bind_one(bound, type, reuseport, fd_out);
+}
+
+const char *socket_type_name(int type)
+{
+	return type == SOCK_STREAM ? "tcp" : type == SOCK_DGRAM ? "udp" : "unknown";
 }
 
 const char *addr_to_string(const struct sockaddr *sa, char buf[ADDR_TEXT_MAX])
@@ -160,6 +157,29 @@ const char *addr_to_string(const struct sockaddr *sa, char buf[ADDR_TEXT_MAX])
 	return buf;
 }
 
+void addr_to_in6(const struct sockaddr_storage *src, struct sockaddr_in6 *dst)
+{
+	memset(dst, 0, sizeof(*dst));
+	dst->sin6_family = AF_INET6;
+	if (src->ss_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)src;
+		dst->sin6_addr.s6_addr[10] = 0xff;
+		dst->sin6_addr.s6_addr[11] = 0xff;
+		memcpy(&dst->sin6_addr.s6_addr[12], &in->sin_addr, 4);
+		dst->sin6_port = in->sin_port;
+	} else {
+		memcpy(dst, src, sizeof(*dst));
+	}
+}
+
+void addr_set_port(struct sockaddr_storage *ss, unsigned port)
+{
+	if (ss->ss_family == AF_INET6)
+		((struct sockaddr_in6 *)ss)->sin6_port = htons((uint16_t)port);
+	else
+		((struct sockaddr_in *)ss)->sin_port = htons((uint16_t)port);
+}
+
 bool addr_equal(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
 {
 	if (a->ss_family != b->ss_family)
@@ -167,9 +187,4 @@ bool addr_equal(const struct sockaddr_storage *a, const struct sockaddr_storage 
 	if (a->ss_family == AF_INET)
 		return memcmp(a, b, sizeof(struct sockaddr_in)) == 0;
 	return memcmp(a, b, sizeof(struct sockaddr_in6)) == 0;
-}
-
-const char *socket_type_name(int type)
-{
-	return type == SOCK_STREAM ? "tcp" : type == SOCK_DGRAM ? "udp" : "unknown";
 }

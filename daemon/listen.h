@@ -1,8 +1,10 @@
-/* Listening sockets: inherited from systemd by name, or bound by minetd itself. */
+/* Listening sockets, inherited from systemd by name or bound by minetd itself, and
+ * their addresses: text for messages, and the one IPv6 form the tables use. */
 #pragma once
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 #define ADDR_TEXT_MAX 64        /* "[ffff:...:ffff]:65535" */
@@ -26,8 +28,10 @@ int listen_bind(const struct sockaddr_storage *addr, unsigned port, int type, bo
  * destination address of each datagram so that replies leave from it. */
 int listen_prepare(int fd, int type);
 
+const char *socket_type_name(int type);
 /* "127.0.0.1:7", "[::1]:7"; IPv4-mapped IPv6 addresses are shown as IPv4. */
 const char *addr_to_string(const struct sockaddr *sa, char buf[ADDR_TEXT_MAX]);
+/* Stores an address as IPv6, IPv4 as mapped, for the tables and lists. */
+void addr_to_in6(const struct sockaddr_storage *src, struct sockaddr_in6 *dst);
 void addr_set_port(struct sockaddr_storage *ss, unsigned port);
 bool addr_equal(const struct sockaddr_storage *a, const struct sockaddr_storage *b);
-const char *socket_type_name(int type);

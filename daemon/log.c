@@ -14,7 +14,6 @@
 #define FIELD_MAX 12
 
 static bool journal;
-static int max_priority = LOG_INFO;
 
 int log_parse_target(const char *s, enum log_target *out)
 {
@@ -58,11 +57,6 @@ void log_open(enum log_target target)
 bool log_to_journal(void)
 {
 	return journal;
-}
-
-void log_set_max_priority(int priority)
-{
-	max_priority = priority;
 }
 
 static void add_field(struct iovec *iov, int *n, char *buf, size_t cap, const char *fmt, ...)
@@ -132,8 +126,6 @@ void log_full(int priority, const struct log_fields *fields, const char *file, i
 	char msg[1024];
 	va_list ap;
 
-	if (priority > max_priority)
-		return;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);

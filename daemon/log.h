@@ -29,7 +29,6 @@ int log_parse_target(const char *s, enum log_target *out);
 /* Resolves auto: the journal when started by systemd, else stderr. */
 void log_open(enum log_target target);
 bool log_to_journal(void);
-void log_set_max_priority(int priority);
 
 void log_full(int priority, const struct log_fields *fields, const char *file, int line,
 	      const char *func, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
@@ -42,4 +41,3 @@ bool log_ratelimit_pass(struct log_ratelimit *rl, uint64_t now);
 #define log_error(...) log_fields(LOG_ERR, NULL, __VA_ARGS__)
 #define log_warning(...) log_fields(LOG_WARNING, NULL, __VA_ARGS__)
 #define log_info(...) log_fields(LOG_INFO, NULL, __VA_ARGS__)
-#define log_debug(...) log_fields(LOG_DEBUG, NULL, __VA_ARGS__)

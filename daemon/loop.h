@@ -2,15 +2,19 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+
+/* The struct that holds member, from a pointer to it: how a callback finds the owner of
+ * its loop_io. */
+#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
 
 struct loop;
 struct loop_io;
 
 typedef void loop_io_fn(struct loop *loop, struct loop_io *io, uint32_t events);
 
-/* Embedded in whatever owns the file descriptor; the callback finds its owner with
- * container_of. */
+/* Embedded in whatever owns the file descriptor. */
 struct loop_io {
 	int fd;
 	uint32_t events;        /* what is registered now */

@@ -9,20 +9,13 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "errors.h"
 #include "log.h"
 #include "loop.h"
 #include "notify.h"
 #include "server.h"
 #include "workers.h"
 
-#ifndef MINETD_VERSION
-#define MINETD_VERSION "0.1.0"
-#endif
-#ifndef MINETD_CONFIG_PATH
-#define MINETD_CONFIG_PATH "/etc/minetd/minetd.conf"
-#endif
-
-#define TICK_USEC 1000000
 #define STATUS_EVERY_TICKS 5
 
 enum { EXIT_CONFIG = 1, EXIT_USAGE = 2 };
@@ -70,11 +63,21 @@ static struct server *const *all_servers(const struct daemon *d, size_t *n)
 	return &d->server;
 }
 
-static int load_config(const char *path, struct config **out, bool to_stderr)
+/* Loads path and, for a running daemon (d), adds a service for each socket from systemd
+ * named after a handler; reports every problem. */
+static int load_config(const char *path, const struct daemon *d, struct config **out, bool to_stderr)
 {
 	struct config_errors errors = { 0 };
 	int r = config_load(path, out, &errors);
 
+	if (r == 0 && d) {
+		struct named_socket *sockets;
+		size_t n = server_named_sockets(d->server, &sockets);
+		r = config_add_sockets(*out, sockets, n, &errors);
+		free(sockets);
+		if (r < 0)
+			config_free(*out);
+	}
 	for (size_t i = 0; i < errors.n; i++) {
 		if (to_stderr)
 			fprintf(stderr, "%s\n", errors.lines[i]);
@@ -91,13 +94,23 @@ static int load_config(const char *path, struct config **out, bool to_stderr)
 	return r;
 }
 
+static void notify_ready_with_status(const struct daemon *d)
+{
+	size_t n;
+	struct server *const *servers = all_servers(d, &n);
+	char status[256];
+
+	server_status(servers, n, status, sizeof(status));
+	notify_ready(status);
+}
+
 static void reload(struct daemon *d)
 {
 	struct config *config;
 
 	notify_reloading();
 	log_info("reloading %s", d->config_path);
-	if (load_config(d->config_path, &config, false) < 0) {
+	if (load_config(d->config_path, d, &config, false) < 0) {
 		log_error("%s: not reloaded, the running configuration stays in force", d->config_path);
 	} else if (server_apply(d->server, config_ref(config), false) < 0) {
 		config_free(config);
@@ -111,14 +124,12 @@ static void reload(struct daemon *d)
 		log_info("reloaded %s: %zu services", d->config_path, config->n_services);
 		config_free(config);
 	}
-	size_t n;
-	struct server *const *servers = all_servers(d, &n);
-	notify_ready(servers, n);
+	notify_ready_with_status(d);
 }
 
 static void on_signal(struct loop *loop, struct loop_io *io, uint32_t events)
 {
-	struct daemon *d = (struct daemon *)((char *)io - offsetof(struct daemon, signals));
+	struct daemon *d = container_of(io, struct daemon, signals);
 	int sig;
 
 	(void)events;
@@ -144,7 +155,7 @@ static void on_signal(struct loop *loop, struct loop_io *io, uint32_t events)
 
 static void on_tick(struct loop *loop, struct loop_io *io, uint32_t events)
 {
-	struct daemon *d = (struct daemon *)((char *)io - offsetof(struct daemon, tick));
+	struct daemon *d = container_of(io, struct daemon, tick);
 
 	(void)loop;
 	(void)events;
@@ -152,7 +163,9 @@ static void on_tick(struct loop *loop, struct loop_io *io, uint32_t events)
 	if (++d->ticks % STATUS_EVERY_TICKS == 0) {
 		size_t n;
 		struct server *const *servers = all_servers(d, &n);
-		notify_status(servers, n);
+		char status[256];
+		server_status(servers, n, status, sizeof(status));
+		notify_status(status);
 	}
 }
 
@@ -195,23 +208,21 @@ static int run(const char *config_path)
 	struct daemon d = { .config_path = config_path };
 	struct config *config;
 	uint64_t watchdog_usec;
-	size_t n;
 	int r, status = EXIT_CONFIG;
 
-	if (load_config(config_path, &config, !log_to_journal()) < 0)
-		return EXIT_CONFIG;
-	raise_file_limit(config);
 	signal(SIGPIPE, SIG_IGN);
-	d.loops = loops_wanted(config);
 	if ((r = client_registry_init(&d.clients)) < 0 || (r = loop_new(&d.loop)) < 0 ||
-	    (r = server_new(d.loop, &d.clients, d.loops, &d.server)) < 0) {
+	    (r = server_new(d.loop, &d.clients, &d.server)) < 0) {
 		log_error("cannot start: %s", strerror(-r));
-		config_free(config);
 		goto out;
 	}
 	r = server_take_inherited(d.server);
 	if (r < 0)
 		log_error("cannot take the sockets passed by systemd: %s", strerror(-r));
+	if (load_config(config_path, &d, &config, !log_to_journal()) < 0)
+		goto out;
+	raise_file_limit(config);
+	d.loops = d.server->serving.loops = loops_wanted(config);
 	if (server_apply(d.server, config, true) < 0) {
 		config_free(config);
 		goto out;
@@ -220,7 +231,7 @@ static int run(const char *config_path)
 	 * the mask and the main loop alone gets them. */
 	r = loop_add_signals(d.loop, &d.signals, signals, 4, on_signal);
 	if (r == 0)
-		r = loop_add_timer(d.loop, &d.tick, TICK_USEC, on_tick);
+		r = loop_add_timer(d.loop, &d.tick, SERVER_TICK_USEC, on_tick);
 	watchdog_usec = notify_watchdog_interval();
 	if (r == 0 && watchdog_usec)
 		r = loop_add_timer(d.loop, &d.watchdog, watchdog_usec, on_watchdog);
@@ -231,9 +242,8 @@ static int run(const char *config_path)
 	if (d.loops > 1 && workers_start(d.server, d.loops - 1, &d.workers) < 0)
 		goto out;
 	log_info("minetd %s started with %s: %zu services, %zu sockets, %u event loops", MINETD_VERSION,
-		 config_path, d.server->config->n_services, d.server->n_listeners, d.loops);
-	struct server *const *servers = all_servers(&d, &n);
-	notify_ready(servers, n);
+		 config_path, d.server->serving.config->n_services, d.server->n_listeners, d.loops);
+	notify_ready_with_status(&d);
 	r = loop_run(d.loop);
 	notify_stopping();
 	if (r < 0)
@@ -296,7 +306,7 @@ int main(int argc, char **argv)
 	}
 	if (check) {
 		struct config *config;
-		if (load_config(config_path, &config, true) < 0)
+		if (load_config(config_path, NULL, &config, true) < 0)
 			return EXIT_CONFIG;
 		config_free(config);
 		printf("%s: ok\n", config_path);

@@ -6,24 +6,12 @@
 #include <systemd/sd-daemon.h>
 
 #include "loop.h"
-#include "server.h"
 
 static char last_status[256];
 
-static void format_status(struct server *const *servers, size_t n_servers, char *buf, size_t len)
+void notify_ready(const char *status)
 {
-	struct counters t;
-	size_t n;
-
-	server_totals(servers, n_servers, &t, &n);
-	snprintf(buf, len,
-		 "%zu services; tcp %" PRIu64 " active, %" PRIu64 " accepted; udp %" PRIu64 " datagrams; %" PRIu64
-		 " refused", n, t.tcp_active, t.tcp_accepted, t.udp_received, t.tcp_refused + t.udp_refused);
-}
-
-void notify_ready(struct server *const *servers, size_t n)
-{
-	format_status(servers, n, last_status, sizeof(last_status));
+	snprintf(last_status, sizeof(last_status), "%s", status);
 	sd_notifyf(0, "READY=1\nSTATUS=%s", last_status);
 }
 
@@ -37,15 +25,12 @@ void notify_stopping(void)
 	sd_notify(0, "STOPPING=1\nSTATUS=stopping");
 }
 
-void notify_status(struct server *const *servers, size_t n)
+void notify_status(const char *status)
 {
-	char status[sizeof(last_status)];
-
-	format_status(servers, n, status, sizeof(status));
-	if (strcmp(status, last_status) == 0)
+	if (strncmp(status, last_status, sizeof(last_status) - 1) == 0)
 		return;
-	memcpy(last_status, status, sizeof(status));
-	sd_notifyf(0, "STATUS=%s", status);
+	snprintf(last_status, sizeof(last_status), "%s", status);
+	sd_notifyf(0, "STATUS=%s", last_status);
 }
 
 uint64_t notify_watchdog_interval(void)

@@ -1,4 +1,5 @@
-/* UDP: one reply per datagram, sent from the address the datagram was sent to. */
+#include "udp.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <arpa/inet.h>
@@ -8,13 +9,16 @@
 #include <time.h>
 
 #include "config.h"
-#include "handlers.h"
+#include "handler.h"
 #include "proto.h"
-#include "server.h"
+#include "serving.h"
 
 #define UDP_BATCH 16            /* datagrams per system call */
 #define UDP_ROUNDS 4            /* batches per wake-up, so one socket cannot starve others */
 #define DATAGRAM_OVERHEAD 64    /* what a reply costs beyond its payload, so empty ones count */
+
+/* RFC 862-868's own ports: a datagram from one of them is another small service's reply. */
+static const unsigned small_service_ports[] = { 7, 9, 13, 17, 19, 37 };
 
 struct control {
 	_Alignas(struct cmsghdr) char buf[CMSG_SPACE(sizeof(struct in6_pktinfo)) + CMSG_SPACE(sizeof(struct in_pktinfo))];
@@ -40,27 +44,20 @@ static size_t reply_control(struct msghdr *req, struct control *out)
 	struct cmsghdr *dst = CMSG_FIRSTHDR(&m);
 
 	for (struct cmsghdr *c = CMSG_FIRSTHDR(req); c; c = CMSG_NXTHDR(req, c)) {
-		if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO) {
-			struct in6_pktinfo info;
-			memcpy(&info, CMSG_DATA(c), sizeof(info));
-			info.ipi6_ifindex = 0;
-			dst->cmsg_level = IPPROTO_IPV6;
-			dst->cmsg_type = IPV6_PKTINFO;
-			dst->cmsg_len = CMSG_LEN(sizeof(info));
-			memcpy(CMSG_DATA(dst), &info, sizeof(info));
-			return CMSG_SPACE(sizeof(info));
+		bool v6 = c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO;
+		size_t len = v6 ? sizeof(struct in6_pktinfo) : sizeof(struct in_pktinfo);
+		if (!v6 && (c->cmsg_level != IPPROTO_IP || c->cmsg_type != IP_PKTINFO))
+			continue;
+		*dst = (struct cmsghdr){ .cmsg_len = CMSG_LEN(len), .cmsg_level = c->cmsg_level, .cmsg_type = c->cmsg_type };
+		memcpy(CMSG_DATA(dst), CMSG_DATA(c), len);
+		if (v6) {
+			((struct in6_pktinfo *)(void *)CMSG_DATA(dst))->ipi6_ifindex = 0;
+		} else {
+			struct in_pktinfo *info = (struct in_pktinfo *)(void *)CMSG_DATA(dst);
+			info->ipi_spec_dst = info->ipi_addr;
+			info->ipi_ifindex = 0;
 		}
-		if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
-			struct in_pktinfo info;
-			memcpy(&info, CMSG_DATA(c), sizeof(info));
-			info.ipi_spec_dst = info.ipi_addr;
-			info.ipi_ifindex = 0;
-			dst->cmsg_level = IPPROTO_IP;
-			dst->cmsg_type = IP_PKTINFO;
-			dst->cmsg_len = CMSG_LEN(sizeof(info));
-			memcpy(CMSG_DATA(dst), &info, sizeof(info));
-			return CMSG_SPACE(sizeof(info));
-		}
+		return CMSG_SPACE(len);
 	}
 	return 0;
 }
@@ -76,19 +73,19 @@ static void udp_log_failure(struct listener *l, const void *peer, const char *wh
 		.reason = strerror(err),
 	};
 
-	if (log_ratelimit_pass(&l->server->client_log, now_usec()))
+	if (log_ratelimit_pass(&l->serving->client_log, now_usec()))
 		log_fields(LOG_WARNING, &f, "%s: %s %s: %s", name, what, addr, strerror(err));
 }
 
 /* Loops first, then access lists, so that no work is done for what is refused. */
-static const char *udp_refusal_before(const struct server *srv, const struct active_service *as,
+static const char *udp_refusal_before(const struct serving *sv, const struct active_service *as,
 				      const struct sockaddr_in6 *peer)
 {
 	unsigned port = ntohs(peer->sin6_port);
 
-	if (srv->refused_ports[port / 64] & (1ULL << (port % 64)))
+	if (sv->refused_ports[port / 64] & (1ULL << (port % 64)))
 		return port < 1024 ? "privileged or small-service source port" : "loop port";
-	if (!server_permits(srv, as, &peer->sin6_addr))
+	if (!serving_permits(sv, as, &peer->sin6_addr))
 		return "access list";
 	return NULL;
 }
@@ -106,15 +103,15 @@ static uint64_t burst_share(uint64_t burst, unsigned loops)
 }
 
 /* Amplification cap and budgets, once the reply's size is known. */
-static const char *udp_refusal_after(struct server *srv, const struct sockaddr_in6 *peer, size_t request,
+static const char *udp_refusal_after(struct serving *sv, const struct sockaddr_in6 *peer, size_t request,
 				     size_t reply, uint64_t now)
 {
-	const struct udp_policy *policy = &srv->config->udp;
-	struct source_slot *source = source_lookup(&srv->sources, &peer->sin6_addr);
+	const struct udp_policy *policy = &sv->config->udp;
+	struct source_slot *source = source_lookup(&sv->sources, &peer->sin6_addr);
 	uint64_t cost = reply + DATAGRAM_OVERHEAD;
 
 	if (reply > policy->small_reply && reply > request * policy->amplification &&
-	    !client_registry_verified(srv->clients, &peer->sin6_addr, now))
+	    !client_registry_verified(sv->clients, &peer->sin6_addr, now))
 		return "amplification";
 	/* A source's datagrams from one port always reach the same loop (SO_REUSEPORT
 	 * hashes the addresses and ports), so its budget is per loop. The global budget is
@@ -122,15 +119,15 @@ static const char *udp_refusal_after(struct server *srv, const struct sockaddr_i
 	 * the largest datagram. */
 	if (!bucket_take(&source->udp, policy->source_rate, policy->source_burst, cost, now))
 		return "source budget";
-	if (!bucket_take(&srv->udp_global, share(policy->global_rate, srv->loops),
-			 burst_share(policy->global_burst, srv->loops), cost, now))
+	if (!bucket_take(&sv->udp_global, share(policy->global_rate, sv->loops),
+			 burst_share(policy->global_burst, sv->loops), cost, now))
 		return "global budget";
 	return NULL;
 }
 
 /* One datagram taken from a batch: answered in place, in its own buffer. Returns the
  * reply's length, or -1 when there is none. */
-static ssize_t udp_answer(struct server *srv, struct active_service *as, struct udp_slot *slot, size_t len,
+static ssize_t udp_answer(struct serving *sv, struct active_service *as, struct udp_slot *slot, size_t len,
 			  int flags, time_t now)
 {
 	struct sockaddr_in6 from;
@@ -142,18 +139,21 @@ static ssize_t udp_answer(struct server *srv, struct active_service *as, struct 
 	if (flags & MSG_TRUNC)
 		return -1;      /* larger than any UDP payload: nothing sane to answer */
 	addr_to_in6(&slot->peer, &from);
-	refusal = udp_refusal_before(srv, as, &from);
+	refusal = udp_refusal_before(sv, as, &from);
 	if (refusal) {
-		server_refuse(srv, as, "udp", (struct sockaddr *)&from, refusal);
+		serving_refuse(sv, as, "udp", (struct sockaddr *)&from, refusal);
 		return -1;
 	}
-	struct reply_input in = { .service = as->service, .seq = service_replies(as->service), .now = now, .data = slot->buf, .len = len };
+	struct reply_input in = {
+		.options = as->service->options, .seq = service_replies(as->service), .now = now,
+		.data = slot->buf, .len = len,
+	};
 	reply = as->service->handler->reply(&in, slot->buf, SCRATCH_SIZE);
 	if (reply < 0)
 		return -1;
-	refusal = udp_refusal_after(srv, &from, len, (size_t)reply, now_usec());
+	refusal = udp_refusal_after(sv, &from, len, (size_t)reply, now_usec());
 	if (refusal) {
-		server_refuse(srv, as, "udp", (struct sockaddr *)&from, refusal);
+		serving_refuse(sv, as, "udp", (struct sockaddr *)&from, refusal);
 		return -1;
 	}
 	service_count_reply(as->service);
@@ -183,8 +183,8 @@ static void udp_send_replies(struct listener *l, struct mmsghdr *out, unsigned n
 
 void udp_serve(struct listener *l)
 {
-	struct server *srv = l->server;
-	struct udp_batch *b = srv->udp;
+	struct serving *sv = l->serving;
+	struct udp_batch *b = sv->udp;
 
 	for (int round = 0; round < UDP_ROUNDS && l->io.fn; round++) {
 		struct active_service *as = l->owner;
@@ -203,7 +203,7 @@ void udp_serve(struct listener *l)
 		int n = recvmmsg(l->io.fd, b->in, UDP_BATCH, MSG_DONTWAIT, NULL);
 		if (n < 0) {
 			if (errno != EAGAIN && errno != EINTR &&
-			    log_ratelimit_pass(&srv->client_log, now_usec()))
+			    log_ratelimit_pass(&sv->client_log, now_usec()))
 				log_warning("%s: cannot receive on udp %s: %s", as->service->name, l->addr_text,
 					    strerror(errno));
 			return;
@@ -211,7 +211,7 @@ void udp_serve(struct listener *l)
 		for (int i = 0; i < n; i++) {
 			struct udp_slot *s = &b->slots[i];
 			struct msghdr *req = &b->in[i].msg_hdr;
-			ssize_t len = udp_answer(srv, as, s, b->in[i].msg_len, req->msg_flags, now);
+			ssize_t len = udp_answer(sv, as, s, b->in[i].msg_len, req->msg_flags, now);
 			if (len < 0)
 				continue;
 			s->reply_iov = (struct iovec){ s->buf, (size_t)len };
@@ -224,6 +224,41 @@ void udp_serve(struct listener *l)
 		udp_send_replies(l, b->out, replies);
 		if ((unsigned)n < UDP_BATCH)
 			return;         /* drained: epoll says when there is more */
+	}
+}
+
+static void refuse_port(uint64_t *bitmap, unsigned port)
+{
+	bitmap[port / 64] |= 1ULL << (port % 64);
+}
+
+/* Datagrams from these source ports are never answered: they break echo/chargen loops
+ * (CA-1996-01), including loops between our own services. */
+void udp_refuse_ports(struct serving *sv, const struct config *cfg, struct listener *const *listeners, size_t n)
+{
+	uint64_t *bitmap = sv->refused_ports;
+
+	memset(sv->refused_ports, 0, sizeof(sv->refused_ports));
+	refuse_port(bitmap, 0);
+	for (size_t i = 0; i < sizeof(small_service_ports) / sizeof(small_service_ports[0]); i++)
+		refuse_port(bitmap, small_service_ports[i]);
+	if (!cfg->udp.privileged_source_ports)
+		for (unsigned p = 1; p < 1024; p++)
+			refuse_port(bitmap, p);
+	for (size_t i = 0; i < cfg->udp.loop_ports.n; i++)
+		refuse_port(bitmap, cfg->udp.loop_ports.items[i]);
+	for (size_t i = 0; i < cfg->n_services; i++)
+		if (cfg->services[i].protocols & PROTO_UDP)
+			refuse_port(bitmap, cfg->services[i].port);
+	for (size_t i = 0; i < n; i++) {
+		struct sockaddr_storage ss;
+		socklen_t len = sizeof(ss);
+		if (listeners[i]->type == SOCK_DGRAM &&
+		    getsockname(listeners[i]->io.fd, (struct sockaddr *)&ss, &len) == 0) {
+			struct sockaddr_in6 in6;
+			addr_to_in6(&ss, &in6);
+			refuse_port(bitmap, ntohs(in6.sin6_port));
+		}
 	}
 }
 

@@ -13,8 +13,6 @@
 #include "loop.h"
 #include "server.h"
 
-#define TICK_USEC 1000000
-
 enum request { REQUEST_APPLY, REQUEST_STOP };
 
 struct worker {
@@ -37,7 +35,7 @@ struct workers {
 
 static void on_control(struct loop *loop, struct loop_io *io, uint32_t events)
 {
-	struct worker *w = (struct worker *)((char *)io - offsetof(struct worker, control));
+	struct worker *w = container_of(io, struct worker, control);
 	uint64_t value = 1;
 
 	(void)events;
@@ -59,7 +57,7 @@ static void on_control(struct loop *loop, struct loop_io *io, uint32_t events)
 
 static void on_tick(struct loop *loop, struct loop_io *io, uint32_t events)
 {
-	struct worker *w = (struct worker *)((char *)io - offsetof(struct worker, tick));
+	struct worker *w = container_of(io, struct worker, tick);
 
 	(void)loop;
 	(void)events;
@@ -96,12 +94,13 @@ static int worker_init(struct worker *w, struct server *main, unsigned loops)
 	w->done_fd = eventfd(0, EFD_CLOEXEC);
 	if (w->done_fd < 0)
 		return -errno;
-	if ((r = loop_new(&w->loop)) < 0 || (r = server_new(w->loop, main->clients, loops, &w->server)) < 0 ||
+	if ((r = loop_new(&w->loop)) < 0 || (r = server_new(w->loop, main->serving.clients, &w->server)) < 0 ||
 	    (r = server_share_inherited(w->server, main)) < 0)
 		return r;
-	r = server_apply(w->server, config_ref(main->config), false);
+	w->server->serving.loops = loops;
+	r = server_apply(w->server, config_ref(main->serving.config), false);
 	if (r < 0) {
-		config_free(main->config);
+		config_free(main->serving.config);
 		return r;
 	}
 	efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -111,7 +110,7 @@ static int worker_init(struct worker *w, struct server *main, unsigned loops)
 		close(efd);
 		return r;
 	}
-	if ((r = loop_add_timer(w->loop, &w->tick, TICK_USEC, on_tick)) < 0)
+	if ((r = loop_add_timer(w->loop, &w->tick, SERVER_TICK_USEC, on_tick)) < 0)
 		return r;
 	r = -pthread_create(&w->thread, NULL, worker_run, w);
 	w->running = r == 0;

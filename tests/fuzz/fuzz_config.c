@@ -13,9 +13,11 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "errors.h"
 #include "fuzz_data.h"
 #include "handlers.h"
 #include "proto.h"
+#include "qotd.h"
 #include "../no_dns.h"
 
 static char dir[256], path[300];
@@ -131,20 +133,26 @@ static void check_service(const struct config *c, const struct service *s)
 	CHECK(s->name && valid_name(s->name), "service name '%s'", s->name ? s->name : "(null)");
 	CHECK(config_find_service(c, s->name) == s, "'%s' found as another service", s->name);
 	CHECK(s->handler && handler_find(s->handler->name) == s->handler, "service '%s' handler", s->name);
-	CHECK(s->port >= 1 && s->port <= 65535, "'%s' port %u", s->name, s->port);
+	CHECK(s->from_socket || (s->port >= 1 && s->port <= 65535), "'%s' port %u", s->name, s->port);
 	CHECK(s->protocols >= 1 && s->protocols <= PROTO_BOTH, "'%s' protocols %u", s->name, s->protocols);
-	CHECK(s->host && s->daytime_format, "'%s' host or format missing", s->name);
-	if (strcmp(s->handler->name, "qotd") == 0)
-		CHECK(s->n_quotes > 0, "qotd service '%s' without quotes", s->name);
-	for (size_t i = 0; i < s->n_quotes; i++) {
-		const struct quote *q = &s->quotes[i];
-		CHECK(q->len >= 2 && q->len <= QOTD_MAX, "quote %zu of '%s' is %zu bytes", i, s->name, q->len);
-		CHECK(q->text[q->len - 2] == '\r' && q->text[q->len - 1] == '\n', "quote %zu without CRLF", i);
+	CHECK(s->host.text, "'%s' host missing", s->name);
+	CHECK(!s->handler->keys == !s->options, "'%s' options", s->name);
+	const struct daytime_options *day = strcmp(s->handler->name, "daytime") == 0 ? s->options : NULL;
+	const char *format = day ? day->format : NULL;
+	CHECK(!day || format, "'%s' daytime format missing", s->name);
+	if (strcmp(s->handler->name, "qotd") == 0) {
+		const struct qotd_options *o = s->options;
+		CHECK(o->n_quotes > 0, "qotd service '%s' without quotes", s->name);
+		for (size_t i = 0; i < o->n_quotes; i++) {
+			const struct quote *q = &o->quotes[i];
+			CHECK(q->len >= 2 && q->len <= QOTD_MAX, "quote %zu of '%s' is %zu bytes", i, s->name, q->len);
+			CHECK(q->text[q->len - 2] == '\r' && q->text[q->len - 1] == '\n', "quote %zu without CRLF", i);
+		}
 	}
-	for (size_t i = 0; i < s->acl.n_allow; i++)
-		CHECK(s->acl.allow[i].prefix <= 128, "allow prefix");
-	for (size_t i = 0; i < s->acl.n_deny; i++)
-		CHECK(s->acl.deny[i].prefix <= 128, "deny prefix");
+	for (size_t i = 0; i < s->acl.allow.n; i++)
+		CHECK(s->acl.allow.items[i].prefix <= 128, "allow prefix");
+	for (size_t i = 0; i < s->acl.deny.n; i++)
+		CHECK(s->acl.deny.items[i].prefix <= 128, "deny prefix");
 	/* A format the loader accepted gives a daytime line at any date the daemon may see:
 	 * the longest day and month names, the years to come. */
 	static const time_t times[] = {
@@ -153,15 +161,14 @@ static void check_service(const struct config *c, const struct service *s)
 	};
 	for (size_t i = 0; i < sizeof(times) / sizeof(times[0]); i++) {
 		/* An empty datagram: echo is asked for replies only over UDP. */
-		struct reply_input in = { .service = s, .seq = i, .now = times[i], .data = out, .len = 0 };
+		struct reply_input in = { .options = s->options, .seq = i, .now = times[i], .data = out, .len = 0 };
 		ssize_t n = s->handler->reply(&in, out, UDP_MAX_PAYLOAD);
 		if (strcmp(s->handler->name, "discard") == 0 || strcmp(s->handler->name, "echo") == 0) {
 			CHECK(n == (strcmp(s->handler->name, "echo") == 0 ? 0 : -1), "%s gave %zd", s->handler->name, n);
 			continue;
 		}
 		CHECK(n > 0, "service '%s' (%s) gives no reply at %lld%s%s%s", s->name, s->handler->name,
-		      (long long)times[i], s->daytime_format ? " with format '" : "",
-		      s->daytime_format ? s->daytime_format : "", s->daytime_format ? "'" : "");
+		      (long long)times[i], format ? " with format '" : "", format ? format : "", format ? "'" : "");
 	}
 	free(out);
 }
@@ -169,15 +176,15 @@ static void check_service(const struct config *c, const struct service *s)
 static void check_config(const struct config *c)
 {
 	CHECK(c->path && strcmp(c->path, path) == 0, "path");
-	CHECK(c->host, "host");
+	CHECK(c->host.text, "host");
 	CHECK(c->workers <= 256, "workers %u", c->workers);
 	CHECK(c->limits.connections >= 1 && c->limits.connections_per_source >= 1, "connection limits");
 	CHECK(c->udp.source_burst >= 65536 + 64 && c->udp.global_burst >= 65536 + 64,
 	      "bursts below the largest datagram: %llu %llu", (unsigned long long)c->udp.source_burst,
 	      (unsigned long long)c->udp.global_burst);
 	CHECK(c->udp.source_rate >= 1 && c->udp.global_rate >= 1, "rates");
-	for (size_t i = 0; i < c->udp.n_loop_ports; i++)
-		CHECK(c->udp.loop_ports[i] >= 1 && c->udp.loop_ports[i] <= 65535, "loop port");
+	for (size_t i = 0; i < c->udp.loop_ports.n; i++)
+		CHECK(c->udp.loop_ports.items[i] >= 1 && c->udp.loop_ports.items[i] <= 65535, "loop port");
 	for (size_t i = 0; i < c->n_services; i++) {
 		check_service(c, &c->services[i]);
 		for (size_t j = 0; j < i; j++)
@@ -197,18 +204,30 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		CHECK(c != NULL, "config_load returned 0 and no config");
 		CHECK(errors.n == 0, "loaded, yet %zu problems, the first '%s'", errors.n, errors.lines[0]);
 		check_config(c);
-		/* A socket named after a service: served when the name is a handler's. */
-		for (size_t i = 0; i < c->n_services; i++) {
-			struct service *implicit = (struct service *)1;
-			struct config_errors e = { 0 };
-			int ri = service_new_implicit(c->services[i].name, &implicit, &e);
-			CHECK((ri == 0) == (handler_find(c->services[i].name) != NULL), "implicit '%s': %d",
-			      c->services[i].name, ri);
-			CHECK((ri == 0) == (implicit != NULL), "implicit service pointer");
-			service_free(implicit);
-			free(implicit);
-			config_errors_clear(&e);
+		/* Sockets named after each service, and after each handler: a name that is no
+		 * service but a handler's becomes a service with the handler's defaults. */
+		struct named_socket *sockets = calloc(c->n_services + 6, sizeof(*sockets));
+		static const char *const handler_names[] = { "echo", "discard", "chargen", "qotd", "daytime", "time" };
+		size_t n = c->n_services, n_file = c->n_services;
+		if (!sockets)
+			abort();
+		for (size_t i = 0; i < n_file; i++)
+			sockets[i] = (struct named_socket){ c->services[i].name, PROTO_UDP };
+		for (size_t i = 0; i < 6; i++)
+			sockets[n++] = (struct named_socket){ handler_names[i], PROTO_TCP };
+		struct config_errors e = { 0 };
+		CHECK(config_add_sockets(c, sockets, n, &e) == 0, "config_add_sockets");
+		for (size_t i = 0; i < 6; i++) {
+			const struct service *s = config_find_service(c, handler_names[i]);
+			CHECK(s || e.n > 0, "no service for a socket named '%s', and no reason", handler_names[i]);
+			if (s && s->from_socket)
+				CHECK(s->protocols == PROTO_TCP && s->handler == handler_find(handler_names[i]),
+				      "service for socket '%s'", handler_names[i]);
 		}
+		for (size_t i = n_file; i < c->n_services; i++)
+			check_service(c, &c->services[i]);
+		config_errors_clear(&e);
+		free(sockets);
 		config_free(c);
 	} else {
 		CHECK(r == -EINVAL || r == -ENOMEM, "config_load returned %d", r);

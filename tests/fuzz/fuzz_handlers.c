@@ -5,16 +5,16 @@
 #include <sys/types.h>
 #include <time.h>
 
-#include "config.h"
 #include "fuzz_data.h"
 #include "handlers.h"
 #include "proto.h"
+#include "qotd.h"
 
 static const char *const names[] = { "echo", "discard", "chargen", "qotd", "daytime", "time" };
 #define N_NAMES (sizeof(names) / sizeof(names[0]))
 
-/* Quotes as config.c stores them: formatted for the wire, at most QOTD_MAX bytes. */
-static void make_quotes(struct service *s, struct fuzz_data *d)
+/* Quotes as qotd.c stores them: formatted for the wire, at most QOTD_MAX bytes. */
+static void make_quotes(struct qotd_options *s, struct fuzz_data *d)
 {
 	size_t n = fd_range(d, 0, 4);
 
@@ -37,7 +37,7 @@ static void make_quotes(struct service *s, struct fuzz_data *d)
 	}
 }
 
-static void check_reply(const struct handler *h, const struct service *s, const struct reply_input *in,
+static void check_reply(const struct handler *h, const struct qotd_options *s, const struct reply_input *in,
 			const uint8_t *datagram, const uint8_t *out, ssize_t n)
 {
 	const char *name = h->name;
@@ -90,7 +90,8 @@ static void __attribute__((noinline, no_sanitize("address"))) scribble_stack(int
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct fuzz_data d = { data, size };
-	struct service s = { .name = "fuzz" };
+	struct qotd_options s = { 0 };
+	struct daytime_options day = { 0 };
 	uint8_t flags = fd_u8(&d);
 	uint64_t seq = fd_u64(&d);
 	/* Half the time a time the daemon may see (1900 to 2400), else any. */
@@ -106,8 +107,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	CHECK(!found || strcmp(found->name, lookup) == 0, "handler_find('%s') gave '%s'", lookup, found->name);
 	free(lookup);
 
-	s.daytime_format = fd_string(&d, DAYTIME_MAX, NULL);
-	s.daytime_utc = flags & 2;
+	day.format = fd_string(&d, DAYTIME_MAX, NULL);
+	day.utc = flags & 2;
 	make_quotes(&s, &d);
 	size_t len;
 	uint8_t *datagram = fd_rest(&d, &len);
@@ -129,7 +130,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (size_t i = 0; i < N_NAMES; i++) {
 		const struct handler *h = handler_find(names[i]);
 		CHECK(h, "no handler '%s'", names[i]);
-		struct reply_input in = { .service = &s, .seq = seq, .now = now, .data = datagram, .len = len };
+		const void *options = strcmp(h->name, "qotd") == 0 ? (const void *)&s :
+				      strcmp(h->name, "daytime") == 0 ? (const void *)&day : NULL;
+		struct reply_input in = { .options = options, .seq = seq, .now = now, .data = datagram, .len = len };
 		bool in_place = flags & 8 && len <= UDP_MAX_PAYLOAD;
 		if (in_place) {
 			memcpy(out, datagram, len);
@@ -137,7 +140,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		} else {
 			memset(out, 0xa5, UDP_MAX_PAYLOAD);
 		}
-		s.handler = h;
 		scribble_stack(0xa5);
 		ssize_t n = h->reply(&in, out, UDP_MAX_PAYLOAD);
 		if (len > UDP_MAX_PAYLOAD && strcmp(h->name, "echo") == 0) {
@@ -154,7 +156,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	free(out);
 	free(out2);
 	free(datagram);
-	s.name = NULL;          /* not ours to free */
-	service_free(&s);
+	for (size_t i = 0; i < s.n_quotes; i++)
+		free(s.quotes[i].text);
+	free(s.quotes);
+	free(day.format);
 	return 0;
 }

@@ -11,7 +11,9 @@
 #include <cmocka.h>
 
 #include "config.h"
+#include "errors.h"
 #include "handlers.h"
+#include "qotd.h"
 #include "../no_dns.h"
 
 #define BAD_DIR "tests/data/bad"
@@ -114,8 +116,8 @@ static void shipped_config_serves_echo_on_5000(void **state)
 	assert_ptr_equal(c->services[0].handler, handler_find("echo"));
 	assert_int_equal(c->services[0].port, 5000);
 	assert_int_equal(c->services[0].protocols, PROTO_BOTH);
-	assert_string_equal(c->services[0].host, "");
-	assert_int_equal(c->services[0].n_addrs, 0);
+	assert_string_equal(c->services[0].host.text, "");
+	assert_int_equal(c->services[0].host.n_addrs, 0);
 	/* the safe defaults */
 	assert_int_equal(c->limits.connections, 10000);
 	assert_int_equal(c->limits.connections_per_source, 256);
@@ -140,51 +142,64 @@ static void defaults_and_options(void **state)
 	assert_int_equal(c->limits.lifetime, 0);
 	assert_true(c->limits.bytes == 5000000000ULL);
 	assert_true(c->udp.privileged_source_ports);
-	assert_int_equal(c->udp.n_loop_ports, 2);
-	assert_int_equal(c->udp.loop_ports[1], 11211);
+	assert_int_equal(c->udp.loop_ports.n, 2);
+	assert_int_equal(c->udp.loop_ports.items[1], 11211);
 	assert_int_equal(c->udp.amplification, 2);
 	assert_int_equal(c->udp.small_reply, 0);
 	assert_int_equal(c->udp.verified_time, 60);
 	assert_int_equal(c->udp.source_rate, 1000);
 	assert_int_equal(c->udp.global_burst, 140000);
-	assert_int_equal(c->acl.n_allow, 2);
-	assert_int_equal(c->acl.n_deny, 1);
+	assert_int_equal(c->acl.allow.n, 2);
+	assert_int_equal(c->acl.deny.n, 1);
 	s = config_find_service(c, "echo");
-	assert_int_equal(s->acl.n_deny, 1);
-	assert_int_equal(s->acl.n_allow, 0);
+	assert_int_equal(s->acl.deny.n, 1);
+	assert_int_equal(s->acl.allow.n, 0);
 	assert_int_equal(s->protocols, PROTO_BOTH);
-	assert_string_equal(s->host, "127.0.0.1");      /* the default host */
-	assert_int_equal(s->n_addrs, 1);
+	assert_string_equal(s->host.text, "127.0.0.1");         /* the default host */
+	assert_int_equal(s->host.n_addrs, 1);
 	s = config_find_service(c, "chargen");
 	assert_int_equal(s->protocols, PROTO_TCP);
-	assert_string_equal(s->host, "::1");
+	assert_string_equal(s->host.text, "::1");
 	s = config_find_service(c, "qotd");
-	assert_int_equal(s->n_quotes, 2);                  /* relative to the config's directory */
-	assert_int_equal(s->quotes[0].len, strlen("first quote\r\n"));
-	assert_memory_equal(s->quotes[0].text, "first quote\r\n", s->quotes[0].len);
-	assert_memory_equal(s->quotes[1].text, "second\r\nquote\r\n", s->quotes[1].len);
+	const struct qotd_options *q = s->options;
+	assert_int_equal(q->n_quotes, 2);                       /* relative to the config's directory */
+	assert_int_equal(q->quotes[0].len, strlen("first quote\r\n"));
+	assert_memory_equal(q->quotes[0].text, "first quote\r\n", q->quotes[0].len);
+	assert_memory_equal(q->quotes[1].text, "second\r\nquote\r\n", q->quotes[1].len);
 	s = config_find_service(c, "daytime");
-	assert_string_equal(s->daytime_format, "%a %b %e %H:%M:%S %Y");
-	assert_false(s->daytime_utc);
+	const struct daytime_options *d = s->options;
+	assert_string_equal(d->format, "%a %b %e %H:%M:%S %Y");
+	assert_false(d->utc);
 	s = config_find_service(c, "time");
 	assert_int_equal(s->protocols, PROTO_UDP);
 	assert_null(config_find_service(c, "nope"));
 	config_free(c);
 }
 
-static void implicit_service_has_handler_defaults(void **state)
+/* Sockets from systemd named after a handler, not a service, become services with the
+ * handler's defaults, on the protocols of those sockets. */
+static void socket_named_after_handler_is_a_service(void **state)
 {
+	static const struct named_socket sockets[] = {
+		{ "daytime", PROTO_TCP }, { "nope", PROTO_TCP }, { "daytime", PROTO_UDP }, { "echo", PROTO_UDP },
+	};
 	struct config_errors errors = { 0 };
-	struct service *s;
+	struct config *c = load_good("config/minetd.conf");
+	const struct service *s;
 
 	(void)state;
-	assert_int_equal(service_new_implicit("daytime", &s, &errors), 0);
-	assert_string_equal(s->name, "daytime");
-	assert_string_equal(s->daytime_format, "%a %b %e %H:%M:%S %Y");
-	assert_int_equal(s->line, 0);
-	service_free(s);
-	free(s);
-	assert_int_equal(service_new_implicit("nope", &s, &errors), -ENOENT);
+	assert_int_equal(config_add_sockets(c, sockets, 4, &errors), 0);
+	assert_int_equal(errors.n, 0);
+	assert_int_equal(c->n_services, 2);
+	s = config_find_service(c, "daytime");
+	assert_non_null(s);
+	assert_true(s->from_socket);
+	assert_ptr_equal(s->handler, handler_find("daytime"));
+	assert_int_equal(s->protocols, PROTO_BOTH);
+	assert_string_equal(((const struct daytime_options *)s->options)->format, "%a %b %e %H:%M:%S %Y");
+	assert_false(config_find_service(c, "echo")->from_socket);     /* the config's own */
+	assert_null(config_find_service(c, "nope"));
+	config_free(c);
 }
 
 int main(void)
@@ -195,7 +210,7 @@ int main(void)
 		cmocka_unit_test(every_problem_is_reported),
 		cmocka_unit_test(shipped_config_serves_echo_on_5000),
 		cmocka_unit_test(defaults_and_options),
-		cmocka_unit_test(implicit_service_has_handler_defaults),
+		cmocka_unit_test(socket_named_after_handler_is_a_service),
 	};
 
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);

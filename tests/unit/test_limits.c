@@ -39,7 +39,7 @@ static void cidr_parses_v4_v6_and_refuses_junk(void **state)
 static void acl_deny_wins_allow_restricts(void **state)
 {
 	struct cidr allow[2], deny[1];
-	struct acl acl = { allow, 2, deny, 1 };
+	struct acl acl = { .allow = { allow, 2 }, .deny = { deny, 1 } };
 	struct acl open = { 0 };
 
 	(void)state;

@@ -1,0 +1,22 @@
+/* The files a configuration names, read safely: regular files only, whole and bounded (a
+ * path naming /dev/zero or a log file cannot exhaust memory); and what libconfig 1.5 gets
+ * wrong, checked before it reads a file: it exits the process on an @include it cannot
+ * read as a file (a directory), reads /dev/zero forever, reads an absolute @include below
+ * the include directory, and cuts an @include name at a NUL byte. */
+#pragma once
+
+#include <sys/types.h>
+
+#define FILE_SMALL_MAX (1024 * 1024)
+
+struct config_errors;
+
+/* Returns the length, with the text in *out to free, or -errno: -EINVAL when path is no
+ * regular file, -EFBIG when it holds more than FILE_SMALL_MAX bytes. */
+ssize_t file_read_small(const char *path, char **out);
+/* Why file_read_small() failed, for messages. */
+const char *file_error(ssize_t r);
+
+/* Checks path and every file it includes, @include names being relative to include_dir.
+ * Returns the number of problems, each added to errors with its file and line. */
+int config_guard_files(const char *path, const char *include_dir, struct config_errors *errors);

@@ -1,0 +1,85 @@
+/* What one event loop serves: its services as they run (clients, counters), their
+ * listeners, and what the TCP and UDP paths share within the loop. server.c builds it
+ * from a config; conn.c and udp.c serve with it. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "listen.h"
+#include "limits.h"
+#include "log.h"
+#include "loop.h"
+
+#define CONN_BUF_SIZE (16 * 1024)       /* the most a TCP client can have in flight */
+#define SCRATCH_SIZE (64 * 1024)        /* a whole datagram */
+#define SPARE_BUFS 64                   /* CONN_BUF_SIZE buffers kept for reuse */
+
+struct config;
+struct conn;
+struct service;
+struct udp_batch;
+
+/* Written only by the loop that owns them, read by the main thread for STATUS= and
+ * SIGUSR1: relaxed atomic stores and loads, which cost what plain ones do. */
+struct counters {
+	uint64_t tcp_accepted, tcp_active, tcp_refused;
+	uint64_t udp_received, udp_replied, udp_refused;
+	uint64_t bytes_in, bytes_out;
+};
+
+static inline void counter_add(uint64_t *counter, uint64_t n)
+{
+	__atomic_store_n(counter, *counter + n, __ATOMIC_RELAXED);
+}
+
+static inline uint64_t counter_get(const uint64_t *counter)
+{
+	return __atomic_load_n(counter, __ATOMIC_RELAXED);
+}
+
+/* A service of the config as it runs; it outlives reloads that keep its name and handler,
+ * and with it its clients. */
+struct active_service {
+	struct active_service *next;
+	const struct service *service;  /* in the current config */
+	struct conn *conns;
+	struct counters counters;
+	bool keep;                      /* scratch flag while a config is applied */
+};
+
+struct listener {
+	struct loop_io io;
+	struct serving *serving;
+	struct active_service *owner;
+	int type;                       /* SOCK_STREAM or SOCK_DGRAM */
+	bool inherited;
+	bool shared;                    /* another loop's inherited socket: not ours to close */
+	bool paused;                    /* out of file descriptors: accept later */
+	const char *fd_name;            /* inherited: FileDescriptorName= */
+	struct sockaddr_storage addr;   /* own: what it is bound to */
+	char addr_text[ADDR_TEXT_MAX];
+};
+
+struct serving {
+	struct loop *loop;
+	struct config *config;
+	uint8_t *scratch;               /* SCRATCH_SIZE: one read, one reply */
+	void *free_bufs[SPARE_BUFS];    /* conn.c's */
+	size_t n_free_bufs;
+	struct udp_batch *udp;          /* udp.c's */
+	struct log_ratelimit client_log;
+	/* against hostile clients */
+	struct client_registry *clients;        /* shared by every loop */
+	struct source_table sources;            /* UDP budgets, this loop's share */
+	struct bucket udp_global;
+	unsigned loops;                 /* more than one: SO_REUSEPORT, shared UDP rates */
+	uint64_t refused_ports[65536 / 64];     /* UDP source ports never answered */
+};
+
+/* Counts a refused client and logs it at a bounded rate. */
+void serving_refuse(struct serving *serving, struct active_service *as, const char *protocol,
+		    const struct sockaddr *peer, const char *reason);
+/* The global and the service's access lists. */
+bool serving_permits(const struct serving *serving, const struct active_service *as, const struct in6_addr *addr);
