@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The man pages render without a warning (as lintian checks them) and match the code: the
 # options of minetd(8) are the ones `minetd -h` prints, and the keys of minetd.conf(5) are
-# the ones daemon/config.c accepts (its key tables), no more, no fewer.
+# the ones the daemon's key tables hold (config.c's and each handler's), no more, no fewer.
 #
 #   tests/package/man.sh          (TOP=<repo root>, MINETD=<built binary>)
 #
@@ -52,8 +52,8 @@ else
 	skip man-options "no built binary at $MINETD (make)"
 fi
 
-# 3. Keys: the key tables of daemon/config.c against the tags of minetd.conf(5).
-code_keys=$(grep -oE '^[[:space:]]*\{ "[a-z_]+", CONFIG_TYPE_' "$TOP/daemon/config.c" |
+# 3. Keys: the key tables (rows of struct key, keys.h) against the tags of minetd.conf(5).
+code_keys=$(cat "$TOP"/daemon/*.c | grep -oE '\{ \.name = "[a-z_]+", \.type = KEY_|INTEGER\("[a-z_]+"' |
 	grep -oE '"[a-z_]+"' | tr -d '"' | sort -u)
 # A key is documented as a .TP tag: ".B key", ".BR key " (qotd only)"" or ".BR key1 ", " key2"
 # on the line after .TP (quoted text is not a key), in the sections from TOP-LEVEL SETTINGS
@@ -62,14 +62,14 @@ man_keys=$(sed -n '/^\.SH TOP-LEVEL SETTINGS/,/^\.SH EXAMPLES/p' "$MAN5" |
 	sed -n '/^\.TP/{n;/^\.BR\{0,1\} /{s/^\.BR\{0,1\} //;s/"[^"]*"//g;p}}' | tr ' ' '\n' |
 	grep -E '^[a-z_]+$' | sort -u)
 if [ -z "$code_keys" ]; then
-	fail man-config-keys "no key table found in daemon/config.c"
+	fail man-config-keys "no key table found in daemon/*.c"
 else
 	undocumented=$(missing "$code_keys" "$man_keys")
 	extra=$(missing "$man_keys" "$code_keys")
 	if [ -z "$undocumented$extra" ]; then
 		pass man-config-keys
 	else
-		fail man-config-keys "in daemon/config.c only: ${undocumented:-none}; in minetd.conf(5) only: ${extra:-none}"
+		fail man-config-keys "in daemon/ only: ${undocumented:-none}; in minetd.conf(5) only: ${extra:-none}"
 	fi
 fi
 
