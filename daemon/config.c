@@ -10,19 +10,92 @@
 #include <string.h>
 
 #include "config_guard.h"
-#include "errors.h"
+#include "keys.h"
 #include "handlers.h"
 
 #define NAME_MAX_LEN 64
 #define C(field) offsetof(struct config, field)
 #define S(field) offsetof(struct service, field)
-#define INTEGER(n, t, field, lo, hi, d) { .name = n, .type = t, .offset = C(field), .min = lo, .max = hi, .def = d }
+#define INTEGER(n, t, field, lo, hi, d) \
+	{ .name = n, .type = t, .offset = C(field), .min = lo, .max = hi, .def = d }
 
-static int parse_host(void *value, const char *text, const struct config_place *at);
-static void release_host(void *value);
-static int parse_name(void *value, const char *text, const struct config_place *at);
-static int parse_handler(void *value, const char *text, const struct config_place *at);
-static int parse_protocol(void *value, const char *text, const struct config_place *at);
+static int parse_host(void *value, const char *text, const struct config_place *at)
+{
+	struct addrinfo hints = { .ai_flags = AI_PASSIVE, .ai_socktype = SOCK_DGRAM };
+	struct addrinfo *res, *ai;
+	struct host *h = value;
+	size_t n = 0;
+	int r;
+
+	if (!(h->text = strdup(text)))
+		return -ENOMEM;
+	if (text[0] == '\0' || strcmp(text, "*") == 0)
+		return 0;       /* every address */
+	/* Something that looks like a numeric address must be one: no DNS for a typo. */
+	if (strspn(text, "0123456789.") == strlen(text) || strchr(text, ':'))
+		hints.ai_flags |= AI_NUMERICHOST;
+	if ((r = getaddrinfo(text, NULL, &hints, &res)) != 0) {
+		if (hints.ai_flags & AI_NUMERICHOST)
+			config_error(at, "invalid address '%s'", text);
+		else
+			config_error(at, "cannot resolve host '%s': %s", text, gai_strerror(r));
+		return -1;
+	}
+	for (ai = res; ai; ai = ai->ai_next)
+		n++;
+	if (!(h->addrs = calloc(n, sizeof(*h->addrs)))) {
+		freeaddrinfo(res);
+		return -ENOMEM;
+	}
+	for (ai = res; ai; ai = ai->ai_next)
+		if (ai->ai_family == AF_INET || ai->ai_family == AF_INET6)
+			memcpy(&h->addrs[h->n_addrs++], ai->ai_addr, ai->ai_addrlen);
+	freeaddrinfo(res);
+	return 0;
+}
+
+static void release_host(void *value)
+{
+	struct host *h = value;
+
+	free(h->text);
+	free(h->addrs);
+}
+
+static int check_name(const char *text, const struct config_place *at)
+{
+	size_t len = strlen(text);
+
+	if (len > 0 && len <= NAME_MAX_LEN &&
+	    strspn(text, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-") == len)
+		return 0;
+	config_error(at, "invalid service name '%s': use 1 to %d of A-Z a-z 0-9 _ . -", text, NAME_MAX_LEN);
+	return -1;
+}
+
+static int parse_handler(void *value, const char *text, const struct config_place *at)
+{
+	if ((*(const struct handler **)value = handler_find(text)))
+		return 0;
+	config_error(at, "unknown handler '%s' (known: %s)", text, handler_names());
+	return -1;
+}
+
+static int parse_protocol(void *value, const char *text, const struct config_place *at)
+{
+	static const char *const names[] = {
+		[PROTO_TCP] = "tcp", [PROTO_UDP] = "udp", [PROTO_BOTH] = "both",
+	};
+
+	for (unsigned p = PROTO_TCP; p <= PROTO_BOTH; p++) {
+		if (strcmp(text, names[p]) == 0) {
+			*(unsigned *)value = p;
+			return 0;
+		}
+	}
+	config_error(at, "unknown protocol '%s' (tcp, udp or both)", text);
+	return -1;
+}
 
 /* The defaults are the safe ones documented in minetd.conf(5). */
 static const struct key limits_keys[] = {
@@ -51,7 +124,7 @@ static const struct key root_keys[] = {
 	{ .name = "host", .type = KEY_STRING, .offset = C(host), .def_text = "",
 	  .parse = parse_host, .release = release_host },
 	{ .name = "log_connections", .type = KEY_BOOL, .offset = C(log_connections) },
-	INTEGER("workers", KEY_UINT, workers, 0, 256, 1),
+	INTEGER("workers", KEY_UINT, workers, 0, WORKERS_MAX, 1),
 	{ .name = "limits", .type = KEY_GROUP, .group = limits_keys },
 	{ .name = "udp", .type = KEY_GROUP, .group = udp_keys },
 	{ .name = "allow", .type = KEY_CIDRS, .offset = C(acl.allow) },
@@ -62,13 +135,14 @@ static const struct key root_keys[] = {
 
 /* A service's host defaults to the top level's; its handler's keys follow these. */
 static const struct key service_keys[] = {
-	{ .name = "name", .type = KEY_STRING, .offset = S(name), .required = true,
-	  .parse = parse_name, .release = key_free_string },
-	{ .name = "handler", .type = KEY_STRING, .offset = S(handler), .required = true, .parse = parse_handler },
+	{ .name = "name", .type = KEY_STRING, .offset = S(name), .required = true, .check = check_name },
+	{ .name = "handler", .type = KEY_STRING, .offset = S(handler), .required = true,
+	  .parse = parse_handler },
 	{ .name = "port", .type = KEY_PORT, .offset = S(port), .required = true },
 	{ .name = "protocol", .type = KEY_STRING, .offset = S(protocols), .def_text = "both",
 	  .parse = parse_protocol },
-	{ .name = "host", .type = KEY_STRING, .offset = S(host), .parse = parse_host, .release = release_host },
+	{ .name = "host", .type = KEY_STRING, .offset = S(host),
+	  .parse = parse_host, .release = release_host },
 	{ .name = "allow", .type = KEY_CIDRS, .offset = S(acl.allow) },
 	{ .name = "deny", .type = KEY_CIDRS, .offset = S(acl.deny) },
 	{ .name = NULL },
@@ -144,11 +218,13 @@ static int check_members(const config_setting_t *group, const struct key *keys, 
 	return problems;
 }
 
-static int read_integer(const config_setting_t *s, const struct key *k, void *value, const struct config_place *at)
+static int read_integer(const config_setting_t *s, const struct key *k, void *value,
+			const struct config_place *at)
 {
 	uint64_t min = k->type == KEY_PORT ? 1 : k->min, max = k->type == KEY_PORT ? 65535 : k->max;
 	bool int32 = s && config_setting_type(s) == CONFIG_TYPE_INT;
-	long long v = !s ? (long long)k->def : int32 ? config_setting_get_int(s) : config_setting_get_int64(s);
+	long long v = !s ? (long long)k->def :
+		      int32 ? config_setting_get_int(s) : config_setting_get_int64(s);
 
 	if (v >= 0 && (uint64_t)v >= min && (uint64_t)v <= max) {
 		if (k->type == KEY_U64)
@@ -172,11 +248,10 @@ static int read_string(const char *text, const struct key *k, void *value, const
 
 	if (!text)
 		return 0;
-	if (!k->parse) {
-		*(char **)value = strdup(text);
-		return *(char **)value ? 0 : -ENOMEM;
-	}
-	r = k->parse(value, text, at);
+	if (k->parse)
+		r = k->parse(value, text, at);
+	else if ((r = k->check ? k->check(text, at) : 0) == 0)
+		r = (*(char **)value = strdup(text)) ? 0 : -ENOMEM;
 	return r == -ENOMEM ? r : r < 0;
 }
 
@@ -225,7 +300,8 @@ static int read_values(const config_setting_t *group, const struct key *keys, vo
 
 /* One key's value from s, or its default when s is NULL. Returns the number of problems,
  * or -ENOMEM. */
-static int read_value(const config_setting_t *s, const struct key *k, void *base, const struct config_place *at)
+static int read_value(const config_setting_t *s, const struct key *k, void *base,
+		      const struct config_place *at)
 {
 	void *value = (char *)base + k->offset;
 	int problems, r;
@@ -299,84 +375,6 @@ static void release_values(const struct key *keys, void *base)
 	}
 }
 
-static int parse_host(void *value, const char *text, const struct config_place *at)
-{
-	struct addrinfo hints = { .ai_flags = AI_PASSIVE, .ai_socktype = SOCK_DGRAM };
-	struct addrinfo *res, *ai;
-	struct host *h = value;
-	size_t n = 0;
-	int r;
-
-	if (!(h->text = strdup(text)))
-		return -ENOMEM;
-	if (text[0] == '\0' || strcmp(text, "*") == 0)
-		return 0;       /* every address */
-	/* Something that looks like a numeric address must be one: no DNS for a typo. */
-	if (strspn(text, "0123456789.") == strlen(text) || strchr(text, ':'))
-		hints.ai_flags |= AI_NUMERICHOST;
-	if ((r = getaddrinfo(text, NULL, &hints, &res)) != 0) {
-		if (hints.ai_flags & AI_NUMERICHOST)
-			config_error(at, "invalid address '%s'", text);
-		else
-			config_error(at, "cannot resolve host '%s': %s", text, gai_strerror(r));
-		return -1;
-	}
-	for (ai = res; ai; ai = ai->ai_next)
-		n++;
-	if (!(h->addrs = calloc(n, sizeof(*h->addrs)))) {
-		freeaddrinfo(res);
-		return -ENOMEM;
-	}
-	for (ai = res; ai; ai = ai->ai_next)
-		if (ai->ai_family == AF_INET || ai->ai_family == AF_INET6)
-			memcpy(&h->addrs[h->n_addrs++], ai->ai_addr, ai->ai_addrlen);
-	freeaddrinfo(res);
-	return 0;
-}
-
-static void release_host(void *value)
-{
-	struct host *h = value;
-
-	free(h->text);
-	free(h->addrs);
-}
-
-static int parse_name(void *value, const char *text, const struct config_place *at)
-{
-	size_t len = strlen(text);
-
-	if (len == 0 || len > NAME_MAX_LEN ||
-	    strspn(text, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-") != len) {
-		config_error(at, "invalid service name '%s': use 1 to %d of A-Z a-z 0-9 _ . -", text, NAME_MAX_LEN);
-		return -1;
-	}
-	*(char **)value = strdup(text);
-	return *(char **)value ? 0 : -ENOMEM;
-}
-
-static int parse_handler(void *value, const char *text, const struct config_place *at)
-{
-	if ((*(const struct handler **)value = handler_find(text)))
-		return 0;
-	config_error(at, "unknown handler '%s' (known: %s)", text, handler_names());
-	return -1;
-}
-
-static int parse_protocol(void *value, const char *text, const struct config_place *at)
-{
-	static const char *const names[] = { [PROTO_TCP] = "tcp", [PROTO_UDP] = "udp", [PROTO_BOTH] = "both" };
-
-	for (unsigned p = PROTO_TCP; p <= PROTO_BOTH; p++) {
-		if (strcmp(text, names[p]) == 0) {
-			*(unsigned *)value = p;
-			return 0;
-		}
-	}
-	config_error(at, "unknown protocol '%s' (tcp, udp or both)", text);
-	return -1;
-}
-
 /* The service's handler's own keys, once the service's are read without a problem. */
 static int read_options(const config_setting_t *group, struct service *svc, const struct config_place *src)
 {
@@ -426,7 +424,8 @@ static int read_services(const config_setting_t *root, struct config *c, const s
 	int problems = 0;
 
 	if (!list) {
-		config_error(&(struct config_place){ c->path, 1, NULL, src->errors }, "no 'services' list: nothing to serve");
+		config_error(&(struct config_place){ c->path, 1, NULL, src->errors },
+			     "no 'services' list: nothing to serve");
 		return 1;
 	}
 	if (config_setting_type(list) != CONFIG_TYPE_LIST)
@@ -435,7 +434,8 @@ static int read_services(const config_setting_t *root, struct config *c, const s
 	if (!c->services)
 		return -ENOMEM;
 	for (int i = 0; i < config_setting_length(list); i++) {
-		int r = read_service(config_setting_get_elem(list, (unsigned)i), c, &c->services[c->n_services++], src);
+		const config_setting_t *group = config_setting_get_elem(list, (unsigned)i);
+		int r = read_service(group, c, &c->services[c->n_services++], src);
 		if (r < 0)
 			return r;
 		problems += r > 0;
@@ -461,10 +461,11 @@ static int check_conflicts(const struct config *c, struct config_errors *errors)
 		for (size_t j = 0; j < i; j++) {
 			const struct service *b = &c->services[j];
 			if (strcmp(a->name, b->name) == 0)
-				config_error(&at, "duplicate service name '%s' (first at line %d)", a->name, b->line);
+				config_error(&at, "duplicate service name '%s' (first at line %d)", a->name,
+					     b->line);
 			else if (a->port == b->port && (a->protocols & b->protocols) && hosts_overlap(a, b))
-				config_error(&at, "service '%s' uses port %u, as '%s' at line %d does", a->name, a->port,
-					     b->name, b->line);
+				config_error(&at, "service '%s' uses port %u, as '%s' at line %d does",
+					     a->name, a->port, b->name, b->line);
 			else
 				continue;
 			problems++;
@@ -492,7 +493,8 @@ struct service *config_find_service(const struct config *c, const char *name)
 
 /* A service for sockets named after a handler, with its defaults. Returns 0, -ENOMEM,
  * or the number of problems that keep it out (they are in errors). */
-static int add_socket_service(struct config *c, const struct named_socket *sock, const struct config_place *src)
+static int add_socket_service(struct config *c, const struct named_socket *sock,
+			      const struct config_place *src)
 {
 	struct service *svc = memset(&c->services[c->n_services], 0, sizeof(*svc));
 	int r = -ENOMEM;
@@ -552,7 +554,8 @@ static int read_root(config_t *cf, struct config *c, struct config_errors *error
 int config_load(const char *path, struct config **out, struct config_errors *errors)
 {
 	const char *slash = strrchr(path, '/');
-	char *dir = slash ? (slash == path ? strdup("/") : strndup(path, (size_t)(slash - path))) : strdup(".");
+	char *dir = !slash ? strdup(".") : slash == path ? strdup("/") :
+		    strndup(path, (size_t)(slash - path));
 	struct config *c;
 	config_t cf;
 	int r;

@@ -12,6 +12,8 @@
 struct config_errors;
 struct handler;
 
+#define WORKERS_MAX 256
+
 enum {
 	PROTO_TCP = 1 << 0,
 	PROTO_UDP = 1 << 1,
@@ -62,7 +64,7 @@ struct udp_policy {
 struct config {
 	unsigned refs;          /* every event loop holds one */
 	char *path;
-	unsigned workers;       /* event loops, default 1; 0: one per CPU */
+	unsigned workers;       /* event loops, default 1, at most WORKERS_MAX; 0: one per CPU */
 	struct host host;
 	bool log_connections;
 	struct tcp_limits limits;

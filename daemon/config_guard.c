@@ -6,7 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "errors.h"
+#include "keys.h"
 
 #define INCLUDE_DEPTH_MAX 10
 
@@ -14,31 +14,23 @@ ssize_t file_read_small(const char *path, char **out)
 {
 	FILE *f = fopen(path, "re");
 	struct stat st;
-	size_t len;
-	int r;
+	ssize_t r;
 
 	*out = NULL;
 	if (!f)
 		return -errno;
-	if (fstat(fileno(f), &st) < 0 || !S_ISREG(st.st_mode)) {
+	if (fstat(fileno(f), &st) < 0 || !S_ISREG(st.st_mode))
 		r = S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
-		fclose(f);
-		return r;
-	}
-	*out = malloc(FILE_SMALL_MAX + 1);
-	if (!*out) {
-		fclose(f);
-		return -ENOMEM;
-	}
-	len = fread(*out, 1, FILE_SMALL_MAX + 1, f);
-	r = ferror(f) ? -EIO : len > FILE_SMALL_MAX ? -EFBIG : 0;
+	else if (!(*out = malloc(FILE_SMALL_MAX + 1)))
+		r = -ENOMEM;
+	else if ((r = (ssize_t)fread(*out, 1, FILE_SMALL_MAX + 1, f)) > FILE_SMALL_MAX || ferror(f))
+		r = ferror(f) ? -EIO : -EFBIG;
 	fclose(f);
 	if (r < 0) {
 		free(*out);
 		*out = NULL;
-		return r;
 	}
-	return (ssize_t)len;
+	return r;
 }
 
 const char *file_error(ssize_t r)
@@ -80,8 +72,8 @@ static int check_includes(char *text, size_t len, const char *file, const char *
 			struct config_place at = { file, lineno, NULL, errors };
 			*q2 = '\0';
 			if (q1[1] == '/') {
-				config_error(&at, "@include '%s': use a path relative to the configuration's directory",
-					     q1 + 1);
+				config_error(&at, "@include '%s': use a path relative to the configuration's "
+					     "directory", q1 + 1);
 				problems++;
 			} else if (depth >= INCLUDE_DEPTH_MAX) {
 				config_error(&at, "@include nested too deep");
@@ -107,17 +99,18 @@ static int check_file(const char *path, const char *include_dir, int depth, cons
 	if (from && asprintf(&full, "%s/%s", include_dir, path) < 0)
 		return 1;
 	len = file_read_small(full ? full : path, &text);
+	struct config_place at = { from ? from : path, from_line, NULL, errors };
 	if (len < 0) {
 		if (from)
-			config_error(&(struct config_place){ from, from_line, NULL, errors }, "cannot include '%s': %s",
-				     path, file_error(len));
+			config_error(&at, "cannot include '%s': %s", path, file_error(len));
 		else
-			config_error(&(struct config_place){ path, 0, NULL, errors }, "cannot read: %s", file_error(len));
+			config_error(&at, "cannot read: %s", file_error(len));
 		free(full);
 		return 1;
 	}
 	if ((line = nul_line(text, (size_t)len))) {
-		config_error(&(struct config_place){ full ? full : path, line, NULL, errors }, "NUL byte: not a text file");
+		at = (struct config_place){ full ? full : path, line, NULL, errors };
+		config_error(&at, "NUL byte: not a text file");
 		problems = 1;
 	} else {
 		problems = check_includes(text, (size_t)len, full ? full : path, include_dir, depth, errors);

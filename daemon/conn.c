@@ -19,7 +19,7 @@
 struct conn {
 	struct loop_io io;
 	struct active_service *owner;
-	struct serving *serving;
+	struct server *server;
 	struct conn *prev, *next;
 	uint8_t *out;                   /* output not yet written, CONN_BUF_SIZE, or NULL */
 	uint32_t out_start, out_end;
@@ -33,23 +33,23 @@ struct conn {
 
 static void conn_io(struct loop *loop, struct loop_io *io, uint32_t events);
 
-static void *buf_take(struct serving *sv)
+static void *buf_take(struct server *srv)
 {
-	return sv->n_free_bufs > 0 ? sv->free_bufs[--sv->n_free_bufs] : malloc(CONN_BUF_SIZE);
+	return srv->n_free_bufs > 0 ? srv->free_bufs[--srv->n_free_bufs] : malloc(CONN_BUF_SIZE);
 }
 
-static void buf_give(struct serving *sv, void *buf)
+static void buf_give(struct server *srv, void *buf)
 {
-	if (sv->n_free_bufs < SPARE_BUFS)
-		sv->free_bufs[sv->n_free_bufs++] = buf;
+	if (srv->n_free_bufs < SPARE_BUFS)
+		srv->free_bufs[srv->n_free_bufs++] = buf;
 	else
 		free(buf);
 }
 
-void conn_bufs_free(struct serving *sv)
+void conn_bufs_free(struct server *srv)
 {
-	while (sv->n_free_bufs > 0)
-		free(sv->free_bufs[--sv->n_free_bufs]);
+	while (srv->n_free_bufs > 0)
+		free(srv->free_bufs[--srv->n_free_bufs]);
 }
 
 static void conn_log_end(const struct conn *c, const char *reason)
@@ -67,20 +67,20 @@ static void conn_log_end(const struct conn *c, const char *reason)
 		.duration_usec = now_usec() - c->started_usec,
 	};
 
-	log_fields(LOG_INFO, &f, "%s: connection from %s closed (%s): %llu bytes in, %llu out", svc->name, peer,
-		   reason, (unsigned long long)c->bytes_in, (unsigned long long)c->bytes_out);
+	log_fields(LOG_INFO, &f, "%s: connection from %s closed (%s): %llu bytes in, %llu out", svc->name,
+		   peer, reason, (unsigned long long)c->bytes_in, (unsigned long long)c->bytes_out);
 }
 
 static void conn_close(struct conn *c, const char *reason)
 {
 	struct active_service *as = c->owner;
 
-	if (c->serving->config->log_connections)
+	if (c->server->config->log_connections)
 		conn_log_end(c, reason);
 	loop_forget(&c->io);
 	close(c->io.fd);
 	if (c->out)
-		buf_give(c->serving, c->out);
+		buf_give(c->server, c->out);
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -88,8 +88,8 @@ static void conn_close(struct conn *c, const char *reason)
 	if (c->next)
 		c->next->prev = c->prev;
 	counter_add(&as->counters.tcp_active, (uint64_t)-1);
-	client_registry_give(c->serving->clients, &c->peer.sin6_addr);
-	loop_release(c->serving->loop, c, free);
+	client_registry_give(c->server->clients, &c->peer.sin6_addr);
+	loop_release(c->server->loop, c, free);
 }
 
 /* Ends a connection at once, dropping what the kernel still queues for it: a client
@@ -127,8 +127,8 @@ static void conn_update_events(struct conn *c)
 	else
 		events = LOOP_IN;
 	/* Registered only once it has to wait: a one-shot reply usually never does. */
-	int r = c->io.fn ? loop_modify(c->serving->loop, &c->io, events)
-			 : loop_add(c->serving->loop, &c->io, c->io.fd, events, conn_io);
+	int r = c->io.fn ? loop_modify(c->server->loop, &c->io, events)
+			 : loop_add(c->server->loop, &c->io, c->io.fd, events, conn_io);
 	if (r < 0)
 		conn_close(c, "epoll failed");
 }
@@ -157,7 +157,7 @@ static bool conn_send(struct conn *c, const uint8_t *data, size_t len)
 	if (n < 0 || (size_t)n == len)
 		return n >= 0;
 	/* len never exceeds CONN_BUF_SIZE: at most one read is in flight. */
-	if (!(c->out = buf_take(c->serving))) {
+	if (!(c->out = buf_take(c->server))) {
 		conn_close(c, "out of memory");
 		return false;
 	}
@@ -176,7 +176,7 @@ static bool conn_flush_output(struct conn *c)
 		return false;
 	c->out_start += (uint32_t)n;
 	if (c->out_start == c->out_end) {
-		buf_give(c->serving, c->out);
+		buf_give(c->server, c->out);
 		c->out = NULL;
 	}
 	return true;
@@ -186,15 +186,15 @@ static void conn_generate(struct conn *c)
 {
 	ssize_t n;
 
-	chargen_stream(c->serving->scratch, CONN_BUF_SIZE, c->stream_pos);
-	if ((n = conn_write(c, c->serving->scratch, CONN_BUF_SIZE)) > 0)
+	chargen_stream(c->server->scratch, CONN_BUF_SIZE, c->stream_pos);
+	if ((n = conn_write(c, c->server->scratch, CONN_BUF_SIZE)) > 0)
 		c->stream_pos += (uint64_t)n;
 }
 
 /* Reads what the client sent; echo sends it back. Returns false when closed. */
 static bool conn_read(struct conn *c)
 {
-	uint8_t *buf = c->serving->scratch;
+	uint8_t *buf = c->server->scratch;
 	enum tcp_behaviour behaviour = c->owner->service->handler->tcp;
 
 	for (int i = 0; i < READ_BATCH && !c->out; i++) {
@@ -243,7 +243,7 @@ static void conn_io(struct loop *loop, struct loop_io *io, uint32_t events)
 		conn_generate(c);
 	if (!c->io.fn)
 		return;
-	const struct tcp_limits *limits = &c->serving->config->limits;
+	const struct tcp_limits *limits = &c->server->config->limits;
 	if (limits->bytes && c->bytes_in + c->bytes_out >= limits->bytes) {
 		conn_close(c, "byte limit");
 		return;
@@ -258,7 +258,7 @@ void conn_enforce_limits(struct active_service *as, uint64_t now)
 
 	if (!as->conns)
 		return;
-	limits = &as->conns->serving->config->limits;
+	limits = &as->conns->server->config->limits;
 	for (c = as->conns; c; c = next) {
 		next = c->next;
 		if (limits->idle_timeout && now - c->active_usec >= limits->idle_timeout * 1000000ULL)
@@ -281,8 +281,8 @@ static void conn_start(struct conn *c)
 		return;
 	}
 	service_count_reply(svc);
-	n = svc->handler->reply(&in, c->serving->scratch, SCRATCH_SIZE);
-	if (n > 0 && !conn_send(c, c->serving->scratch, (size_t)n))
+	n = svc->handler->reply(&in, c->server->scratch, SCRATCH_SIZE);
+	if (n > 0 && !conn_send(c, c->server->scratch, (size_t)n))
 		return;
 	if (!c->out) {
 		conn_close(c, "done");
@@ -293,51 +293,45 @@ static void conn_start(struct conn *c)
 }
 
 /* Access lists first, then the limits: no work for a client that will be refused. */
-static const char *conn_refusal(struct serving *sv, struct active_service *as, const struct sockaddr_in6 *peer)
+static const char *conn_refusal(struct server *srv, struct active_service *as,
+				const struct sockaddr_in6 *peer)
 {
-	const struct tcp_limits *limits = &sv->config->limits;
+	const struct tcp_limits *limits = &srv->config->limits;
 
-	if (!serving_permits(sv, as, &peer->sin6_addr))
+	if (!serving_permits(srv, as, &peer->sin6_addr))
 		return "access list";
-	return client_registry_take(sv->clients, &peer->sin6_addr, limits->connections,
+	return client_registry_take(srv->clients, &peer->sin6_addr, limits->connections,
 				    limits->connections_per_source);
 }
 
 static void conn_new(struct listener *l, int fd, const struct sockaddr_storage *addr)
 {
-	struct serving *sv = l->serving;
+	struct server *srv = l->server;
 	struct active_service *as = l->owner;
 	struct sockaddr_in6 peer;
 	const char *refusal;
-	struct conn *c;
+	struct conn *c = NULL;
+	uint64_t now = now_usec();
 	int one = 1;
 
 	addr_to_in6(addr, &peer);
-	refusal = conn_refusal(sv, as, &peer);
+	if (!(refusal = conn_refusal(srv, as, &peer)) && !(c = calloc(1, sizeof(*c)))) {
+		client_registry_give(srv->clients, &peer.sin6_addr);
+		refusal = "out of memory";
+	}
 	if (refusal) {
 		close(fd);
-		serving_refuse(sv, as, "tcp", (const struct sockaddr *)&peer, refusal);
+		serving_refuse(srv, as, "tcp", (const struct sockaddr *)&peer, refusal);
 		return;
 	}
-	c = calloc(1, sizeof(*c));
-	if (!c) {
-		close(fd);
-		client_registry_give(sv->clients, &peer.sin6_addr);
-		serving_refuse(sv, as, "tcp", (const struct sockaddr *)&peer, "out of memory");
-		return;
-	}
-	c->started_usec = c->active_usec = now_usec();
 	/* The handshake proved the client receives at this address: UDP may answer it in full. */
-	client_registry_verify(sv->clients, &peer.sin6_addr,
-			       c->started_usec + sv->config->udp.verified_time * 1000000ULL);
-	c->owner = as;
-	c->serving = sv;
-	c->peer = peer;
-	c->io.fd = fd;
+	client_registry_verify(srv->clients, &peer.sin6_addr,
+			       now + srv->config->udp.verified_time * 1000000ULL);
+	*c = (struct conn){ .io.fd = fd, .owner = as, .server = srv, .next = as->conns, .started_usec = now,
+			    .active_usec = now, .peer = peer };
 	/* Echoed requests go out at once; a one-shot reply is a single write anyway. */
 	if (as->service->handler->tcp != TCP_ONESHOT)
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	c->next = as->conns;
 	if (as->conns)
 		as->conns->prev = c;
 	as->conns = c;
@@ -360,10 +354,10 @@ void conn_accept(struct listener *l)
 		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
 			/* Leave the queue to the kernel and try again on the next tick. */
 			counter_add(&l->owner->counters.tcp_refused, 1);
-			if (log_ratelimit_pass(&l->serving->client_log, now_usec()))
+			if (log_ratelimit_pass(&l->server->client_log, now_usec()))
 				log_warning("%s: cannot accept on %s: %s; pausing", l->owner->service->name,
 					    l->addr_text, strerror(errno));
-			loop_remove(l->serving->loop, &l->io);
+			loop_remove(l->server->loop, &l->io);
 			l->paused = true;
 		}
 		return;

@@ -5,7 +5,7 @@
 
 struct active_service;
 struct listener;
-struct serving;
+struct server;
 
 /* Accepts what waits on a TCP listener and serves it. */
 void conn_accept(struct listener *listener);
@@ -13,4 +13,4 @@ void conn_close_all(struct active_service *as, const char *reason);
 /* Closes the connections that were idle, lived or moved more than the limits allow. */
 void conn_enforce_limits(struct active_service *as, uint64_t now);
 /* Frees the loop's spare output buffers. */
-void conn_bufs_free(struct serving *serving);
+void conn_bufs_free(struct server *server);

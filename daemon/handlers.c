@@ -5,9 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "errors.h"
+#include "config_guard.h"
+#include "keys.h"
 #include "proto.h"
-#include "qotd.h"
 
 #define DEFAULT_DAYTIME_FORMAT "%a %b %e %H:%M:%S %Y"
 
@@ -33,6 +33,125 @@ static ssize_t chargen_reply(const struct reply_input *in, uint8_t *out, size_t 
 	return (ssize_t)chargen_line(out, in->seq);
 }
 
+static ssize_t qotd_reply(const struct reply_input *in, uint8_t *out, size_t cap)
+{
+	const struct qotd_options *o = in->options;
+	const struct quote *q;
+
+	if (o->n_quotes == 0)
+		return -1;
+	q = &o->quotes[in->seq % o->n_quotes];
+	if (q->len > cap)
+		return -1;
+	memcpy(out, q->text, q->len);
+	return (ssize_t)q->len;
+}
+
+/* Returns the number of problems (0 or 1), or -ENOMEM. */
+static int add_quote(struct qotd_options *o, const char *text, size_t len, int line,
+		     const struct config_place *src)
+{
+	char buf[QOTD_MAX];
+	struct quote *q;
+	size_t n;
+
+	while (len > 0 && (*text == '\n' || *text == '\r')) {
+		text++;
+		len--;
+	}
+	if (len == 0)
+		return 0;
+	n = qotd_format(buf, sizeof(buf), text, len);
+	if (n == 0) {
+		config_error(&(struct config_place){ o->path, line, NULL, src->errors },
+			     "quote longer than %d bytes (RFC 865)", QOTD_MAX);
+		return 1;
+	}
+	q = realloc(o->quotes, (o->n_quotes + 1) * sizeof(*q));
+	if (!q)
+		return -ENOMEM;
+	o->quotes = q;
+	if (!(q[o->n_quotes].text = malloc(n)))
+		return -ENOMEM;
+	memcpy(q[o->n_quotes].text, buf, n);
+	q[o->n_quotes++].len = n;
+	return 0;
+}
+
+/* Splits text at lines holding a single '%'; returns the number of problems or -ENOMEM. */
+static int add_quotes(struct qotd_options *o, const char *text, size_t len, const struct config_place *src)
+{
+	size_t pos = 0, quote_start = 0;
+	int lineno = 1, quote_line = 1, problems = 0, r;
+
+	while (pos < len) {
+		const char *nl = memchr(text + pos, '\n', len - pos);
+		size_t end = nl ? (size_t)(nl - text) : len;
+		size_t line_len = end - pos;
+		if (line_len > 0 && text[end - 1] == '\r')
+			line_len--;
+		if (line_len == 1 && text[pos] == '%') {
+			if ((r = add_quote(o, text + quote_start, pos - quote_start, quote_line, src)) < 0)
+				return r;
+			problems += r;
+			quote_start = end + 1;
+			quote_line = lineno + 1;
+		}
+		pos = end + 1;
+		lineno++;
+	}
+	r = quote_start < len ? add_quote(o, text + quote_start, len - quote_start, quote_line, src) : 0;
+	return r < 0 ? r : problems + r;
+}
+
+/* Relative paths are relative to the configuration file's directory. */
+static char *resolve_path(const char *config_path, const char *path)
+{
+	const char *slash = strrchr(config_path, '/');
+	char *out;
+
+	if (path[0] == '/' || !slash)
+		return strdup(path);
+	if (asprintf(&out, "%.*s/%s", (int)(slash - config_path), config_path, path) < 0)
+		return NULL;
+	return out;
+}
+
+/* Reads a fortune-style file: quotes separated by lines holding a single '%'. */
+static int qotd_load(void *value, const char *path, const struct config_place *src)
+{
+	struct qotd_options *o = value;
+	char *text;
+	ssize_t len;
+	int problems;
+
+	if (!(o->path = resolve_path(src->config_path, path)))
+		return -ENOMEM;
+	len = file_read_small(o->path, &text);
+	if (len < 0) {
+		config_error(src, "cannot read quotes file '%s': %s", o->path,
+			     file_error(len));
+		return -1;
+	}
+	problems = add_quotes(o, text, (size_t)len, src);
+	free(text);
+	if (problems == 0 && o->n_quotes == 0) {
+		config_error(&(struct config_place){ o->path, 1, NULL, src->errors }, "no quotes in file");
+		problems++;
+	}
+	return problems > 0 ? -1 : problems;
+}
+
+static void qotd_free(void *value)
+{
+	struct qotd_options *o = value;
+
+	for (size_t i = 0; i < o->n_quotes; i++)
+		free(o->quotes[i].text);
+	free(o->quotes);
+	free(o->path);
+}
+
 static ssize_t daytime_reply(const struct reply_input *in, uint8_t *out, size_t cap)
 {
 	const struct daytime_options *o = in->options;
@@ -53,7 +172,7 @@ static ssize_t time_reply(const struct reply_input *in, uint8_t *out, size_t cap
 }
 
 /* Every day and month name must fit, not just today's. */
-static int daytime_parse_format(void *value, const char *format, const struct config_place *src)
+static int daytime_check_format(const char *format, const struct config_place *src)
 {
 	bool fits = format[0] != '\0';
 
@@ -65,17 +184,21 @@ static int daytime_parse_format(void *value, const char *format, const struct co
 			fits = daytime_format(probe, sizeof(probe), &tm, format) > 0;
 		}
 	}
-	if (!fits) {
-		config_error(src, "daytime format '%s' is empty or too long", format);
-		return -1;
-	}
-	*(char **)value = strdup(format);
-	return *(char **)value ? 0 : -ENOMEM;
+	if (fits)
+		return 0;
+	config_error(src, "daytime format '%s' is empty or too long", format);
+	return -1;
 }
+
+static const struct key qotd_keys[] = {
+	{ .name = "quotes", .type = KEY_STRING, .def_text = MINETD_QUOTES_PATH, .parse = qotd_load,
+	  .release = qotd_free },
+	{ .name = NULL },
+};
 
 static const struct key daytime_keys[] = {
 	{ .name = "format", .type = KEY_STRING, .offset = offsetof(struct daytime_options, format),
-	  .def_text = DEFAULT_DAYTIME_FORMAT, .parse = daytime_parse_format, .release = key_free_string },
+	  .def_text = DEFAULT_DAYTIME_FORMAT, .check = daytime_check_format },
 	{ .name = "utc", .type = KEY_BOOL, .offset = offsetof(struct daytime_options, utc) },
 	{ .name = NULL },
 };

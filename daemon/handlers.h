@@ -1,10 +1,23 @@
-/* The handler table, like inetd's biltins[]: one row per handler, and the built-ins too
- * small for a file of their own. */
+/* The handler table, like inetd's biltins[]: one row per handler; and the built-in
+ * handlers, each with its options. */
 #pragma once
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "handler.h"
+
+struct quote {
+	char *text;             /* formatted for the wire: CRLF line ends */
+	size_t len;
+};
+
+/* qotd (RFC 865): quotes from a fortune-style file, one per reply in turn. */
+struct qotd_options {
+	char *path;
+	struct quote *quotes;
+	size_t n_quotes;
+};
 
 struct daytime_options {
 	char *format;           /* strftime(3), checked for every day and month name */

@@ -1,13 +1,29 @@
 /* Config keys as data: a row says a key's name, type, bounds, default and where its value
- * goes; config.c reads every table, its own and the handlers', with one reader. */
+ * goes; config.c reads every table, its own and the handlers', with one reader. And the
+ * problems found reading them, each one "FILE:LINE: message". */
 #pragma once
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <stdlib.h>
 
-struct config_place;
+struct config_errors {
+	char **lines;
+	size_t n;
+};
+
+/* Where something was written (for a default: the group it is missing from), the main
+ * file it was read for (relative paths are relative to its directory), and where its
+ * problems go. */
+struct config_place {
+	const char *file;
+	int line;
+	const char *config_path;
+	struct config_errors *errors;
+};
+
+void config_error(const struct config_place *at, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void config_errors_clear(struct config_errors *errors);
 
 enum key_type {
 	KEY_BOOL,       /* bool */
@@ -35,13 +51,9 @@ struct key {
 	bool required;
 	const struct key *group;        /* KEY_GROUP: its rows, ending in an empty one */
 	/* Strings: turns text, written at 'at', into the value at 'value'; returns 0, -1 once
-	 * it reported the problem, or -ENOMEM. NULL: the value is a copy of the text. */
+	 * it reported the problem, or -ENOMEM. NULL: the value is a copy of the text, which
+	 * check (if any) accepted: it returns 0, or -1 once it reported the problem. */
 	int (*parse)(void *value, const char *text, const struct config_place *at);
+	int (*check)(const char *text, const struct config_place *at);
 	void (*release)(void *value);   /* frees what parse made, if anything */
 };
-
-/* The release of a string that parse checked and copied. */
-static inline void key_free_string(void *value)
-{
-	free(*(char **)value);
-}

@@ -70,4 +70,5 @@ const char *client_registry_take(struct client_registry *r, const struct in6_add
 				 unsigned per_source);
 void client_registry_give(struct client_registry *r, const struct in6_addr *addr);
 void client_registry_verify(struct client_registry *r, const struct in6_addr *addr, uint64_t until_usec);
-bool client_registry_verified(const struct client_registry *r, const struct in6_addr *addr, uint64_t now_usec);
+bool client_registry_verified(const struct client_registry *r, const struct in6_addr *addr,
+			      uint64_t now_usec);

@@ -71,7 +71,8 @@ int listen_prepare(int fd, int type)
 
 static int bind_one(const struct sockaddr_storage *addr, int type, bool reuseport, int *fd_out)
 {
-	socklen_t len = addr->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+	socklen_t len = addr->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+						    : sizeof(struct sockaddr_in);
 	int fd = socket(addr->ss_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	int one = 1, r;
 

@@ -82,6 +82,10 @@ static void add_field(struct iovec *iov, int *n, char *buf, size_t cap, const ch
 static void send_journal(int priority, const struct log_fields *f, const char *file, int line,
 			 const char *func, const char *msg)
 {
+	const char *texts[][2] = {
+		{ "MINETD_SERVICE", f ? f->service : NULL }, { "MINETD_PROTOCOL", f ? f->protocol : NULL },
+		{ "MINETD_PEER", f ? f->peer : NULL }, { "MINETD_REASON", f ? f->reason : NULL },
+	};
 	char b[FIELD_MAX][320];
 	struct iovec iov[FIELD_MAX];
 	char code_file[256], code_line[32];
@@ -90,20 +94,13 @@ static void send_journal(int priority, const struct log_fields *f, const char *f
 	add_field(iov, &n, b[n], sizeof(b[n]), "MESSAGE=%s", msg);
 	add_field(iov, &n, b[n], sizeof(b[n]), "PRIORITY=%d", priority);
 	add_field(iov, &n, b[n], sizeof(b[n]), "SYSLOG_IDENTIFIER=minetd");
-	if (f) {
-		if (f->service)
-			add_field(iov, &n, b[n], sizeof(b[n]), "MINETD_SERVICE=%s", f->service);
-		if (f->protocol)
-			add_field(iov, &n, b[n], sizeof(b[n]), "MINETD_PROTOCOL=%s", f->protocol);
-		if (f->peer)
-			add_field(iov, &n, b[n], sizeof(b[n]), "MINETD_PEER=%s", f->peer);
-		if (f->reason)
-			add_field(iov, &n, b[n], sizeof(b[n]), "MINETD_REASON=%s", f->reason);
-		if (f->has_traffic) {
-			add_field(iov, &n, b[n], sizeof(b[n]), "MINETD_BYTES_IN=%" PRIu64, f->bytes_in);
-			add_field(iov, &n, b[n], sizeof(b[n]), "MINETD_BYTES_OUT=%" PRIu64, f->bytes_out);
-			add_field(iov, &n, b[n], sizeof(b[n]), "MINETD_DURATION_USEC=%" PRIu64, f->duration_usec);
-		}
+	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++)
+		if (texts[i][1])
+			add_field(iov, &n, b[n], sizeof(b[n]), "%s=%s", texts[i][0], texts[i][1]);
+	if (f && f->has_traffic) {
+		add_field(iov, &n, b[n], sizeof(b[n]), "MINETD_BYTES_IN=%" PRIu64, f->bytes_in);
+		add_field(iov, &n, b[n], sizeof(b[n]), "MINETD_BYTES_OUT=%" PRIu64, f->bytes_out);
+		add_field(iov, &n, b[n], sizeof(b[n]), "MINETD_DURATION_USEC=%" PRIu64, f->duration_usec);
 	}
 	snprintf(code_file, sizeof(code_file), "CODE_FILE=%s", file);
 	snprintf(code_line, sizeof(code_line), "CODE_LINE=%d", line);

@@ -1,6 +1,7 @@
 /* minetd: the small inetd services in one event-driven process. */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,7 +10,7 @@
 #include <unistd.h>
 
 #include "config.h"
-#include "errors.h"
+#include "keys.h"
 #include "log.h"
 #include "loop.h"
 #include "notify.h"
@@ -17,12 +18,15 @@
 #include "workers.h"
 
 #define STATUS_EVERY_TICKS 5
+#define STATUS_MAX 256
+#define CPU_LOOPS_MAX 64        /* workers = 0: one loop per CPU, up to this many */
 
 enum { EXIT_CONFIG = 1, EXIT_USAGE = 2 };
 
 struct daemon {
 	struct loop *loop;
-	struct server *server;
+	struct server *server;          /* the main loop's */
+	struct server *servers[WORKERS_MAX];    /* every loop's, the main one's first */
 	struct workers *workers;        /* the other event loops, if any */
 	struct client_registry clients;
 	unsigned loops;
@@ -44,23 +48,21 @@ static const char usage[] =
 	"\n"
 	"Signals: TERM or INT stop, HUP reloads the configuration, USR1 logs counters.\n";
 
-#define LOOPS_MAX 64
-
 static unsigned loops_wanted(const struct config *config)
 {
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 
 	if (config->workers)
 		return config->workers;
-	return cpus < 1 ? 1 : cpus > LOOPS_MAX ? LOOPS_MAX : (unsigned)cpus;
+	return cpus < 1 ? 1 : cpus > CPU_LOOPS_MAX ? CPU_LOOPS_MAX : (unsigned)cpus;
 }
 
-static struct server *const *all_servers(const struct daemon *d, size_t *n)
+static void report(const char *line, bool to_stderr)
 {
-	if (d->workers)
-		return workers_servers(d->workers, n);
-	*n = 1;
-	return &d->server;
+	if (to_stderr)
+		fprintf(stderr, "%s\n", line);
+	else
+		log_error("%s", line);
 }
 
 /* Loads path and, for a running daemon (d), adds a service for each socket from systemd
@@ -73,40 +75,31 @@ static int load_config(const char *path, const struct daemon *d, struct config *
 	if (r == 0 && d) {
 		struct named_socket *sockets;
 		size_t n = server_named_sockets(d->server, &sockets);
-		r = config_add_sockets(*out, sockets, n, &errors);
-		free(sockets);
-		if (r < 0)
+		if ((r = config_add_sockets(*out, sockets, n, &errors)) < 0)
 			config_free(*out);
+		free(sockets);
 	}
-	for (size_t i = 0; i < errors.n; i++) {
-		if (to_stderr)
-			fprintf(stderr, "%s\n", errors.lines[i]);
-		else
-			log_error("%s", errors.lines[i]);
-	}
+	for (size_t i = 0; i < errors.n; i++)
+		report(errors.lines[i], to_stderr);
 	if (r == -ENOMEM && errors.n == 0) {
-		if (to_stderr)
-			fprintf(stderr, "%s: out of memory\n", path);
-		else
-			log_error("%s: out of memory", path);
+		char line[PATH_MAX + 32];
+		snprintf(line, sizeof(line), "%s: out of memory", path);
+		report(line, to_stderr);
 	}
 	config_errors_clear(&errors);
 	return r;
 }
 
-static void notify_ready_with_status(const struct daemon *d)
+static const char *status_text(const struct daemon *d, char buf[STATUS_MAX])
 {
-	size_t n;
-	struct server *const *servers = all_servers(d, &n);
-	char status[256];
-
-	server_status(servers, n, status, sizeof(status));
-	notify_ready(status);
+	server_status(d->servers, d->loops, buf, STATUS_MAX);
+	return buf;
 }
 
 static void reload(struct daemon *d)
 {
 	struct config *config;
+	char status[STATUS_MAX];
 
 	notify_reloading();
 	log_info("reloading %s", d->config_path);
@@ -120,11 +113,12 @@ static void reload(struct daemon *d)
 		if (workers_apply(d->workers, config) < 0)
 			log_error("%s: reloaded, but not by every event loop", d->config_path);
 		if (loops_wanted(config) != d->loops)
-			log_warning("'workers' takes effect at the next start: %u event loops run now", d->loops);
+			log_warning("'workers' takes effect at the next start: %u event loops run now",
+				    d->loops);
 		log_info("reloaded %s: %zu services", d->config_path, config->n_services);
 		config_free(config);
 	}
-	notify_ready_with_status(d);
+	notify_ready(status_text(d, status));
 }
 
 static void on_signal(struct loop *loop, struct loop_io *io, uint32_t events)
@@ -143,12 +137,9 @@ static void on_signal(struct loop *loop, struct loop_io *io, uint32_t events)
 		case SIGHUP:
 			reload(d);
 			break;
-		case SIGUSR1: {
-			size_t n;
-			struct server *const *servers = all_servers(d, &n);
-			server_log_counters(servers, n);
+		case SIGUSR1:
+			server_log_counters(d->servers, d->loops);
 			break;
-		}
 		}
 	}
 }
@@ -156,17 +147,13 @@ static void on_signal(struct loop *loop, struct loop_io *io, uint32_t events)
 static void on_tick(struct loop *loop, struct loop_io *io, uint32_t events)
 {
 	struct daemon *d = container_of(io, struct daemon, tick);
+	char status[STATUS_MAX];
 
 	(void)loop;
 	(void)events;
 	server_tick(d->server);
-	if (++d->ticks % STATUS_EVERY_TICKS == 0) {
-		size_t n;
-		struct server *const *servers = all_servers(d, &n);
-		char status[256];
-		server_status(servers, n, status, sizeof(status));
-		notify_status(status);
-	}
+	if (++d->ticks % STATUS_EVERY_TICKS == 0)
+		notify_status(status_text(d, status));
 }
 
 static void on_watchdog(struct loop *loop, struct loop_io *io, uint32_t events)
@@ -191,8 +178,8 @@ static void raise_file_limit(const struct config *config)
 	if (rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max;
 		if (setrlimit(RLIMIT_NOFILE, &rl) < 0) {
-			log_warning("cannot raise the open files limit to %llu: %s", (unsigned long long)rl.rlim_max,
-				    strerror(errno));
+			log_warning("cannot raise the open files limit to %llu: %s",
+				    (unsigned long long)rl.rlim_max, strerror(errno));
 			getrlimit(RLIMIT_NOFILE, &rl);
 		}
 	}
@@ -202,13 +189,29 @@ static void raise_file_limit(const struct config *config)
 			    (unsigned long long)rl.rlim_cur, config->limits.connections, FILES_RESERVED);
 }
 
-static int run(const char *config_path)
+/* Signals, the tick and the watchdog; signals are blocked before the other loops start,
+ * so that their threads inherit the mask and the main loop alone gets them. */
+static int watch_events(struct daemon *d)
 {
 	static const int signals[] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1 };
+	uint64_t watchdog_usec = notify_watchdog_interval();
+	int r = loop_add_signals(d->loop, &d->signals, signals, 4, on_signal);
+
+	if (r == 0)
+		r = loop_add_timer(d->loop, &d->tick, SERVER_TICK_USEC, on_tick);
+	if (r == 0 && watchdog_usec)
+		r = loop_add_timer(d->loop, &d->watchdog, watchdog_usec, on_watchdog);
+	if (r < 0)
+		log_error("cannot start the event loop: %s", strerror(-r));
+	return r;
+}
+
+static int run(const char *config_path)
+{
 	struct daemon d = { .config_path = config_path };
 	struct config *config;
-	uint64_t watchdog_usec;
-	int r, status = EXIT_CONFIG;
+	char status[STATUS_MAX];
+	int r, exit_status = EXIT_CONFIG;
 
 	signal(SIGPIPE, SIG_IGN);
 	if ((r = client_registry_init(&d.clients)) < 0 || (r = loop_new(&d.loop)) < 0 ||
@@ -216,48 +219,49 @@ static int run(const char *config_path)
 		log_error("cannot start: %s", strerror(-r));
 		goto out;
 	}
-	r = server_take_inherited(d.server);
-	if (r < 0)
+	if ((r = server_take_inherited(d.server)) < 0)
 		log_error("cannot take the sockets passed by systemd: %s", strerror(-r));
 	if (load_config(config_path, &d, &config, !log_to_journal()) < 0)
 		goto out;
 	raise_file_limit(config);
-	d.loops = d.server->serving.loops = loops_wanted(config);
+	d.loops = d.server->loops = loops_wanted(config);
 	if (server_apply(d.server, config, true) < 0) {
 		config_free(config);
 		goto out;
 	}
-	/* Signals are blocked before the other loops start, so that their threads inherit
-	 * the mask and the main loop alone gets them. */
-	r = loop_add_signals(d.loop, &d.signals, signals, 4, on_signal);
-	if (r == 0)
-		r = loop_add_timer(d.loop, &d.tick, SERVER_TICK_USEC, on_tick);
-	watchdog_usec = notify_watchdog_interval();
-	if (r == 0 && watchdog_usec)
-		r = loop_add_timer(d.loop, &d.watchdog, watchdog_usec, on_watchdog);
-	if (r < 0) {
-		log_error("cannot start the event loop: %s", strerror(-r));
-		goto out;
-	}
-	if (d.loops > 1 && workers_start(d.server, d.loops - 1, &d.workers) < 0)
+	d.servers[0] = d.server;
+	if (watch_events(&d) < 0 ||
+	    (d.loops > 1 && workers_start(d.server, d.loops - 1, d.servers + 1, &d.workers) < 0))
 		goto out;
 	log_info("minetd %s started with %s: %zu services, %zu sockets, %u event loops", MINETD_VERSION,
-		 config_path, d.server->serving.config->n_services, d.server->n_listeners, d.loops);
-	notify_ready_with_status(&d);
+		 config_path, d.server->config->n_services, d.server->n_listeners, d.loops);
+	notify_ready(status_text(&d, status));
 	r = loop_run(d.loop);
 	notify_stopping();
 	if (r < 0)
 		log_error("event loop failed: %s", strerror(-r));
 	else
-		status = EXIT_SUCCESS;
+		exit_status = EXIT_SUCCESS;
 out:
 	workers_stop(d.workers);
 	server_free(d.server);
 	loop_free(d.loop);
 	client_registry_free(&d.clients);
-	if (status == EXIT_SUCCESS)
+	if (exit_status == EXIT_SUCCESS)
 		log_info("stopped");
-	return status;
+	return exit_status;
+}
+
+/* -t: every problem of the file on stderr, or "FILE: ok". */
+static int check_config(const char *path)
+{
+	struct config *config;
+
+	if (load_config(path, NULL, &config, true) < 0)
+		return EXIT_CONFIG;
+	config_free(config);
+	printf("%s: ok\n", path);
+	return EXIT_SUCCESS;
 }
 
 int main(int argc, char **argv)
@@ -285,7 +289,8 @@ int main(int argc, char **argv)
 			break;
 		case 'l':
 			if (log_parse_target(optarg, &target) < 0) {
-				fprintf(stderr, "minetd: unknown log target '%s' (auto, journal or stderr)\n", optarg);
+				fprintf(stderr, "minetd: unknown log target '%s' (auto, journal or stderr)\n",
+					optarg);
 				return EXIT_USAGE;
 			}
 			break;
@@ -304,14 +309,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "minetd: unexpected argument '%s'\nTry 'minetd --help'.\n", argv[optind]);
 		return EXIT_USAGE;
 	}
-	if (check) {
-		struct config *config;
-		if (load_config(config_path, NULL, &config, true) < 0)
-			return EXIT_CONFIG;
-		config_free(config);
-		printf("%s: ok\n", config_path);
-		return EXIT_SUCCESS;
-	}
+	if (check)
+		return check_config(config_path);
 	log_open(target);
 	return run(config_path);
 }

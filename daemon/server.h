@@ -11,16 +11,7 @@
 
 struct named_socket;
 
-struct server {
-	struct serving serving;
-	struct active_service *services;
-	struct listener **listeners;
-	size_t n_listeners;
-	struct listener **inherited;    /* from systemd, kept for the whole run */
-	size_t n_inherited;
-};
-
-/* Its serving.loops is for the caller to set before the first server_apply(). */
+/* Its loops is for the caller to set before the first server_apply(). */
 int server_new(struct loop *loop, struct client_registry *clients, struct server **out);
 void server_free(struct server *server);
 

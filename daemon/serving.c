@@ -4,7 +4,7 @@
 
 #include "config.h"
 
-void serving_refuse(struct serving *sv, struct active_service *as, const char *protocol,
+void serving_refuse(struct server *srv, struct active_service *as, const char *protocol,
 		    const struct sockaddr *peer, const char *reason)
 {
 	char addr[ADDR_TEXT_MAX];
@@ -13,7 +13,7 @@ void serving_refuse(struct serving *sv, struct active_service *as, const char *p
 		counter_add(&as->counters.tcp_refused, 1);
 	else
 		counter_add(&as->counters.udp_refused, 1);
-	if (!log_ratelimit_pass(&sv->client_log, now_usec()))
+	if (!log_ratelimit_pass(&srv->client_log, now_usec()))
 		return;
 	struct log_fields f = {
 		.service = as->service->name,
@@ -24,7 +24,7 @@ void serving_refuse(struct serving *sv, struct active_service *as, const char *p
 	log_fields(LOG_NOTICE, &f, "%s: refused %s client %s: %s", as->service->name, protocol, addr, reason);
 }
 
-bool serving_permits(const struct serving *sv, const struct active_service *as, const struct in6_addr *addr)
+bool serving_permits(const struct server *srv, const struct active_service *as, const struct in6_addr *addr)
 {
-	return acl_permits(&sv->config->acl, addr) && acl_permits(&as->service->acl, addr);
+	return acl_permits(&srv->config->acl, addr) && acl_permits(&as->service->acl, addr);
 }

@@ -1,6 +1,6 @@
-/* What one event loop serves: its services as they run (clients, counters), their
- * listeners, and what the TCP and UDP paths share within the loop. server.c builds it
- * from a config; conn.c and udp.c serve with it. */
+/* The server of one event loop: its services as they run (clients, counters), their
+ * listeners, and what the TCP and UDP paths share within the loop. server.c applies a
+ * config to it; conn.c and udp.c serve with it. */
 #pragma once
 
 #include <stdbool.h>
@@ -43,7 +43,7 @@ static inline uint64_t counter_get(const uint64_t *counter)
  * and with it its clients. */
 struct active_service {
 	struct active_service *next;
-	const struct service *service;  /* in the current config */
+	const struct service *service;  /* in the current config; NULL until a new one is applied */
 	struct conn *conns;
 	struct counters counters;
 	bool keep;                      /* scratch flag while a config is applied */
@@ -51,7 +51,7 @@ struct active_service {
 
 struct listener {
 	struct loop_io io;
-	struct serving *serving;
+	struct server *server;
 	struct active_service *owner;
 	int type;                       /* SOCK_STREAM or SOCK_DGRAM */
 	bool inherited;
@@ -62,9 +62,14 @@ struct listener {
 	char addr_text[ADDR_TEXT_MAX];
 };
 
-struct serving {
+struct server {
 	struct loop *loop;
 	struct config *config;
+	struct active_service *services;
+	struct listener **listeners;
+	size_t n_listeners;
+	struct listener **inherited;    /* from systemd, kept for the whole run */
+	size_t n_inherited;
 	uint8_t *scratch;               /* SCRATCH_SIZE: one read, one reply */
 	void *free_bufs[SPARE_BUFS];    /* conn.c's */
 	size_t n_free_bufs;
@@ -79,7 +84,8 @@ struct serving {
 };
 
 /* Counts a refused client and logs it at a bounded rate. */
-void serving_refuse(struct serving *serving, struct active_service *as, const char *protocol,
+void serving_refuse(struct server *server, struct active_service *as, const char *protocol,
 		    const struct sockaddr *peer, const char *reason);
 /* The global and the service's access lists. */
-bool serving_permits(const struct serving *serving, const struct active_service *as, const struct in6_addr *addr);
+bool serving_permits(const struct server *server, const struct active_service *as,
+		     const struct in6_addr *addr);

@@ -21,7 +21,8 @@
 static const unsigned small_service_ports[] = { 7, 9, 13, 17, 19, 37 };
 
 struct control {
-	_Alignas(struct cmsghdr) char buf[CMSG_SPACE(sizeof(struct in6_pktinfo)) + CMSG_SPACE(sizeof(struct in_pktinfo))];
+	_Alignas(struct cmsghdr)
+	char buf[CMSG_SPACE(sizeof(struct in6_pktinfo)) + CMSG_SPACE(sizeof(struct in_pktinfo))];
 };
 
 struct udp_slot {
@@ -48,7 +49,8 @@ static size_t reply_control(struct msghdr *req, struct control *out)
 		size_t len = v6 ? sizeof(struct in6_pktinfo) : sizeof(struct in_pktinfo);
 		if (!v6 && (c->cmsg_level != IPPROTO_IP || c->cmsg_type != IP_PKTINFO))
 			continue;
-		*dst = (struct cmsghdr){ .cmsg_len = CMSG_LEN(len), .cmsg_level = c->cmsg_level, .cmsg_type = c->cmsg_type };
+		*dst = (struct cmsghdr){ .cmsg_len = CMSG_LEN(len), .cmsg_level = c->cmsg_level,
+					 .cmsg_type = c->cmsg_type };
 		memcpy(CMSG_DATA(dst), CMSG_DATA(c), len);
 		if (v6) {
 			((struct in6_pktinfo *)(void *)CMSG_DATA(dst))->ipi6_ifindex = 0;
@@ -62,56 +64,36 @@ static size_t reply_control(struct msghdr *req, struct control *out)
 	return 0;
 }
 
-static void udp_log_failure(struct listener *l, const void *peer, const char *what, int err)
-{
-	char addr[ADDR_TEXT_MAX];
-	const char *name = l->owner->service->name;
-	struct log_fields f = {
-		.service = name,
-		.protocol = "udp",
-		.peer = addr_to_string((const struct sockaddr *)peer, addr),
-		.reason = strerror(err),
-	};
-
-	if (log_ratelimit_pass(&l->serving->client_log, now_usec()))
-		log_fields(LOG_WARNING, &f, "%s: %s %s: %s", name, what, addr, strerror(err));
-}
-
 /* Loops first, then access lists, so that no work is done for what is refused. */
-static const char *udp_refusal_before(const struct serving *sv, const struct active_service *as,
+static const char *udp_refusal_before(const struct server *srv, const struct active_service *as,
 				      const struct sockaddr_in6 *peer)
 {
 	unsigned port = ntohs(peer->sin6_port);
 
-	if (sv->refused_ports[port / 64] & (1ULL << (port % 64)))
+	if (srv->refused_ports[port / 64] & (1ULL << (port % 64)))
 		return port < 1024 ? "privileged or small-service source port" : "loop port";
-	if (!serving_permits(sv, as, &peer->sin6_addr))
+	if (!serving_permits(srv, as, &peer->sin6_addr))
 		return "access list";
 	return NULL;
 }
 
-static uint64_t share(uint64_t rate, unsigned loops)
+static uint64_t share(uint64_t budget, unsigned loops, uint64_t least)
 {
-	return (rate + loops - 1) / loops;
-}
+	uint64_t s = (budget + loops - 1) / loops;
 
-static uint64_t burst_share(uint64_t burst, unsigned loops)
-{
-	uint64_t s = share(burst, loops);
-
-	return s < UDP_MAX_PAYLOAD + DATAGRAM_OVERHEAD ? UDP_MAX_PAYLOAD + DATAGRAM_OVERHEAD : s;
+	return s < least ? least : s;
 }
 
 /* Amplification cap and budgets, once the reply's size is known. */
-static const char *udp_refusal_after(struct serving *sv, const struct sockaddr_in6 *peer, size_t request,
+static const char *udp_refusal_after(struct server *srv, const struct sockaddr_in6 *peer, size_t request,
 				     size_t reply, uint64_t now)
 {
-	const struct udp_policy *policy = &sv->config->udp;
-	struct source_slot *source = source_lookup(&sv->sources, &peer->sin6_addr);
+	const struct udp_policy *policy = &srv->config->udp;
+	struct source_slot *source = source_lookup(&srv->sources, &peer->sin6_addr);
 	uint64_t cost = reply + DATAGRAM_OVERHEAD;
 
 	if (reply > policy->small_reply && reply > request * policy->amplification &&
-	    !client_registry_verified(sv->clients, &peer->sin6_addr, now))
+	    !client_registry_verified(srv->clients, &peer->sin6_addr, now))
 		return "amplification";
 	/* A source's datagrams from one port always reach the same loop (SO_REUSEPORT
 	 * hashes the addresses and ports), so its budget is per loop. The global budget is
@@ -119,15 +101,16 @@ static const char *udp_refusal_after(struct serving *sv, const struct sockaddr_i
 	 * the largest datagram. */
 	if (!bucket_take(&source->udp, policy->source_rate, policy->source_burst, cost, now))
 		return "source budget";
-	if (!bucket_take(&sv->udp_global, share(policy->global_rate, sv->loops),
-			 burst_share(policy->global_burst, sv->loops), cost, now))
+	uint64_t rate = share(policy->global_rate, srv->loops, 0);
+	uint64_t burst = share(policy->global_burst, srv->loops, UDP_MAX_PAYLOAD + DATAGRAM_OVERHEAD);
+	if (!bucket_take(&srv->udp_global, rate, burst, cost, now))
 		return "global budget";
 	return NULL;
 }
 
 /* One datagram taken from a batch: answered in place, in its own buffer. Returns the
  * reply's length, or -1 when there is none. */
-static ssize_t udp_answer(struct serving *sv, struct active_service *as, struct udp_slot *slot, size_t len,
+static ssize_t udp_answer(struct server *srv, struct active_service *as, struct udp_slot *slot, size_t len,
 			  int flags, time_t now)
 {
 	struct sockaddr_in6 from;
@@ -139,25 +122,20 @@ static ssize_t udp_answer(struct serving *sv, struct active_service *as, struct 
 	if (flags & MSG_TRUNC)
 		return -1;      /* larger than any UDP payload: nothing sane to answer */
 	addr_to_in6(&slot->peer, &from);
-	refusal = udp_refusal_before(sv, as, &from);
-	if (refusal) {
-		serving_refuse(sv, as, "udp", (struct sockaddr *)&from, refusal);
-		return -1;
+	if (!(refusal = udp_refusal_before(srv, as, &from))) {
+		struct reply_input in = {
+			.options = as->service->options, .seq = service_replies(as->service), .now = now,
+			.data = slot->buf, .len = len,
+		};
+		if ((reply = as->service->handler->reply(&in, slot->buf, SCRATCH_SIZE)) < 0)
+			return -1;
+		if (!(refusal = udp_refusal_after(srv, &from, len, (size_t)reply, now_usec()))) {
+			service_count_reply(as->service);
+			return reply;
+		}
 	}
-	struct reply_input in = {
-		.options = as->service->options, .seq = service_replies(as->service), .now = now,
-		.data = slot->buf, .len = len,
-	};
-	reply = as->service->handler->reply(&in, slot->buf, SCRATCH_SIZE);
-	if (reply < 0)
-		return -1;
-	refusal = udp_refusal_after(sv, &from, len, (size_t)reply, now_usec());
-	if (refusal) {
-		serving_refuse(sv, as, "udp", (struct sockaddr *)&from, refusal);
-		return -1;
-	}
-	service_count_reply(as->service);
-	return reply;
+	serving_refuse(srv, as, "udp", (struct sockaddr *)&from, refusal);
+	return -1;
 }
 
 /* Sends the batch's replies; a reply the kernel refuses is dropped, as UDP allows. */
@@ -169,22 +147,26 @@ static void udp_send_replies(struct listener *l, struct mmsghdr *out, unsigned n
 	while (sent < n) {
 		int r = sendmmsg(l->io.fd, out + sent, n - sent, MSG_DONTWAIT);
 		if (r < 0) {
-			udp_log_failure(l, out[sent].msg_hdr.msg_name, "cannot reply to", errno);
-			sent++;
+			char addr[ADDR_TEXT_MAX];
+			struct log_fields f = { .service = as->service->name, .protocol = "udp",
+						.reason = strerror(errno),
+						.peer = addr_to_string(out[sent++].msg_hdr.msg_name, addr) };
+			if (log_ratelimit_pass(&l->server->client_log, now_usec()))
+				log_fields(LOG_WARNING, &f, "%s: cannot reply to %s: %s", f.service, addr,
+					   f.reason);
 			continue;
 		}
-		for (int i = 0; i < r; i++) {
+		for (int i = 0; i < r; i++, sent++) {
 			counter_add(&as->counters.udp_replied, 1);
-			counter_add(&as->counters.bytes_out, out[sent + (unsigned)i].msg_hdr.msg_iov->iov_len);
+			counter_add(&as->counters.bytes_out, out[sent].msg_hdr.msg_iov->iov_len);
 		}
-		sent += (unsigned)r;
 	}
 }
 
 void udp_serve(struct listener *l)
 {
-	struct serving *sv = l->serving;
-	struct udp_batch *b = sv->udp;
+	struct server *srv = l->server;
+	struct udp_batch *b = srv->udp;
 
 	for (int round = 0; round < UDP_ROUNDS && l->io.fn; round++) {
 		struct active_service *as = l->owner;
@@ -203,15 +185,15 @@ void udp_serve(struct listener *l)
 		int n = recvmmsg(l->io.fd, b->in, UDP_BATCH, MSG_DONTWAIT, NULL);
 		if (n < 0) {
 			if (errno != EAGAIN && errno != EINTR &&
-			    log_ratelimit_pass(&sv->client_log, now_usec()))
-				log_warning("%s: cannot receive on udp %s: %s", as->service->name, l->addr_text,
-					    strerror(errno));
+			    log_ratelimit_pass(&srv->client_log, now_usec()))
+				log_warning("%s: cannot receive on udp %s: %s", as->service->name,
+					    l->addr_text, strerror(errno));
 			return;
 		}
 		for (int i = 0; i < n; i++) {
 			struct udp_slot *s = &b->slots[i];
 			struct msghdr *req = &b->in[i].msg_hdr;
-			ssize_t len = udp_answer(sv, as, s, b->in[i].msg_len, req->msg_flags, now);
+			ssize_t len = udp_answer(srv, as, s, b->in[i].msg_len, req->msg_flags, now);
 			if (len < 0)
 				continue;
 			s->reply_iov = (struct iovec){ s->buf, (size_t)len };
@@ -234,11 +216,12 @@ static void refuse_port(uint64_t *bitmap, unsigned port)
 
 /* Datagrams from these source ports are never answered: they break echo/chargen loops
  * (CA-1996-01), including loops between our own services. */
-void udp_refuse_ports(struct serving *sv, const struct config *cfg, struct listener *const *listeners, size_t n)
+void udp_refuse_ports(struct server *srv, const struct config *cfg, struct listener *const *listeners,
+		      size_t n)
 {
-	uint64_t *bitmap = sv->refused_ports;
+	uint64_t *bitmap = srv->refused_ports;
 
-	memset(sv->refused_ports, 0, sizeof(sv->refused_ports));
+	memset(srv->refused_ports, 0, sizeof(srv->refused_ports));
 	refuse_port(bitmap, 0);
 	for (size_t i = 0; i < sizeof(small_service_ports) / sizeof(small_service_ports[0]); i++)
 		refuse_port(bitmap, small_service_ports[i]);

@@ -6,13 +6,13 @@
 
 struct config;
 struct listener;
-struct serving;
+struct server;
 struct udp_batch;
 
 /* Answers what waits on a UDP listener. */
 void udp_serve(struct listener *listener);
 /* Works out the source ports never answered under config, with these listeners. */
-void udp_refuse_ports(struct serving *serving, const struct config *config, struct listener *const *listeners,
+void udp_refuse_ports(struct server *server, const struct config *config, struct listener *const *listeners,
 		      size_t n);
 int udp_batch_new(struct udp_batch **out);
 void udp_batch_free(struct udp_batch *batch);

@@ -30,7 +30,6 @@ struct worker {
 struct workers {
 	struct worker *w;
 	size_t n;
-	struct server **servers;        /* main first */
 };
 
 static void on_control(struct loop *loop, struct loop_io *io, uint32_t events)
@@ -94,13 +93,13 @@ static int worker_init(struct worker *w, struct server *main, unsigned loops)
 	w->done_fd = eventfd(0, EFD_CLOEXEC);
 	if (w->done_fd < 0)
 		return -errno;
-	if ((r = loop_new(&w->loop)) < 0 || (r = server_new(w->loop, main->serving.clients, &w->server)) < 0 ||
+	if ((r = loop_new(&w->loop)) < 0 || (r = server_new(w->loop, main->clients, &w->server)) < 0 ||
 	    (r = server_share_inherited(w->server, main)) < 0)
 		return r;
-	w->server->serving.loops = loops;
-	r = server_apply(w->server, config_ref(main->serving.config), false);
+	w->server->loops = loops;
+	r = server_apply(w->server, config_ref(main->config), false);
 	if (r < 0) {
-		config_free(main->serving.config);
+		config_free(main->config);
 		return r;
 	}
 	efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -133,19 +132,16 @@ static void worker_free(struct worker *w)
 		close(w->done_fd);
 }
 
-int workers_start(struct server *main, unsigned n, struct workers **out)
+int workers_start(struct server *main, unsigned n, struct server **servers, struct workers **out)
 {
 	struct workers *ws = calloc(1, sizeof(*ws));
 	int r = 0;
 
 	*out = NULL;
-	if (!ws || !(ws->w = calloc(n + 1, sizeof(*ws->w))) || !(ws->servers = calloc(n + 1, sizeof(*ws->servers)))) {
-		if (ws)
-			free(ws->w);
+	if (!ws || !(ws->w = calloc(n + 1, sizeof(*ws->w)))) {
 		free(ws);
 		return -ENOMEM;
 	}
-	ws->servers[0] = main;
 	for (unsigned i = 0; i < n; i++) {
 		ws->w[i].done_fd = -1;
 		r = worker_init(&ws->w[i], main, n + 1);
@@ -155,7 +151,7 @@ int workers_start(struct server *main, unsigned n, struct workers **out)
 			workers_stop(ws);
 			return r;
 		}
-		ws->servers[i + 1] = ws->w[i].server;
+		servers[i] = ws->w[i].server;
 	}
 	*out = ws;
 	return 0;
@@ -183,12 +179,5 @@ void workers_stop(struct workers *ws)
 	for (size_t i = 0; i < ws->n; i++)
 		worker_free(&ws->w[i]);
 	free(ws->w);
-	free(ws->servers);
 	free(ws);
-}
-
-struct server *const *workers_servers(const struct workers *ws, size_t *n)
-{
-	*n = ws->n + 1;
-	return ws->servers;
 }

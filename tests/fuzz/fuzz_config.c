@@ -13,11 +13,10 @@
 #include <unistd.h>
 
 #include "config.h"
-#include "errors.h"
+#include "keys.h"
 #include "fuzz_data.h"
 #include "handlers.h"
 #include "proto.h"
-#include "qotd.h"
 #include "../no_dns.h"
 
 static char dir[256], path[300];

@@ -8,7 +8,6 @@
 #include "fuzz_data.h"
 #include "handlers.h"
 #include "proto.h"
-#include "qotd.h"
 
 static const char *const names[] = { "echo", "discard", "chargen", "qotd", "daytime", "time" };
 #define N_NAMES (sizeof(names) / sizeof(names[0]))

@@ -11,9 +11,8 @@
 #include <cmocka.h>
 
 #include "config.h"
-#include "errors.h"
+#include "keys.h"
 #include "handlers.h"
-#include "qotd.h"
 #include "../no_dns.h"
 
 #define BAD_DIR "tests/data/bad"

@@ -1,4 +1,4 @@
-#include "errors.h"
+#include "keys.h"
 
 #include <stdarg.h>
 #include <stdio.h>
