@@ -1,82 +1,21 @@
 #!/bin/sh
 # Runs inside the booted container of container.sh, as a oneshot unit started
-# at boot. The project's units are in /etc/systemd/system, the binary at
-# /usr/sbin/minetd, the repo's config at /etc/minetd/minetd.conf. Results go
-# to /results/results.txt (bind-mounted from the host), one PASS:/FAIL: line
-# per check and a final "DONE" line; the container exits with 0 or 1.
+# at boot (helpers: tests/lib/inside.sh). The project's units are in
+# /lib/systemd/system, the binary at /usr/sbin/minetd, the repo's config at
+# /etc/minetd/minetd.conf. One PASS:/FAIL: line per check; the container exits
+# with 0 or 1.
 
-# It edits /etc: never run it anywhere else.
-if [ "$(cat /proc/1/comm 2>/dev/null)" != systemd ] || [ ! -d /results ] ||
-    [ ! -f /minetd-client.py ]; then
-	echo "SKIP: container-inside: runs only in the container that container.sh boots"
-	exit 77
-fi
+. /minetd-lib/inside.sh
 
-RESULTS=/results/results.txt
-client() { python3 /minetd-client.py "$@"; }
-export CLIENT_TIMEOUT=5
-failed=0
-
-: >"$RESULTS"
-say() { echo "$1" | tee -a "$RESULTS"; }
-pass() { say "PASS: container-$1"; }
-fail() { say "FAIL: container-$1: $2"; failed=$((failed + 1)); }
-# check NAME COMMAND...: PASS if the command succeeds; FAIL with its output.
-check() {
-	name=$1
-	shift
-	if out=$("$@" 2>&1); then
-		pass "$name"
-	else
-		fail "$name" "$(echo "$out" | tr '\n' ' ')"
-	fi
-}
-# expect NAME WANT GOT
-expect() {
-	if [ "$2" = "$3" ]; then
-		pass "$1"
-	else
-		fail "$1" "expected '$2', got '$3'"
-	fi
-}
-prop() { systemctl show -p "$2" --value "$1"; }
-# wait_for SECONDS COMMAND...: until the command succeeds.
-wait_for() {
-	limit=$(($1 * 10))
-	shift
-	i=0
-	until "$@" >/dev/null 2>&1; do
-		i=$((i + 1))
-		[ $i -lt $limit ] || return 1
-		sleep 0.1
-	done
-}
-finish() {
-	say "DONE"
-	# For container.sh to show when something failed.
-	journalctl --no-pager -o short-monotonic -u 'minetd*' >/results/journal.txt 2>&1
-	if [ $failed -eq 0 ]; then systemctl exit 0; else systemctl exit 1; fi
-	exit 0
-}
-# minetd's records as KEY=value lines, from cursor $1 on. (--cursor, not
-# --after-cursor: journalctl 252 with a match after --after-cursor finds
-# nothing when the cursor's own entry does not match.)
+conf=/etc/minetd/minetd.conf
+mkdir -p /run/minetd-test
+cp "$conf" /run/minetd-test/shipped.conf
+# minetd's records as KEY=value lines, from cursor $1 on.
 minetd_journal() {
-	journalctl --sync 2>/dev/null
 	c=$1
 	shift
-	journalctl --no-pager -o verbose SYSLOG_IDENTIFIER=minetd ${c:+--cursor="$c"} "$@"
+	journal_since "$c" -o verbose SYSLOG_IDENTIFIER=minetd "$@"
 }
-cursor() { journalctl -n 0 --show-cursor --no-pager -q | sed -n 's/^-- cursor: //p'; }
-
-# A chroot (such as the fresh-root check) cannot create user namespaces, so
-# PrivateUsers=yes cannot run here: say so loudly and test the rest without it.
-if ! unshare --user true 2>/dev/null; then
-	say "SKIP: container-private-users: no user namespaces on this machine (a chroot?); minetd.service runs with PrivateUsers=no here"
-	mkdir -p /run/systemd/system/minetd.service.d
-	printf '[Service]\nPrivateUsers=no\n' >/run/systemd/system/minetd.service.d/no-userns.conf
-	systemctl daemon-reload
-fi
 
 # --- As an admin would: enable the socket, nothing else.
 check enable-socket systemctl enable --now minetd.socket
@@ -117,10 +56,10 @@ fi
 
 # --- Reload with a changed config: per-connection records appear, with the
 # contract's fields, and the same process keeps serving.
-sed -i 's/^log_connections *= *false;/log_connections = true;/' /etc/minetd/minetd.conf
-grep -q '^log_connections = true;' /etc/minetd/minetd.conf ||
-	printf 'log_connections = true;\n' >>/etc/minetd/minetd.conf
-check config-check /usr/sbin/minetd -t -c /etc/minetd/minetd.conf
+sed -i 's/^log_connections *= *false;/log_connections = true;/' $conf
+grep -q '^log_connections = true;' $conf ||
+	printf 'log_connections = true;\n' >>$conf
+check config-check /usr/sbin/minetd -t -c $conf
 check reload systemctl reload minetd.service
 expect reload-same-process "$pid" "$(prop minetd.service MainPID)"
 reload_cursor=$(cursor)
@@ -183,8 +122,8 @@ check socket-reactivates client echo-tcp 5000
 # minetd must say which one and why, and fail rather than half-start.
 systemctl stop minetd.service
 sed -i 's/^services = (/services = (\n  { name = "unsocketed"; handler = "discard"; port = 6009; protocol = "tcp"; },/' \
-	/etc/minetd/minetd.conf
-check config-check-unsocketed /usr/sbin/minetd -t -c /etc/minetd/minetd.conf
+	$conf
+check config-check-unsocketed /usr/sbin/minetd -t -c $conf
 fail_cursor=$(cursor)
 systemctl start minetd.service >/dev/null 2>&1
 wait_for 5 sh -c '[ "$(systemctl is-active minetd.service)" != activating ]'
