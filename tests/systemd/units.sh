@@ -70,6 +70,21 @@ else
 	fail "service-needs-no-socket" "minetd.service names a socket or has an [Install] section: $ties"
 fi
 
+# The drop-ins of minetd.service's comment (the lines indented "#     ", which
+# container-inside.sh runs) are the ones minetd(8) gives.
+dropins=$(sed -n 's/^#     //p' "$UNITS/minetd.service")
+man=$(sed 's/\\-/-/g' "$TOP/man/minetd.8")
+absent=$(echo "$dropins" | while IFS= read -r line; do
+	echo "$man" | grep -qxF "$line" || echo "$line"
+done)
+if [ -z "$dropins" ]; then
+	fail "drop-ins-documented" "no drop-in in the comment of minetd.service"
+elif [ -z "$absent" ]; then
+	pass "drop-ins-documented"
+else
+	fail "drop-ins-documented" "in minetd.service's comment, not in minetd(8): $(echo "$absent" | tr '\n' '|')"
+fi
+
 # The unit alone, under an empty --root: drop-ins an admin keeps in the
 # host's /etc/systemd/system/minetd.service.d would change the score.
 mkdir -p "$tmp/root/etc/systemd/system"
