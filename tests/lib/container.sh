@@ -50,7 +50,7 @@ container_init() {
 container_boot() {
 	cp "$1" "$CONTAINER/test.sh" && chmod 755 "$CONTAINER/test.sh" || return 1
 	shift
-	cat >"$CONTAINER/minetd-test.service" <<'EOF'
+	cat >"$CONTAINER/test-in-container.service" <<'EOF'
 [Unit]
 Description=minetd test in a container
 After=basic.target
@@ -67,18 +67,19 @@ EOF
 		--overlay=/usr:"$CONTAINER/up/usr":/usr --overlay=/etc:"$CONTAINER/up/etc":/etc \
 		--overlay=/var:"$CONTAINER/up/var":/var \
 		--bind-ro="$CONTAINER/test.sh":/minetd-test.sh \
-		--bind-ro="$CONTAINER/minetd-test.service":/etc/systemd/system/minetd-test.service \
+		--bind-ro="$CONTAINER/test-in-container.service":/etc/systemd/system/test-in-container.service \
 		--bind-ro="$CONTAINER_LIB":/minetd-lib \
 		--bind-ro="$CONTAINER_LIB/../systemd/client.py":/minetd-client.py \
 		--bind="$CONTAINER/out":/minetd-out \
 		"$@" \
-		-b systemd.firstboot=off systemd.wants=minetd-test.service systemd.show_status=0 \
+		-b systemd.firstboot=off systemd.wants=test-in-container.service systemd.show_status=0 \
 		</dev/null >"$CONTAINER/console.log" 2>&1
 }
 
 container_report() {
 	_rc=$1 _name=$2 _out=$CONTAINER/out _status=0
 	[ -f "$_out/results" ] && grep -v '^DONE$' "$_out/results"
+	grep '^SKIP' "$_out/results" 2>/dev/null | sed 's/^SKIP: /*** skipped: /' >&2
 	if [ "$_rc" = 124 ]; then
 		echo "FAIL: $_name-boot: timed out after ${BOOT_TIMEOUT}s"
 		_status=1
@@ -94,8 +95,8 @@ container_report() {
 			_file=$_out/$_f
 			[ "$_f" = console.log ] && _file=$CONTAINER/console.log
 			[ -s "$_file" ] || continue
-			echo "--- $_f of the container (last 80 lines):"
-			tail -n 80 "$_file" | sed 's/^/    /'
+			echo "--- $_f of the container (last 150 lines):"
+			tail -n 150 "$_file" | sed 's/^/    /'
 		done
 	fi
 	return $_status
