@@ -15,9 +15,10 @@
 #                              tests/lib, /minetd-client.py tests/systemd/client.py and
 #                              /minetd-out is $CONTAINER/out (writable)
 #   container_report STATUS NAME
-#                              with container_boot's STATUS: prints SCRIPT's PASS/FAIL/SKIP lines; a FAIL when it did not
-#                              finish; its log and journal when something failed (or with
-#                              VERBOSE=1). Returns 0 when all passed, else 1
+#                              given container_boot's STATUS, prints SCRIPT's PASS/FAIL/SKIP
+#                              lines, a FAIL when it did not finish, and its log and journal
+#                              when something failed (or with VERBOSE=1). Returns 0 when all
+#                              passed, else 1
 
 # The sourcing test sets TOP, the root of the source tree.
 CONTAINER_LIB=$TOP/tests/lib

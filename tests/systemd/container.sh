@@ -20,10 +20,9 @@ if [ ! -x "$MINETD" ]; then
 fi
 container_init
 
-# Where the package puts them (/lib is /usr/lib: --volatile=yes takes only /usr of the
-# host), in the overlays' upper
-# directories: the container sees them, the host does not. The units are in
-# /lib, not /etc, so that an admin's `systemctl mask` and drop-ins work there.
+# Where the package puts them, in the overlays' upper directories: the container sees
+# them, the host does not. The units in /lib (which is /usr/lib: --volatile=yes takes
+# only /usr of the host), not /etc, so that systemctl mask and drop-ins work on them.
 up=$CONTAINER/up
 mkdir -p "$up/usr/sbin" "$up/usr/share/minetd" "$up/usr/lib/systemd/system" "$up/etc/minetd"
 cp "$MINETD" "$up/usr/sbin/minetd"
