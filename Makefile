@@ -7,12 +7,21 @@ SBINDIR ?= $(PREFIX)/sbin
 DATADIR ?= $(PREFIX)/share
 MANDIR ?= $(DATADIR)/man
 SYSCONFDIR ?= /etc
-SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
 DESTDIR ?=
 
 BUILD ?= build
 CFLAGS ?= -O2 -g
 PKG_CONFIG ?= pkg-config
+# Where systemd reads units: systemd.pc's systemdsystemunitdir. With the PREFIX
+# of systemd itself (/usr) that is the system's own directory (/lib/systemd/system
+# on Debian 12); with another PREFIX the same path under it
+# (/usr/local/lib/systemd/system, which systemd reads too). No systemd.pc:
+# $(PREFIX)/lib/systemd/system. Evaluated when used, after the dependencies
+# are installed.
+SYSTEMD_PREFIX = $(shell $(PKG_CONFIG) --variable=prefix systemd 2>/dev/null)
+SYSTEMDUNITDIR ?= $(or $(shell $(PKG_CONFIG) $(if $(filter $(PREFIX),$(SYSTEMD_PREFIX)),, \
+	--define-variable=prefix=$(PREFIX) --define-variable=rootprefix=$(PREFIX)) \
+	--variable=systemdsystemunitdir systemd 2>/dev/null),$(PREFIX)/lib/systemd/system)
 PKGS := libsystemd libconfig
 WARNINGS := -Wall -Wextra -Wshadow -Wformat=2
 ifneq ($(CI)$(WERROR),)

@@ -24,7 +24,7 @@ tmp=$(mktemp -d) || exit 1
 trap 'rm -rf "$tmp"' EXIT
 trap 'exit 1' HUP INT TERM
 
-# verify: a copy of the units whose ExecStart= names an executable that
+# verify: a copy of the units whose Exec*= lines name an executable that
 # exists here (the built binary, or /bin/true before it is built), since
 # verify checks the path and /usr/sbin/minetd is only there once installed.
 # The man pages of Documentation= come from the source tree through MANPATH,
@@ -33,7 +33,7 @@ exe=$MINETD
 [ -x "$exe" ] || exe=/bin/true
 mkdir -p "$tmp/units" "$tmp/man/man8" "$tmp/man/man5"
 cp "$UNITS"/*.socket "$UNITS"/*.service "$tmp/units/"
-sed -i "s|^ExecStart=/usr/sbin/minetd|ExecStart=$exe|" "$tmp/units/minetd.service"
+sed -i "s|^\(Exec[A-Za-z]*=\)/usr/sbin/minetd|\1$exe|" "$tmp/units/minetd.service"
 if cp "$TOP/man/minetd.8" "$tmp/man/man8/" 2>/dev/null &&
     cp "$TOP/man/minetd.conf.5" "$tmp/man/man5/" 2>/dev/null && command -v man >/dev/null; then
 	man_option=--man=yes
@@ -56,6 +56,33 @@ if grep -qx 'ExecStart=/usr/sbin/minetd -c /etc/minetd/minetd.conf' "$UNITS/mine
 	pass "service-execstart"
 else
 	fail "service-execstart" "ExecStart= is not /usr/sbin/minetd -c /etc/minetd/minetd.conf"
+fi
+
+# Every socket unit stands alone: minetd.service pulls in, orders itself after
+# or installs no particular socket (a Requires=minetd.socket brings port 5000
+# back with the first client of any other socket; an Also= ties enabling the
+# service to one socket). The container test checks what this is for.
+ties=$(grep -E '^(Requires|Requisite|Wants|BindsTo|PartOf|Upholds|After|Before|Also|Sockets)=.*\.socket' \
+	"$UNITS/minetd.service")
+if [ -z "$ties" ] && ! grep -qx '\[Install\]' "$UNITS/minetd.service"; then
+	pass "service-needs-no-socket"
+else
+	fail "service-needs-no-socket" "minetd.service names a socket or has an [Install] section: $ties"
+fi
+
+# The drop-ins of minetd.service's comment (the lines indented "#     ", which
+# container-inside.sh runs) are the ones minetd(8) gives.
+dropins=$(sed -n 's/^#     //p' "$UNITS/minetd.service")
+man=$(sed 's/\\-/-/g' "$TOP/man/minetd.8")
+absent=$(echo "$dropins" | while IFS= read -r line; do
+	echo "$man" | grep -qxF "$line" || echo "$line"
+done)
+if [ -z "$dropins" ]; then
+	fail "drop-ins-documented" "no drop-in in the comment of minetd.service"
+elif [ -z "$absent" ]; then
+	pass "drop-ins-documented"
+else
+	fail "drop-ins-documented" "in minetd.service's comment, not in minetd(8): $(echo "$absent" | tr '\n' '|')"
 fi
 
 # The unit alone, under an empty --root: drop-ins an admin keeps in the

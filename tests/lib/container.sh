@@ -1,0 +1,104 @@
+# Boots a real systemd in a throw-away container and runs one test script there at boot.
+# Sourced (POSIX sh) by tests/systemd/container.sh and tests/package/deb.sh. The recipe and
+# its timings: ../../../shared/SYSTEMD-TESTING.md.
+#
+#   container_preflight NAME   SKIP line and exit 77 unless a container can boot here
+#   container_init             $CONTAINER: a new work directory, removed on exit. Files put
+#                              under $CONTAINER/up/usr, /etc or /var appear in the container's
+#                              /usr, /etc or /var (copy-on-write over the host's; the host is
+#                              left untouched)
+#   container_boot SCRIPT [SYSTEMD-NSPAWN-OPTION...]
+#                              boots with a private network and runs SCRIPT as a oneshot unit;
+#                              returns when SCRIPT ends the container (`systemctl exit`, see
+#                              inside.sh), with systemd-nspawn's status (124: timed out after
+#                              $BOOT_TIMEOUT seconds). In the container, /minetd-lib is
+#                              tests/lib, /minetd-client.py tests/systemd/client.py and
+#                              /minetd-out is $CONTAINER/out (writable)
+#   container_report STATUS NAME
+#                              given container_boot's STATUS, prints SCRIPT's PASS/FAIL/SKIP
+#                              lines, a FAIL when it did not finish, and its log and journal
+#                              when something failed (or with VERBOSE=1). Returns 0 when all
+#                              passed, else 1
+
+# The sourcing test sets TOP, the root of the source tree.
+CONTAINER_LIB=$TOP/tests/lib
+BOOT_TIMEOUT=${BOOT_TIMEOUT:-180}
+
+container_preflight() {
+	_why=
+	if [ "$(id -u)" != 0 ]; then
+		_why="needs root to run systemd-nspawn"
+	elif ! command -v systemd-nspawn >/dev/null 2>&1; then
+		_why="systemd-nspawn not installed (apt-get install systemd-container)"
+	elif [ -z "$(ls -A /sys/fs/cgroup 2>/dev/null)" ]; then
+		_why="no cgroup file system at /sys/fs/cgroup"
+	fi
+	[ -z "$_why" ] && return 0
+	echo "SKIP: $1: $_why"
+	echo "*** The booted-systemd tests of $1 did NOT run: $_why ***" >&2
+	exit 77
+}
+
+container_init() {
+	# /var/tmp, not /tmp: the overlay's upper directories need a real file system.
+	CONTAINER=$(mktemp -d /var/tmp/minetd-container.XXXXXX) || exit 1
+	trap 'rm -rf --one-file-system "$CONTAINER"' EXIT
+	trap 'exit 1' HUP INT TERM
+	mkdir -p "$CONTAINER/up/usr" "$CONTAINER/up/etc/systemd/system" "$CONTAINER/up/var" \
+		"$CONTAINER/out"
+}
+
+container_boot() {
+	cp "$1" "$CONTAINER/test.sh" && chmod 755 "$CONTAINER/test.sh" || return 1
+	shift
+	cat >"$CONTAINER/test-in-container.service" <<'EOF'
+[Unit]
+Description=minetd test in a container
+After=basic.target
+
+[Service]
+Type=oneshot
+ExecStart=/minetd-test.sh
+TimeoutStartSec=infinity
+StandardOutput=append:/minetd-out/log
+StandardError=inherit
+EOF
+	timeout --kill-after=10 "$BOOT_TIMEOUT" systemd-nspawn -q --volatile=yes -D / \
+		--register=no --keep-unit --private-network \
+		--overlay=/usr:"$CONTAINER/up/usr":/usr --overlay=/etc:"$CONTAINER/up/etc":/etc \
+		--overlay=/var:"$CONTAINER/up/var":/var \
+		--bind-ro="$CONTAINER/test.sh":/minetd-test.sh \
+		--bind-ro="$CONTAINER/test-in-container.service":/etc/systemd/system/test-in-container.service \
+		--bind-ro="$CONTAINER_LIB":/minetd-lib \
+		--bind-ro="$CONTAINER_LIB/../systemd/client.py":/minetd-client.py \
+		--bind="$CONTAINER/out":/minetd-out \
+		"$@" \
+		-b systemd.firstboot=off systemd.wants=test-in-container.service systemd.show_status=0 \
+		</dev/null >"$CONTAINER/console.log" 2>&1
+}
+
+container_report() {
+	_rc=$1 _name=$2 _out=$CONTAINER/out _status=0
+	[ -f "$_out/results" ] && grep -v '^DONE$' "$_out/results"
+	grep '^SKIP' "$_out/results" 2>/dev/null | sed 's/^SKIP: /*** skipped: /' >&2
+	if [ "$_rc" = 124 ]; then
+		echo "FAIL: $_name-boot: timed out after ${BOOT_TIMEOUT}s"
+		_status=1
+	elif ! grep -qx DONE "$_out/results" 2>/dev/null; then
+		echo "FAIL: $_name-boot: the test did not finish in the container (systemd-nspawn status $_rc)"
+		_status=1
+	elif [ "$_rc" != 0 ] || grep -q '^FAIL:' "$_out/results" || ! grep -q '^PASS:' "$_out/results"; then
+		_status=1
+	fi
+	if [ $_status != 0 ] || [ "${VERBOSE:-0}" = 1 ]; then
+		# Indented, so that the runner does not count the FAIL lines in them twice.
+		for _f in log journal console.log; do
+			_file=$_out/$_f
+			[ "$_f" = console.log ] && _file=$CONTAINER/console.log
+			[ -s "$_file" ] || continue
+			echo "--- $_f of the container (last 150 lines):"
+			tail -n 150 "$_file" | sed 's/^/    /'
+		done
+	fi
+	return $_status
+}
