@@ -10,14 +10,24 @@
 #include <string.h>
 
 #include "config_guard.h"
-#include "keys.h"
 #include "handlers.h"
+#include "keys.h"
+#include "listen.h"
 
 #define NAME_MAX_LEN 64
 #define C(field) offsetof(struct config, field)
 #define S(field) offsetof(struct service, field)
 #define INTEGER(n, t, field, lo, hi, d) \
 	{ .name = n, .type = t, .offset = C(field), .min = lo, .max = hi, .def = d }
+
+static bool addrs_overlap(const struct sockaddr_storage *a, size_t na, const struct sockaddr_storage *b, size_t nb)
+{
+	for (size_t i = 0; i < na; i++)
+		for (size_t j = 0; j < nb; j++)
+			if (addr_overlap(&a[i], &b[j]))
+				return true;
+	return false;
+}
 
 static int parse_host(void *value, const char *text, const struct config_place *at)
 {
@@ -47,9 +57,15 @@ static int parse_host(void *value, const char *text, const struct config_place *
 		freeaddrinfo(res);
 		return -ENOMEM;
 	}
-	for (ai = res; ai; ai = ai->ai_next)
-		if (ai->ai_family == AF_INET || ai->ai_family == AF_INET6)
-			memcpy(&h->addrs[h->n_addrs++], ai->ai_addr, ai->ai_addrlen);
+	for (ai = res; ai; ai = ai->ai_next) {
+		struct sockaddr_storage ss = { 0 };
+		if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6)
+			continue;
+		memcpy(&ss, ai->ai_addr, ai->ai_addrlen);
+		addr_unmap(&ss);        /* bound and matched as the IPv4 address it is */
+		if (!addrs_overlap(h->addrs, h->n_addrs, &ss, 1))
+			h->addrs[h->n_addrs++] = ss;
+	}
 	freeaddrinfo(res);
 	return 0;
 }
@@ -443,11 +459,11 @@ static int read_services(const config_setting_t *root, struct config *c, const s
 	return problems;
 }
 
+/* Every address (none) overlaps everything. */
 static bool hosts_overlap(const struct service *a, const struct service *b)
 {
-	if (a->host.n_addrs == 0 || b->host.n_addrs == 0)
-		return true;
-	return strcmp(a->host.text, b->host.text) == 0;
+	return !a->host.n_addrs || !b->host.n_addrs ||
+	       addrs_overlap(a->host.addrs, a->host.n_addrs, b->host.addrs, b->host.n_addrs);
 }
 
 /* Two services cannot share a port and protocol on overlapping addresses. */

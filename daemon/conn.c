@@ -108,6 +108,19 @@ void conn_close_all(struct active_service *as, const char *reason)
 		conn_close(as->conns, reason);
 }
 
+void conn_recheck(struct active_service *as)
+{
+	struct conn *c, *next;
+
+	if (!(as->service->protocols & PROTO_TCP))
+		conn_close_all(as, "tcp removed from the service");
+	for (c = as->conns; c; c = next) {
+		next = c->next;
+		if (!serving_permits(c->server, as, &c->peer.sin6_addr))
+			conn_close(c, "access list");
+	}
+}
+
 static void conn_count(struct conn *c, uint64_t *bytes, uint64_t *counter, size_t n)
 {
 	*bytes += n;
@@ -347,6 +360,11 @@ void conn_accept(struct listener *l)
 		socklen_t len = sizeof(peer);
 		int fd = accept4(l->io.fd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
+		if (fd >= l->server->fd_limit) {
+			close(fd);
+			serving_refuse(l->server, l->owner, "tcp", (struct sockaddr *)&peer, "open files limit");
+			continue;
+		}
 		if (fd >= 0) {
 			conn_new(l, fd, &peer);
 			continue;

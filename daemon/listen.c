@@ -28,8 +28,9 @@ int listen_inherited(struct inherited_socket **out)
 		int fd = SD_LISTEN_FDS_START + i;
 		if (socks) {
 			socks[i].fd = fd;
-			socks[i].type = sd_is_socket(fd, AF_UNSPEC, SOCK_STREAM, -1) > 0 ? SOCK_STREAM :
-					sd_is_socket(fd, AF_UNSPEC, SOCK_DGRAM, -1) > 0 ? SOCK_DGRAM : 0;
+			/* Only what minetd serves: listening TCP, or UDP, over IPv4 or IPv6. */
+			socks[i].type = sd_is_socket_inet(fd, AF_UNSPEC, SOCK_STREAM, 1, 0) > 0 ? SOCK_STREAM :
+					sd_is_socket_inet(fd, AF_UNSPEC, SOCK_DGRAM, -1, 0) > 0 ? SOCK_DGRAM : 0;
 			socks[i].name = names[i];
 		} else {
 			free(names[i]);
@@ -188,4 +189,39 @@ bool addr_equal(const struct sockaddr_storage *a, const struct sockaddr_storage 
 	if (a->ss_family == AF_INET)
 		return memcmp(a, b, sizeof(struct sockaddr_in)) == 0;
 	return memcmp(a, b, sizeof(struct sockaddr_in6)) == 0;
+}
+
+void addr_unmap(struct sockaddr_storage *ss)
+{
+	struct sockaddr_in6 in6 = *(struct sockaddr_in6 *)ss;
+	struct sockaddr_in *in = (struct sockaddr_in *)ss;
+
+	if (ss->ss_family != AF_INET6 || !IN6_IS_ADDR_V4MAPPED(&in6.sin6_addr))
+		return;
+	memset(ss, 0, sizeof(*ss));
+	in->sin_family = AF_INET;
+	in->sin_port = in6.sin6_port;
+	memcpy(&in->sin_addr, &in6.sin6_addr.s6_addr[12], 4);
+}
+
+static bool is_any(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET6)
+		return IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)ss)->sin6_addr);
+	return ((const struct sockaddr_in *)ss)->sin_addr.s_addr == htonl(INADDR_ANY);
+}
+
+bool addr_overlap(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+	struct sockaddr_storage x = *a, y = *b;
+
+	addr_unmap(&x);
+	addr_unmap(&y);
+	addr_set_port(&x, 0);
+	addr_set_port(&y, 0);
+	if ((is_any(&x) && x.ss_family == AF_INET6) || (is_any(&y) && y.ss_family == AF_INET6))
+		return true;
+	if (x.ss_family != y.ss_family)
+		return false;
+	return is_any(&x) || is_any(&y) || addr_equal(&x, &y);
 }

@@ -11,7 +11,7 @@
 
 struct inherited_socket {
 	int fd;
-	int type;               /* SOCK_STREAM or SOCK_DGRAM */
+	int type;               /* SOCK_STREAM (listening) or SOCK_DGRAM, IPv4 or IPv6; 0: neither */
 	char *name;             /* FileDescriptorName= */
 };
 
@@ -35,3 +35,9 @@ const char *addr_to_string(const struct sockaddr *sa, char buf[ADDR_TEXT_MAX]);
 void addr_to_in6(const struct sockaddr_storage *src, struct sockaddr_in6 *dst);
 void addr_set_port(struct sockaddr_storage *ss, unsigned port);
 bool addr_equal(const struct sockaddr_storage *a, const struct sockaddr_storage *b);
+/* The IPv4 form of an IPv4-mapped IPv6 address, the one it is bound and matched as. */
+void addr_unmap(struct sockaddr_storage *ss);
+/* Whether sockets bound to a and b (ports aside) would compete for the same clients: the
+ * same address, or a wildcard covering the other ("::" is dual-stack, as listen_bind()
+ * binds it). */
+bool addr_overlap(const struct sockaddr_storage *a, const struct sockaddr_storage *b);

@@ -1,5 +1,6 @@
 /* minetd: the small inetd services in one event-driven process. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
@@ -14,6 +15,7 @@
 #include "log.h"
 #include "loop.h"
 #include "notify.h"
+#include "reload.h"
 #include "server.h"
 #include "workers.h"
 
@@ -31,6 +33,8 @@ struct daemon {
 	struct client_registry clients;
 	unsigned loops;
 	const char *config_path;
+	struct reload *reload;
+	bool reload_again;              /* asked for while one was loading */
 	struct loop_io signals, tick, watchdog;
 	unsigned ticks;
 };
@@ -65,20 +69,14 @@ static void report(const char *line, bool to_stderr)
 		log_error("%s", line);
 }
 
-/* Loads path and, for a running daemon (d), adds a service for each socket from systemd
- * named after a handler; reports every problem. */
-static int load_config(const char *path, const struct daemon *d, struct config **out, bool to_stderr)
+/* Loads path with a service for each socket from systemd named after a handler, and
+ * reports every problem. */
+static int load_config(const char *path, const struct named_socket *sockets, size_t n, struct config **out,
+		       bool to_stderr)
 {
 	struct config_errors errors = { 0 };
-	int r = config_load(path, out, &errors);
+	int r = reload_load(path, sockets, n, out, &errors);
 
-	if (r == 0 && d) {
-		struct named_socket *sockets;
-		size_t n = server_named_sockets(d->server, &sockets);
-		if ((r = config_add_sockets(*out, sockets, n, &errors)) < 0)
-			config_free(*out);
-		free(sockets);
-	}
 	for (size_t i = 0; i < errors.n; i++)
 		report(errors.lines[i], to_stderr);
 	if (r == -ENOMEM && errors.n == 0) {
@@ -96,18 +94,32 @@ static const char *status_text(const struct daemon *d, char buf[STATUS_MAX])
 	return buf;
 }
 
-static void reload(struct daemon *d)
+static void start_reload(struct daemon *d)
 {
-	struct config *config;
-	char status[STATUS_MAX];
+	int r;
 
+	if (reload_running(d->reload)) {
+		d->reload_again = true;
+		return;
+	}
 	notify_reloading();
 	log_info("reloading %s", d->config_path);
-	if (load_config(d->config_path, d, &config, false) < 0) {
-		log_error("%s: not reloaded, the running configuration stays in force", d->config_path);
-	} else if (server_apply(d->server, config_ref(config), false) < 0) {
-		config_free(config);
-		config_free(config);
+	if ((r = reload_start(d->reload)) < 0) {
+		char status[STATUS_MAX];
+		log_error("%s: not reloaded: %s", d->config_path, strerror(-r));
+		notify_ready(status_text(d, status));
+	}
+}
+
+/* On the loop, once the config is loaded (NULL: refused). */
+static void reloaded(void *ctx, struct config *config)
+{
+	struct daemon *d = ctx;
+	char status[STATUS_MAX];
+
+	if (!config || server_apply(d->server, config_ref(config), false) < 0) {
+		if (config)
+			config_free(config);
 		log_error("%s: not reloaded, the running configuration stays in force", d->config_path);
 	} else {
 		if (workers_apply(d->workers, config) < 0)
@@ -116,9 +128,13 @@ static void reload(struct daemon *d)
 			log_warning("'workers' takes effect at the next start: %u event loops run now",
 				    d->loops);
 		log_info("reloaded %s: %zu services", d->config_path, config->n_services);
-		config_free(config);
 	}
+	config_free(config);
 	notify_ready(status_text(d, status));
+	if (d->reload_again) {
+		d->reload_again = false;
+		start_reload(d);
+	}
 }
 
 static void on_signal(struct loop *loop, struct loop_io *io, uint32_t events)
@@ -135,7 +151,7 @@ static void on_signal(struct loop *loop, struct loop_io *io, uint32_t events)
 			loop_stop(loop);
 			return;
 		case SIGHUP:
-			reload(d);
+			start_reload(d);
 			break;
 		case SIGUSR1:
 			server_log_counters(d->servers, d->loops);
@@ -164,17 +180,18 @@ static void on_watchdog(struct loop *loop, struct loop_io *io, uint32_t events)
 	notify_watchdog();
 }
 
-/* Sockets, the loop, signals, timers, the journal. */
-#define FILES_RESERVED 64
+/* Sockets, the loop, signals, timers, the journal, a config being read: clients never take
+ * these last descriptors, so that minetd never runs out of them itself. */
+#define FILES_RESERVED 32
 
 /* Every client is a file descriptor: take all the kernel allows us, and say so when that
- * is less than the connection limit needs. */
-static void raise_file_limit(const struct config *config)
+ * is less than the connection limit needs. Returns the limit. */
+static rlim_t raise_file_limit(const struct config *config)
 {
 	struct rlimit rl;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
-		return;
+		return RLIM_INFINITY;
 	if (rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max;
 		if (setrlimit(RLIMIT_NOFILE, &rl) < 0) {
@@ -187,6 +204,19 @@ static void raise_file_limit(const struct config *config)
 		log_warning("open files limit %llu is below limits.connections (%u) + %d: clients beyond it "
 			    "will be refused; raise LimitNOFILE= or lower the limit",
 			    (unsigned long long)rl.rlim_cur, config->limits.connections, FILES_RESERVED);
+	return rl.rlim_cur;
+}
+
+/* A client socket must never become descriptor 0, 1 or 2, where log lines and stray
+ * writes go. */
+static void keep_std_fds_open(void)
+{
+	int fd;
+
+	while ((fd = open("/dev/null", O_RDWR)) >= 0 && fd <= STDERR_FILENO)
+		;
+	if (fd > STDERR_FILENO)
+		close(fd);
 }
 
 /* Signals, the tick and the watchdog; signals are blocked before the other loops start,
@@ -206,44 +236,68 @@ static int watch_events(struct daemon *d)
 	return r;
 }
 
+/* The sockets from systemd, the config, the main loop's server: 0, or the exit status. */
+static int start(struct daemon *d)
+{
+	struct named_socket *sockets = NULL;
+	struct config *config;
+	size_t n;
+	int r;
+
+	if ((r = client_registry_init(&d->clients)) < 0 || (r = loop_new(&d->loop)) < 0 ||
+	    (r = server_new(d->loop, &d->clients, &d->server)) < 0) {
+		log_error("cannot start: %s", strerror(-r));
+		return EXIT_CONFIG;
+	}
+	if ((r = server_take_inherited(d->server)) < 0)
+		log_error("cannot take the sockets passed by systemd: %s", strerror(-r));
+	n = server_named_sockets(d->server, &sockets);
+	r = load_config(d->config_path, sockets, n, &config, !log_to_journal());
+	if (r == 0 && (r = reload_new(d->loop, d->config_path, sockets, n, reloaded, d, &d->reload)) < 0)
+		config_free(config);
+	free(sockets);
+	if (r < 0)
+		return EXIT_CONFIG;
+	rlim_t files = raise_file_limit(config);
+	d->server->fd_limit = files > 2 * FILES_RESERVED ? (int)(files - FILES_RESERVED) : (int)(files / 2);
+	d->loops = d->server->loops = loops_wanted(config);
+	if (server_apply(d->server, config, true) < 0) {
+		config_free(config);
+		return EXIT_CONFIG;
+	}
+	/* Under systemd it serves what it can; by hand, nothing at all to serve is an error. */
+	if (d->server->n_listeners == 0 && d->server->n_inherited == 0) {
+		log_error("%s: no service could be served", d->config_path);
+		return EXIT_CONFIG;
+	}
+	d->servers[0] = d->server;
+	if (watch_events(d) < 0 ||
+	    (d->loops > 1 && workers_start(d->server, d->loops - 1, d->servers + 1, &d->workers) < 0))
+		return EXIT_CONFIG;
+	return 0;
+}
+
 static int run(const char *config_path)
 {
-	struct daemon d = { .config_path = config_path };
-	struct config *config;
+	/* static: a reload thread still waiting for a resolver at exit never sees it gone */
+	static struct daemon d;
 	char status[STATUS_MAX];
-	int r, exit_status = EXIT_CONFIG;
+	int r, exit_status;
 
+	d.config_path = config_path;
 	signal(SIGPIPE, SIG_IGN);
-	if ((r = client_registry_init(&d.clients)) < 0 || (r = loop_new(&d.loop)) < 0 ||
-	    (r = server_new(d.loop, &d.clients, &d.server)) < 0) {
-		log_error("cannot start: %s", strerror(-r));
-		goto out;
+	if ((exit_status = start(&d)) == 0) {
+		log_info("minetd %s started with %s: %zu services, %zu sockets, %u event loops", MINETD_VERSION,
+			 config_path, d.server->config->n_services, d.server->n_listeners, d.loops);
+		notify_ready(status_text(&d, status));
+		r = loop_run(d.loop);
+		notify_stopping();
+		if (r < 0)
+			log_error("event loop failed: %s", strerror(-r));
+		exit_status = r < 0 ? EXIT_CONFIG : EXIT_SUCCESS;
 	}
-	if ((r = server_take_inherited(d.server)) < 0)
-		log_error("cannot take the sockets passed by systemd: %s", strerror(-r));
-	if (load_config(config_path, &d, &config, !log_to_journal()) < 0)
-		goto out;
-	raise_file_limit(config);
-	d.loops = d.server->loops = loops_wanted(config);
-	if (server_apply(d.server, config, true) < 0) {
-		config_free(config);
-		goto out;
-	}
-	d.servers[0] = d.server;
-	if (watch_events(&d) < 0 ||
-	    (d.loops > 1 && workers_start(d.server, d.loops - 1, d.servers + 1, &d.workers) < 0))
-		goto out;
-	log_info("minetd %s started with %s: %zu services, %zu sockets, %u event loops", MINETD_VERSION,
-		 config_path, d.server->config->n_services, d.server->n_listeners, d.loops);
-	notify_ready(status_text(&d, status));
-	r = loop_run(d.loop);
-	notify_stopping();
-	if (r < 0)
-		log_error("event loop failed: %s", strerror(-r));
-	else
-		exit_status = EXIT_SUCCESS;
-out:
 	workers_stop(d.workers);
+	reload_free(d.reload);
 	server_free(d.server);
 	loop_free(d.loop);
 	client_registry_free(&d.clients);
@@ -257,7 +311,7 @@ static int check_config(const char *path)
 {
 	struct config *config;
 
-	if (load_config(path, NULL, &config, true) < 0)
+	if (load_config(path, NULL, 0, &config, true) < 0)
 		return EXIT_CONFIG;
 	config_free(config);
 	printf("%s: ok\n", path);
@@ -309,6 +363,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "minetd: unexpected argument '%s'\nTry 'minetd --help'.\n", argv[optind]);
 		return EXIT_USAGE;
 	}
+	keep_std_fds_open();
 	if (check)
 		return check_config(config_path);
 	log_open(target);

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,7 @@ int server_new(struct loop *loop, struct client_registry *clients, struct server
 	srv->loop = loop;
 	srv->clients = clients;
 	srv->loops = 1;
+	srv->fd_limit = INT_MAX;
 	srv->client_log = (struct log_ratelimit){ .interval_usec = 10 * 1000000, .burst = 20 };
 	if (source_table_init(&srv->sources, SOURCE_TABLE_SIZE) < 0 || udp_batch_new(&srv->udp) < 0) {
 		source_table_free(&srv->sources);
@@ -98,11 +100,12 @@ int server_take_inherited(struct server *srv)
 		return n;
 	srv->inherited = calloc((size_t)n, sizeof(*srv->inherited));
 	for (int i = 0; srv->inherited && i < n; i++) {
-		struct listener *l = listener_new(srv, socks[i].fd, socks[i].type);
-		int r = l ? listen_prepare(socks[i].fd, socks[i].type) : -ENOMEM;
+		struct listener *l = socks[i].type ? listener_new(srv, socks[i].fd, socks[i].type) : NULL;
+		int r = !socks[i].type ? -ESOCKTNOSUPPORT : l ? listen_prepare(socks[i].fd, socks[i].type) : -ENOMEM;
 		if (r < 0) {
-			log_warning("inherited socket '%s' (fd %d) unusable: %s; closing it", socks[i].name,
-				    socks[i].fd, strerror(-r));
+			log_warning("inherited socket '%s' (fd %d) unusable: %s; closing it", socks[i].name, socks[i].fd,
+				    r == -ESOCKTNOSUPPORT ? "not a listening TCP or a UDP socket of IPv4 or IPv6" :
+				    strerror(-r));
 			close(socks[i].fd);
 			free(socks[i].name);
 			free(l);
@@ -156,22 +159,24 @@ size_t server_named_sockets(const struct server *srv, struct named_socket **out)
 	return *out ? srv->n_inherited : 0;
 }
 
-/* What a config will run with, worked out without touching the running server, so that
- * a config that cannot be served leaves it as it was. */
+/* What a config will run with: for each of its services the running active service or a
+ * new one; its sockets: running ones it keeps, systemd's, and addresses still to bind. */
 struct plan {
 	const struct config *config;
-	struct active_service **as;     /* per service of the config: the running one, or a new one */
+	struct active_service **as;     /* per service of the config */
 	struct planned_listener {
-		struct listener *listener;      /* running, or new */
+		struct listener *listener;      /* running or from systemd; NULL: to bind */
 		size_t service;                 /* index in config->services */
-		bool is_new;
+		int type;
+		const struct sockaddr_storage *addr;    /* to bind; NULL: every address */
 	} *listeners;
 	size_t n_listeners;
 };
 
-static void plan_listener(struct plan *p, struct listener *l, size_t service, bool is_new)
+static void plan_listener(struct plan *p, struct listener *l, size_t service, int type,
+			  const struct sockaddr_storage *addr)
 {
-	p->listeners[p->n_listeners++] = (struct planned_listener){ l, service, is_new };
+	p->listeners[p->n_listeners++] = (struct planned_listener){ l, service, type, addr };
 }
 
 /* Finds the service an inherited socket belongs to, by FileDescriptorName= and type.
@@ -179,27 +184,29 @@ static void plan_listener(struct plan *p, struct listener *l, size_t service, bo
 static int plan_inherited(struct plan *p, struct listener *l, bool starting)
 {
 	const struct service *svc = config_find_service(p->config, l->fd_name);
+	const char *type = socket_type_name(l->type);
 
-	if (!svc && handler_find(l->fd_name)) {
-		log_warning("socket '%s' (%s %s): cannot serve it with the handler's defaults", l->fd_name,
-			    socket_type_name(l->type), l->addr_text);
+	if (!svc && handler_find(l->fd_name))
+		log_warning("socket '%s' (%s %s): cannot serve it with the handler's defaults", l->fd_name, type,
+			    l->addr_text);
+	else if (svc && !(svc->protocols & protocol_of(l->type)) && starting)
+		log_warning("socket '%s' (%s %s) from systemd: service '%s' does not serve %s; closing it",
+			    l->fd_name, type, l->addr_text, svc->name, type);
+	else if (!svc && starting)
+		log_warning("socket '%s' (%s %s) from systemd matches no service or handler; closing it",
+			    l->fd_name, type, l->addr_text);
+	if (!svc || !(svc->protocols & protocol_of(l->type)))
 		return 1;
-	}
-	if (!svc || !(svc->protocols & protocol_of(l->type))) {
-		if (starting)
-			log_warning("socket '%s' (%s %s) from systemd matches no service or handler; "
-				    "closing it", l->fd_name, socket_type_name(l->type), l->addr_text);
-		return 1;
-	}
-	plan_listener(p, l, (size_t)(svc - p->config->services), false);
+	plan_listener(p, l, (size_t)(svc - p->config->services), l->type, NULL);
 	return 0;
 }
 
-static bool plan_has_inherited(const struct plan *p, size_t service, int type)
+static bool plan_has(const struct plan *p, size_t service, const struct listener *l, int type)
 {
 	for (size_t i = 0; i < p->n_listeners; i++) {
-		const struct listener *l = p->listeners[i].listener;
-		if (l->inherited && p->listeners[i].service == service && l->type == type)
+		const struct planned_listener *pl = &p->listeners[i];
+		if (l ? pl->listener == l : pl->listener && pl->listener->inherited && pl->service == service &&
+						pl->type == type)
 			return true;
 	}
 	return false;
@@ -222,56 +229,27 @@ static bool same_bind(const struct listener *l, int type, const struct sockaddr_
 	return addr_equal(&want, &l->addr);
 }
 
-static int plan_bind(struct server *srv, struct plan *p, size_t service, int type,
-		     const struct sockaddr_storage *addr)
-{
-	const struct service *svc = &p->config->services[service];
-	struct sockaddr_storage bound;
-	struct listener *l;
-	int fd, r;
-
-	for (size_t i = 0; i < srv->n_listeners; i++) {
-		if (same_bind(srv->listeners[i], type, addr, svc->port)) {
-			plan_listener(p, srv->listeners[i], service, false);
-			return 0;
-		}
-	}
-	r = listen_bind(addr, svc->port, type, srv->loops > 1, &bound, &fd);
-	if (r < 0) {
-		char text[ADDR_TEXT_MAX];
-		bool sandbox = r == -EAFNOSUPPORT || r == -EPERM || r == -EACCES;
-		log_error("service '%s': cannot listen on %s %s: %s%s", svc->name, socket_type_name(type),
-			  addr_to_string((struct sockaddr *)&bound, text), strerror(-r), !sandbox ? "" :
-			  " (under a hardened systemd unit, enable a socket unit for this service instead)");
-		return r;
-	}
-	if (!(l = listener_new(srv, fd, type))) {
-		close(fd);
-		return -ENOMEM;
-	}
-	l->addr = bound;
-	addr_to_string((struct sockaddr *)&bound, l->addr_text);
-	plan_listener(p, l, service, true);
-	return 0;
-}
-
-/* Every socket of service i that no socket from systemd stands for. */
-static int plan_binds(struct server *srv, struct plan *p, size_t i)
+/* Every socket of service i that no socket from systemd stands for: a running one bound
+ * the same way, kept with its clients, or one to bind. */
+static void plan_binds(struct server *srv, struct plan *p, size_t i)
 {
 	static const int types[] = { SOCK_STREAM, SOCK_DGRAM };
 	const struct service *svc = &p->config->services[i];
 	size_t n_addrs = svc->host.n_addrs;
 
 	for (size_t t = 0; t < 2; t++) {
-		if (!(svc->protocols & protocol_of(types[t])) || plan_has_inherited(p, i, types[t]))
+		if (!(svc->protocols & protocol_of(types[t])) || plan_has(p, i, NULL, types[t]))
 			continue;
 		for (size_t a = 0; a < (n_addrs ? n_addrs : 1); a++) {
-			int r = plan_bind(srv, p, i, types[t], n_addrs ? &svc->host.addrs[a] : NULL);
-			if (r < 0)
-				return r;
+			const struct sockaddr_storage *addr = n_addrs ? &svc->host.addrs[a] : NULL;
+			struct listener *l = NULL;
+			for (size_t k = 0; k < srv->n_listeners && !l; k++)
+				if (same_bind(srv->listeners[k], types[t], addr, svc->port) &&
+				    !plan_has(p, i, srv->listeners[k], 0))
+					l = srv->listeners[k];
+			plan_listener(p, l, i, types[t], addr);
 		}
 	}
-	return 0;
 }
 
 /* The running active service of that name and handler, so that its clients stay. */
@@ -287,7 +265,6 @@ static int plan_build(struct server *srv, struct plan *p, bool starting)
 {
 	const struct config *cfg = p->config;
 	size_t most = srv->n_inherited;
-	int r;
 
 	for (size_t i = 0; i < cfg->n_services; i++) {
 		most += 2 * (cfg->services[i].host.n_addrs ? cfg->services[i].host.n_addrs : 1);
@@ -304,37 +281,27 @@ static int plan_build(struct server *srv, struct plan *p, bool starting)
 		}
 	}
 	for (size_t i = 0; i < cfg->n_services; i++)
-		if ((r = plan_binds(srv, p, i)) < 0)
-			return r;
+		plan_binds(srv, p, i);
 	return 0;
 }
 
 /* New active services have no service until the plan is committed. */
 static void plan_abort(struct plan *p)
 {
-	for (size_t i = 0; i < p->n_listeners; i++) {
-		if (p->listeners[i].is_new) {
-			close(p->listeners[i].listener->io.fd);
-			free(p->listeners[i].listener);
-		}
-	}
 	for (size_t i = 0; i < p->config->n_services && p->as[i]; i++)
 		if (!p->as[i]->service)
 			free(p->as[i]);
 }
 
-/* Closes the services and listeners the plan drops, and makes its services the list. */
+/* Closes the services and listeners the plan drops (first, so that their ports are free
+ * for the new binds), and makes its services the list. */
 static void plan_retire(struct server *srv, struct plan *p)
 {
 	struct active_service *as, *next;
 
-	for (size_t i = 0; i < srv->n_listeners; i++) {
-		bool kept = false;
-		for (size_t k = 0; k < p->n_listeners && !kept; k++)
-			kept = p->listeners[k].listener == srv->listeners[i];
-		if (!kept)
+	for (size_t i = 0; i < srv->n_listeners; i++)
+		if (!plan_has(p, 0, srv->listeners[i], 0))
 			listener_retire(srv, srv->listeners[i]);
-	}
 	for (as = srv->services; as; as = as->next)
 		as->keep = false;
 	for (size_t i = 0; i < p->config->n_services; i++)
@@ -350,27 +317,59 @@ static void plan_retire(struct server *srv, struct plan *p)
 	srv->services = NULL;
 	for (size_t i = p->config->n_services; i-- > 0;) {
 		p->as[i]->service = &p->config->services[i];
+		p->as[i]->failure[0] = '\0';
 		p->as[i]->next = srv->services;
 		srv->services = p->as[i];
 	}
+}
+
+/* Binds what the plan says to bind; a socket that cannot be had is its service's failure,
+ * said in the log and in the status, and the others go on. */
+static struct listener *plan_bind(struct server *srv, const struct planned_listener *pl, struct active_service *as)
+{
+	const struct service *svc = as->service;
+	struct sockaddr_storage bound;
+	struct listener *l = NULL;
+	char text[ADDR_TEXT_MAX];
+	int fd, r = listen_bind(pl->addr, svc->port, pl->type, srv->loops > 1, &bound, &fd);
+
+	addr_to_string((struct sockaddr *)&bound, text);
+	if (r == 0 && !(l = listener_new(srv, fd, pl->type))) {
+		close(fd);
+		r = -ENOMEM;
+	}
+	if (r < 0) {
+		bool sandbox = r == -EAFNOSUPPORT || r == -EPERM || r == -EACCES;
+		snprintf(as->failure, sizeof(as->failure), "%s %s: %s", socket_type_name(pl->type), text,
+			 strerror(-r));
+		log_error("service '%s': cannot listen on %s%s", svc->name, as->failure, !sandbox ? "" :
+			  " (under a hardened systemd unit, enable a socket unit for this service instead)");
+		return NULL;
+	}
+	l->addr = bound;
+	memcpy(l->addr_text, text, sizeof(text));
+	return l;
 }
 
 static void plan_commit(struct server *srv, struct plan *p)
 {
 	plan_retire(srv, p);
 	free(srv->listeners);
-	srv->listeners = calloc(p->n_listeners + 1, sizeof(*srv->listeners));
+	srv->listeners = p->n_listeners ? calloc(p->n_listeners, sizeof(*srv->listeners)) : NULL;
 	srv->n_listeners = 0;
 	for (size_t i = 0; i < p->n_listeners; i++) {
-		struct listener *l = p->listeners[i].listener;
-		l->owner = p->as[p->listeners[i].service];
+		struct active_service *as = p->as[p->listeners[i].service];
+		struct listener *l = p->listeners[i].listener ? p->listeners[i].listener :
+				     plan_bind(srv, &p->listeners[i], as);
+		if (!l)
+			continue;
+		l->owner = as;
 		if (srv->listeners)
 			srv->listeners[srv->n_listeners++] = l;
 		if (l->io.fn || l->paused)
 			continue;
 		int r = listener_watch(srv, l);
-		struct log_fields f = { .service = l->owner->service->name,
-					.protocol = socket_type_name(l->type) };
+		struct log_fields f = { .service = as->service->name, .protocol = socket_type_name(l->type) };
 		if (r < 0)
 			log_fields(LOG_ERR, &f, "%s: cannot watch %s %s: %s", f.service, f.protocol,
 				   l->addr_text, strerror(-r));
@@ -378,6 +377,9 @@ static void plan_commit(struct server *srv, struct plan *p)
 			log_fields(LOG_INFO, &f, "%s: serving %s on %s%s", f.service, f.protocol,
 				   l->addr_text, l->inherited ? " (socket from systemd)" : "");
 	}
+	/* The clients of kept services are held to the new access lists and protocols. */
+	for (struct active_service *as = srv->services; as; as = as->next)
+		conn_recheck(as);
 }
 
 int server_apply(struct server *srv, struct config *cfg, bool starting)
@@ -385,13 +387,15 @@ int server_apply(struct server *srv, struct config *cfg, bool starting)
 	struct plan p = { .config = cfg, .as = calloc(cfg->n_services + 1, sizeof(*p.as)) };
 	int r = p.as ? plan_build(srv, &p, starting) : -ENOMEM;
 
+	struct config *old = srv->config;
+
 	if (r < 0) {
 		plan_abort(&p);
 	} else {
-		plan_commit(srv, &p);
-		config_free(srv->config);
 		srv->config = cfg;
-		udp_refuse_ports(srv, cfg, srv->listeners, srv->n_listeners);
+		plan_commit(srv, &p);
+		config_free(old);       /* the services it drops are gone now */
+		udp_refuse(srv, cfg, srv->listeners, srv->n_listeners);
 	}
 	free(p.listeners);
 	free(p.as);
@@ -448,13 +452,19 @@ void server_status(struct server *const *servers, size_t n, char *buf, size_t le
 {
 	struct counters t;
 	size_t n_services = 0;
+	int used;
 
 	for (const struct active_service *as = servers[0]->services; as; as = as->next)
 		n_services++;
 	counters_sum(servers, n, NULL, &t);
-	snprintf(buf, len, "%zu services; tcp %" PRIu64 " active, %" PRIu64 " accepted; udp %" PRIu64
-		 " datagrams; %" PRIu64 " refused", n_services, t.tcp_active, t.tcp_accepted, t.udp_received,
-		 t.tcp_refused + t.udp_refused);
+	used = snprintf(buf, len, "%zu services; tcp %" PRIu64 " active, %" PRIu64 " accepted; udp %" PRIu64
+			" datagrams; %" PRIu64 " refused", n_services, t.tcp_active, t.tcp_accepted,
+			t.udp_received, t.tcp_refused + t.udp_refused);
+	for (const struct active_service *as = servers[0]->services; as && used >= 0 && (size_t)used < len;
+	     as = as->next)
+		if (as->failure[0])
+			used += snprintf(buf + used, len - (size_t)used, "; not served: %s (%s)", as->service->name,
+					 as->failure);
 }
 
 void server_log_counters(struct server *const *servers, size_t n)

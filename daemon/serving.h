@@ -15,6 +15,7 @@
 #define CONN_BUF_SIZE (16 * 1024)       /* the most a TCP client can have in flight */
 #define SCRATCH_SIZE (64 * 1024)        /* a whole datagram */
 #define SPARE_BUFS 64                   /* CONN_BUF_SIZE buffers kept for reuse */
+#define BROADCASTS_MAX 32
 
 struct config;
 struct conn;
@@ -47,6 +48,7 @@ struct active_service {
 	struct conn *conns;
 	struct counters counters;
 	bool keep;                      /* scratch flag while a config is applied */
+	char failure[96];               /* why one of its sockets could not be had, or "" */
 };
 
 struct listener {
@@ -80,7 +82,11 @@ struct server {
 	struct source_table sources;            /* UDP budgets, this loop's share */
 	struct bucket udp_global;
 	unsigned loops;                 /* more than one: SO_REUSEPORT, shared UDP rates */
+	int fd_limit;                   /* clients' descriptors stay below it: the rest is minetd's */
 	uint64_t refused_ports[65536 / 64];     /* UDP source ports never answered */
+	uint32_t broadcasts[BROADCASTS_MAX];    /* of the interfaces, host order: forged sources */
+	size_t n_broadcasts;
+	unsigned loopback_ifindex;
 };
 
 /* Counts a refused client and logs it at a bounded rate. */

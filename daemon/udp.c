@@ -1,6 +1,8 @@
 #include "udp.h"
 
 #include <errno.h>
+#include <ifaddrs.h>
+#include <net/if.h>
 #include <stdlib.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -110,8 +112,44 @@ static const char *udp_refusal_after(struct server *srv, const struct sockaddr_i
 
 /* One datagram taken from a batch: answered in place, in its own buffer. Returns the
  * reply's length, or -1 when there is none. */
+/* A source only a forger can put in a datagram (as OpenBSD's dg_badinput has it):
+ * multicast, broadcast, 0.0.0.0/8, an unspecified or IPv4-mapped source in an IPv6 packet,
+ * a loopback source that did not come in on the loopback interface. */
+static bool spoofed_source(const struct server *srv, const struct in6_addr *a, const struct msghdr *req)
+{
+	bool ipv6_packet = false;
+	unsigned ifindex = 0;
+	uint32_t v4;
+
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(req); c; c = CMSG_NXTHDR((struct msghdr *)req, c)) {
+		struct in6_pktinfo i6;
+		struct in_pktinfo i4;
+		if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO) {
+			/* also given for IPv4 on a dual-stack socket, with a mapped destination */
+			memcpy(&i6, CMSG_DATA(c), sizeof(i6));
+			ipv6_packet = !IN6_IS_ADDR_V4MAPPED(&i6.ipi6_addr);
+			ifindex = i6.ipi6_ifindex;
+		} else if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
+			memcpy(&i4, CMSG_DATA(c), sizeof(i4));
+			ifindex = (unsigned)i4.ipi_ifindex;
+		}
+	}
+	if (!IN6_IS_ADDR_V4MAPPED(a))
+		return IN6_IS_ADDR_MULTICAST(a) || IN6_IS_ADDR_UNSPECIFIED(a) || IN6_IS_ADDR_V4COMPAT(a) ||
+		       (IN6_IS_ADDR_LOOPBACK(a) && ifindex != srv->loopback_ifindex);
+	memcpy(&v4, &a->s6_addr[12], 4);
+	v4 = ntohl(v4);
+	if (ipv6_packet || IN_MULTICAST(v4) || v4 >> 24 == 0 || v4 >> 24 == 255 ||
+	    (v4 >> 24 == 127 && ifindex != srv->loopback_ifindex))
+		return true;
+	for (size_t i = 0; i < srv->n_broadcasts; i++)
+		if (srv->broadcasts[i] == v4)
+			return true;
+	return false;
+}
+
 static ssize_t udp_answer(struct server *srv, struct active_service *as, struct udp_slot *slot, size_t len,
-			  int flags, time_t now)
+			  const struct msghdr *req, time_t now)
 {
 	struct sockaddr_in6 from;
 	const char *refusal;
@@ -119,10 +157,12 @@ static ssize_t udp_answer(struct server *srv, struct active_service *as, struct 
 
 	counter_add(&as->counters.udp_received, 1);
 	counter_add(&as->counters.bytes_in, len);
-	if (flags & MSG_TRUNC)
+	if (req->msg_flags & MSG_TRUNC)
 		return -1;      /* larger than any UDP payload: nothing sane to answer */
 	addr_to_in6(&slot->peer, &from);
-	if (!(refusal = udp_refusal_before(srv, as, &from))) {
+	if (spoofed_source(srv, &from.sin6_addr, req))
+		refusal = "source address that can only be forged";
+	else if (!(refusal = udp_refusal_before(srv, as, &from))) {
 		struct reply_input in = {
 			.options = as->service->options, .seq = service_replies(as->service), .now = now,
 			.data = slot->buf, .len = len,
@@ -193,7 +233,7 @@ void udp_serve(struct listener *l)
 		for (int i = 0; i < n; i++) {
 			struct udp_slot *s = &b->slots[i];
 			struct msghdr *req = &b->in[i].msg_hdr;
-			ssize_t len = udp_answer(srv, as, s, b->in[i].msg_len, req->msg_flags, now);
+			ssize_t len = udp_answer(srv, as, s, b->in[i].msg_len, req, now);
 			if (len < 0)
 				continue;
 			s->reply_iov = (struct iovec){ s->buf, (size_t)len };
@@ -214,13 +254,30 @@ static void refuse_port(uint64_t *bitmap, unsigned port)
 	bitmap[port / 64] |= 1ULL << (port % 64);
 }
 
+/* The broadcast addresses of the interfaces: no datagram comes from one. */
+static void find_broadcasts(struct server *srv)
+{
+	struct ifaddrs *ifs;
+
+	srv->loopback_ifindex = if_nametoindex("lo");
+	srv->n_broadcasts = 0;
+	if (getifaddrs(&ifs) < 0)
+		return;
+	for (struct ifaddrs *i = ifs; i && srv->n_broadcasts < BROADCASTS_MAX; i = i->ifa_next)
+		if ((i->ifa_flags & IFF_BROADCAST) && i->ifa_broadaddr && i->ifa_broadaddr->sa_family == AF_INET)
+			srv->broadcasts[srv->n_broadcasts++] =
+				ntohl(((struct sockaddr_in *)(void *)i->ifa_broadaddr)->sin_addr.s_addr);
+	freeifaddrs(ifs);
+}
+
 /* Datagrams from these source ports are never answered: they break echo/chargen loops
- * (CA-1996-01), including loops between our own services. */
-void udp_refuse_ports(struct server *srv, const struct config *cfg, struct listener *const *listeners,
-		      size_t n)
+ * (CA-1996-01), including loops between our own services. And the sources that can only
+ * be forged, as the interfaces are now. */
+void udp_refuse(struct server *srv, const struct config *cfg, struct listener *const *listeners, size_t n)
 {
 	uint64_t *bitmap = srv->refused_ports;
 
+	find_broadcasts(srv);
 	memset(srv->refused_ports, 0, sizeof(srv->refused_ports));
 	refuse_port(bitmap, 0);
 	for (size_t i = 0; i < sizeof(small_service_ports) / sizeof(small_service_ports[0]); i++)

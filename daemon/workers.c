@@ -97,6 +97,7 @@ static int worker_init(struct worker *w, struct server *main, unsigned loops)
 	    (r = server_share_inherited(w->server, main)) < 0)
 		return r;
 	w->server->loops = loops;
+	w->server->fd_limit = main->fd_limit;
 	r = server_apply(w->server, config_ref(main->config), false);
 	if (r < 0) {
 		config_free(main->config);

@@ -74,6 +74,20 @@ def port_in_use_names_service_address_and_error():
 
 
 @test
+def unservable_service_is_its_own_failure_at_start():
+    """A port taken (or any socket that cannot be had) fails that service alone: minetd
+    starts with the rest and names the service, the address and the reason."""
+    busy, free = free_port(), free_port()
+    with socket.socket() as blocker:
+        blocker.bind(("127.0.0.1", busy))
+        blocker.listen()
+        d = Daemon(config_text([service("busy", "daytime", busy), service("echo", "echo", free)]))
+        assert f"service 'busy': cannot listen on tcp 127.0.0.1:{busy}: Address already in use" in d.output()
+        assert tcp_exchange("127.0.0.1", free, b"served") == b"served"
+        assert len(udp_exchange("127.0.0.1", busy, b"")) > 20         # its UDP socket is there
+
+
+@test
 def sigterm_and_sigint_exit_0():
     for sig in [signal.SIGTERM, signal.SIGINT]:
         port = free_port()
@@ -230,15 +244,17 @@ def bad_reload_keeps_old_config_serving():
     assert f"{d.config_path}:5: unknown handler 'nosuch'" in d.output(), d.output()
     assert tcp_exchange("127.0.0.1", p1, b"still") == b"still"
     assert udp_exchange("127.0.0.1", p1, b"still") == b"still"
-    # A config that parses but cannot be served (port taken) is refused as a whole too.
+    # A config that parses is what -t accepts, so it reloads; a socket that cannot be had
+    # (port taken) is that one service's failure, said in the log; the rest is served.
     with socket.socket() as blocker:
         blocker.bind(("127.0.0.1", p2))
         blocker.listen()
         line = d.reload(config_text([service("echo", "echo", p1), service("t", "time", p2)]))
-        assert "not reloaded" in line, line
-        assert f"service 't': cannot listen on tcp 127.0.0.1:{p2}" in d.output()
+        assert "not reloaded" not in line, line
+        assert f"service 't': cannot listen on tcp 127.0.0.1:{p2}: Address already in use" in d.output()
+        assert len(udp_exchange("127.0.0.1", p2, b"")) == 4
     assert tcp_exchange("127.0.0.1", p1, b"still") == b"still"
-    # ... and a good one afterwards takes effect.
+    # ... and once the port is free, a reload binds it.
     line = d.reload(config_text([service("echo", "echo", p1), service("t", "time", p2)]))
     assert "not" not in line
     assert len(tcp_exchange("127.0.0.1", p2)) == 4
