@@ -317,10 +317,10 @@ static const char *conn_refusal(struct server *srv, struct active_service *as,
 				    limits->connections_per_source);
 }
 
-static void conn_new(struct listener *l, int fd, const struct sockaddr_storage *addr)
+/* A connection from peer on fd, once the access lists and the limits let it in; NULL
+ * when they did not (fd is closed then, and the refusal counted and logged). */
+static struct conn *conn_new(struct server *srv, struct active_service *as, int fd, const struct sockaddr_storage *addr)
 {
-	struct server *srv = l->server;
-	struct active_service *as = l->owner;
 	struct sockaddr_in6 peer;
 	const char *refusal;
 	struct conn *c = NULL;
@@ -335,7 +335,7 @@ static void conn_new(struct listener *l, int fd, const struct sockaddr_storage *
 	if (refusal) {
 		close(fd);
 		serving_refuse(srv, as, "tcp", (const struct sockaddr *)&peer, refusal);
-		return;
+		return NULL;
 	}
 	/* The handshake proved the client receives at this address: UDP may answer it in full. */
 	client_registry_verify(srv->clients, &peer.sin6_addr,
@@ -348,9 +348,53 @@ static void conn_new(struct listener *l, int fd, const struct sockaddr_storage *
 	if (as->conns)
 		as->conns->prev = c;
 	as->conns = c;
-	counter_add(&as->counters.tcp_accepted, 1);
 	counter_add(&as->counters.tcp_active, 1);
-	conn_start(c);
+	return c;
+}
+
+int conn_save_all(struct active_service *as, conn_save_fn *save, void *ctx)
+{
+	int n = 0;
+
+	for (struct conn *c = as->conns; c; c = c->next) {
+		struct conn_state st = {
+			.stream_pos = c->stream_pos, .bytes_in = c->bytes_in, .bytes_out = c->bytes_out,
+			.started_usec = c->started_usec, .active_usec = c->active_usec,
+			.read_closed = c->read_closed, .close_when_flushed = c->close_when_flushed,
+			.out = c->out ? c->out + c->out_start : NULL, .out_len = c->out ? c->out_end - c->out_start : 0,
+		};
+		if (save(ctx, c->io.fd, &st) == 0)
+			n++;
+	}
+	return n;
+}
+
+int conn_restore(struct server *srv, struct active_service *as, int fd, const struct conn_state *st)
+{
+	struct sockaddr_storage peer;
+	socklen_t len = sizeof(peer);
+	struct conn *c;
+
+	if (getpeername(fd, (struct sockaddr *)&peer, &len) < 0 || st->out_len > CONN_BUF_SIZE ||
+	    !(as->service->protocols & PROTO_TCP)) {
+		close(fd);
+		return -EINVAL;
+	}
+	if (!(c = conn_new(srv, as, fd, &peer)))
+		return -EPERM;
+	c->stream_pos = st->stream_pos;
+	c->bytes_in = st->bytes_in;
+	c->bytes_out = st->bytes_out;
+	c->started_usec = st->started_usec;
+	c->active_usec = st->active_usec;
+	c->read_closed = st->read_closed;
+	c->close_when_flushed = st->close_when_flushed;
+	if (st->out_len && (c->out = buf_take(srv))) {
+		memcpy(c->out, st->out, st->out_len);
+		c->out_end = st->out_len;
+	}
+	conn_update_events(c);
+	return 0;
 }
 
 void conn_accept(struct listener *l)
@@ -366,7 +410,11 @@ void conn_accept(struct listener *l)
 			continue;
 		}
 		if (fd >= 0) {
-			conn_new(l, fd, &peer);
+			struct conn *c = conn_new(l->server, l->owner, fd, &peer);
+			if (c) {
+				counter_add(&l->owner->counters.tcp_accepted, 1);
+				conn_start(c);
+			}
 			continue;
 		}
 		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "fdstore.h"
 #include "keys.h"
 #include "log.h"
 #include "loop.h"
@@ -265,6 +266,7 @@ static int start(struct daemon *d)
 		config_free(config);
 		return EXIT_CONFIG;
 	}
+	fdstore_restore(d->server);
 	/* Under systemd it serves what it can; by hand, nothing at all to serve is an error. */
 	if (d->server->n_listeners == 0 && d->server->n_inherited == 0) {
 		log_error("%s: no service could be served", d->config_path);
@@ -297,6 +299,8 @@ static int run(const char *config_path)
 		exit_status = r < 0 ? EXIT_CONFIG : EXIT_SUCCESS;
 	}
 	workers_stop(d.workers);
+	if (exit_status == EXIT_SUCCESS)
+		fdstore_save(d.server, 0);
 	reload_free(d.reload);
 	server_free(d.server);
 	loop_free(d.loop);

@@ -1,7 +1,9 @@
 #include "notify.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <systemd/sd-daemon.h>
 
@@ -45,4 +47,27 @@ uint64_t notify_watchdog_interval(void)
 void notify_watchdog(void)
 {
 	sd_notify(0, "WATCHDOG=1");
+}
+
+bool notify_can_store(void)
+{
+	const char *max = getenv("FDSTORE");
+
+	return getenv("NOTIFY_SOCKET") && max && strtoul(max, NULL, 10) > 0;
+}
+
+int notify_store(int fd, const char *name)
+{
+	char message[128];
+	int r;
+
+	snprintf(message, sizeof(message), "FDSTORE=1\nFDNAME=%s", name);
+	r = sd_pid_notify_with_fds(0, 0, message, &fd, 1);
+
+	return r > 0 ? 0 : r < 0 ? r : -ENOTCONN;
+}
+
+void notify_unstore(const char *name)
+{
+	sd_notifyf(0, "FDSTOREREMOVE=1\nFDNAME=%s", name);
 }

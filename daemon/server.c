@@ -91,6 +91,38 @@ static void listener_retire(struct server *srv, struct listener *l)
 	loop_release(srv->loop, l, free);
 }
 
+/* A socket minetd bound itself, back from systemd's store after a restart: kept (with its
+ * queue of clients) when the config still binds it, closed when not. */
+static int adopt_stored_listener(struct server *srv, const struct inherited_socket *sock)
+{
+	struct listener *l = listener_new(srv, sock->fd, sock->type);
+	struct listener **ls = realloc(srv->listeners, (srv->n_listeners + 1) * sizeof(*ls));
+	socklen_t len = sizeof(l ? l->addr : (struct sockaddr_storage){ 0 });
+	int r = !l || !ls ? -ENOMEM : !sock->type ? -ESOCKTNOSUPPORT : listen_prepare(sock->fd, sock->type);
+
+	if (ls)
+		srv->listeners = ls;
+	if (r == 0 && getsockname(sock->fd, (struct sockaddr *)&l->addr, &len) < 0)
+		r = -errno;
+	if (r < 0) {
+		close(sock->fd);
+		free(l);
+		return r;
+	}
+	addr_to_string((struct sockaddr *)&l->addr, l->addr_text);
+	srv->listeners[srv->n_listeners++] = l;
+	return 0;
+}
+
+/* Keeps what the last run stored for fdstore.c; its own listeners become ours again. */
+static void take_stored(struct server *srv, struct inherited_socket *sock)
+{
+	if (strncmp(sock->name, STORED_LISTENER, strlen(STORED_LISTENER)) == 0 &&
+	    adopt_stored_listener(srv, sock) == 0)
+		sock->fd = -1;
+	srv->stored[srv->n_stored++] = *sock;
+}
+
 int server_take_inherited(struct server *srv)
 {
 	struct inherited_socket *socks;
@@ -99,7 +131,12 @@ int server_take_inherited(struct server *srv)
 	if (n <= 0)
 		return n;
 	srv->inherited = calloc((size_t)n, sizeof(*srv->inherited));
-	for (int i = 0; srv->inherited && i < n; i++) {
+	srv->stored = calloc((size_t)n, sizeof(*srv->stored));
+	for (int i = 0; srv->inherited && srv->stored && i < n; i++) {
+		if (strncmp(socks[i].name, STORED_PREFIX, strlen(STORED_PREFIX)) == 0) {
+			take_stored(srv, &socks[i]);
+			continue;
+		}
 		struct listener *l = socks[i].type ? listener_new(srv, socks[i].fd, socks[i].type) : NULL;
 		int r = !socks[i].type ? -ESOCKTNOSUPPORT : l ? listen_prepare(socks[i].fd, socks[i].type) : -ENOMEM;
 		if (r < 0) {
@@ -114,10 +151,9 @@ int server_take_inherited(struct server *srv)
 		l->inherited = true;
 		l->fd_name = socks[i].name;
 		snprintf(l->addr_text, sizeof(l->addr_text), "'%s'", socks[i].name);
-		struct sockaddr_storage ss;
-		socklen_t len = sizeof(ss);
-		if (getsockname(socks[i].fd, (struct sockaddr *)&ss, &len) == 0)
-			addr_to_string((struct sockaddr *)&ss, l->addr_text);
+		socklen_t len = sizeof(l->addr);
+		if (getsockname(socks[i].fd, (struct sockaddr *)&l->addr, &len) == 0)
+			addr_to_string((struct sockaddr *)&l->addr, l->addr_text);
 		srv->inherited[srv->n_inherited++] = l;
 	}
 	free(socks);
@@ -179,6 +215,22 @@ static void plan_listener(struct plan *p, struct listener *l, size_t service, in
 	p->listeners[p->n_listeners++] = (struct planned_listener){ l, service, type, addr };
 }
 
+/* The socket wins, but an admin who wrote another port or address should know. */
+static void warn_if_elsewhere(const struct service *svc, const struct listener *l)
+{
+	/* sin_port and sin6_port sit at the same offset */
+	unsigned port = ntohs(((const struct sockaddr_in *)&l->addr)->sin_port);
+	bool here = svc->host.n_addrs == 0;
+
+	for (size_t i = 0; i < svc->host.n_addrs && !here; i++)
+		here = addr_overlap(&svc->host.addrs[i], &l->addr);
+	if (svc->from_socket || (port == svc->port && here))
+		return;
+	log_warning("service '%s': the config says port %u on %s, but its %s socket from systemd listens on "
+		    "%s; serving the socket", svc->name, svc->port, svc->host.n_addrs ? svc->host.text : "every address",
+		    socket_type_name(l->type), l->addr_text);
+}
+
 /* Finds the service an inherited socket belongs to, by FileDescriptorName= and type.
  * Returns 1 when it belongs to none. */
 static int plan_inherited(struct plan *p, struct listener *l, bool starting)
@@ -197,6 +249,7 @@ static int plan_inherited(struct plan *p, struct listener *l, bool starting)
 			    l->fd_name, type, l->addr_text);
 	if (!svc || !(svc->protocols & protocol_of(l->type)))
 		return 1;
+	warn_if_elsewhere(svc, l);
 	plan_listener(p, l, (size_t)(svc - p->config->services), l->type, NULL);
 	return 0;
 }
@@ -425,6 +478,12 @@ void server_free(struct server *srv)
 	for (size_t i = 0; i < srv->n_inherited; i++)
 		inherited_free(srv->inherited[i]);
 	free(srv->inherited);
+	for (size_t i = 0; i < srv->n_stored; i++) {
+		if (srv->stored[i].fd >= 0)
+			close(srv->stored[i].fd);
+		free(srv->stored[i].name);
+	}
+	free(srv->stored);
 	free(srv->listeners);
 	conn_bufs_free(srv);
 	source_table_free(&srv->sources);

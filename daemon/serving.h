@@ -16,6 +16,11 @@
 #define SCRATCH_SIZE (64 * 1024)        /* a whole datagram */
 #define SPARE_BUFS 64                   /* CONN_BUF_SIZE buffers kept for reuse */
 #define BROADCASTS_MAX 32
+/* What a restart leaves in systemd's file descriptor store (fdstore.c), by FDNAME= prefix. */
+#define STORED_PREFIX "minetd."
+#define STORED_LISTENER "minetd.listen."        /* a socket minetd bound itself */
+#define STORED_CONN "minetd.conn."              /* a client connection */
+#define STORED_STATE "minetd.state."            /* a memfd with the connections' state */
 
 struct config;
 struct conn;
@@ -72,6 +77,8 @@ struct server {
 	size_t n_listeners;
 	struct listener **inherited;    /* from systemd, kept for the whole run */
 	size_t n_inherited;
+	struct inherited_socket *stored;        /* what the last run left in systemd's store */
+	size_t n_stored;
 	uint8_t *scratch;               /* SCRATCH_SIZE: one read, one reply */
 	void *free_bufs[SPARE_BUFS];    /* conn.c's */
 	size_t n_free_bufs;

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "fdstore.h"
 #include "log.h"
 #include "loop.h"
 #include "server.h"
@@ -16,6 +17,7 @@
 enum request { REQUEST_APPLY, REQUEST_STOP };
 
 struct worker {
+	unsigned number;                /* the main loop is 0 */
 	pthread_t thread;
 	bool running;
 	struct loop *loop;
@@ -45,6 +47,7 @@ static void on_control(struct loop *loop, struct loop_io *io, uint32_t events)
 		if (w->result < 0)
 			config_free(w->config);
 	} else {
+		fdstore_save(w->server, w->number);
 		server_stop(w->server);
 		loop_stop(loop);
 		w->result = 0;
@@ -145,6 +148,7 @@ int workers_start(struct server *main, unsigned n, struct server **servers, stru
 	}
 	for (unsigned i = 0; i < n; i++) {
 		ws->w[i].done_fd = -1;
+		ws->w[i].number = i + 1;
 		r = worker_init(&ws->w[i], main, n + 1);
 		ws->n++;
 		if (r < 0) {

@@ -11,6 +11,11 @@
     client.py time-udp PORT           the same in reply to a datagram
     client.py refused-tcp PORT        a TCP connect is refused
     client.py refused-udp PORT        a datagram draws ICMP port unreachable
+    client.py echo-across PORT CMD... one connection echoes lines sent before, while and
+                                      after CMD runs (a restart), every byte in order
+    client.py chargen-across PORT CMD...
+                                      one chargen stream read before, while and after CMD
+                                      runs goes on without a gap or a repeat
 
 Every client talks to 127.0.0.1 (or $CLIENT_HOST) with a timeout. Exit 0 on
 success; otherwise exit 1 with the reason on stdout, for a FAIL: line.
@@ -156,6 +161,77 @@ def refused_udp(port):
     raise Failure("got a reply %r from %s:%d" % (got, HOST, port))
 
 
+def run_meanwhile(cmd):
+    """Runs cmd in the background; returns a function that waits for it and checks it."""
+    import subprocess
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+    def done():
+        out = proc.communicate(timeout=60)[0]
+        if proc.returncode != 0:
+            raise Failure("%s failed: %s" % (" ".join(cmd), out.decode(errors="replace").strip()))
+    return done
+
+
+def echo_across(port, cmd):
+    s = tcp(port)
+    sent = b""
+    got = b""
+
+    def send_line(i):
+        nonlocal sent
+        line = b"line %06d of the connection that outlives the restart\n" % i
+        s.sendall(line)
+        sent += line
+
+    for i in range(10):
+        send_line(i)
+    while len(got) < len(sent):
+        got += s.recv(65536)
+    done = run_meanwhile(cmd)
+    deadline = time.monotonic() + 3
+    i = 10
+    while time.monotonic() < deadline:         # while the command runs, and after
+        send_line(i)
+        i += 1
+        time.sleep(0.01)
+    done()
+    for j in range(10):
+        send_line(i + j)
+    s.settimeout(15)
+    while len(got) < len(sent):
+        chunk = s.recv(65536)
+        if not chunk:
+            raise Failure("closed after %d of %d bytes" % (len(got), len(sent)))
+        got += chunk
+    if got != sent:
+        raise Failure("%d bytes back, not what was sent (%d bytes)" % (len(got), len(sent)))
+    print("%d lines, %d bytes back in order" % (i + 10, len(got)))
+
+
+def chargen_across(port, cmd):
+    s = tcp(port)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+    data = bytearray()
+    while len(data) < 200000:
+        data += s.recv(65536)
+    done = run_meanwhile(cmd)
+    done()
+    s.settimeout(15)
+    while len(data) < 2000000:
+        chunk = s.recv(65536)
+        if not chunk:
+            raise Failure("closed after %d bytes" % len(data))
+        data += chunk
+    # RFC 864: line k is 72 characters starting at ' ' + k mod 95, then CR LF.
+    for pos in range(0, len(data) - 74, 74):
+        k = pos // 74
+        want = bytes(32 + (k + c) % 95 for c in range(72)) + b"\r\n"
+        if bytes(data[pos:pos + 74]) != want:
+            raise Failure("stream broken at byte %d (line %d)" % (pos, k))
+    print("%d bytes of one unbroken stream" % len(data))
+
+
 def main(argv):
     cmd, args = argv[1], argv[2:]
     if cmd == "freeports":
@@ -178,6 +254,10 @@ def main(argv):
         refused_tcp(int(args[0]))
     elif cmd == "refused-udp":
         refused_udp(int(args[0]))
+    elif cmd == "echo-across":
+        echo_across(int(args[0]), args[1:])
+    elif cmd == "chargen-across":
+        chargen_across(int(args[0]), args[1:])
     else:
         raise Failure("unknown command %s" % cmd)
 

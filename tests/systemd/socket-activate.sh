@@ -117,6 +117,13 @@ else
 	fail "unmatched-socket-warning" "no warning on stderr names nosuchservice: $(tr '\n' ' ' <"$tmp/stderr")"
 fi
 check "unmatched-socket-closed" refused-tcp "$p_nothing"
+# The config and the socket disagree on myecho's port: the socket wins, and minetd says so.
+want="service 'myecho': the config says port $p_myecho_config on 127.0.0.1, but its udp socket from systemd listens on 127.0.0.1:$p_myecho; serving the socket"
+if grep -qF "$want" "$tmp/stderr"; then
+	pass "config-socket-mismatch-warning"
+else
+	fail "config-socket-mismatch-warning" "no '$want' on stderr"
+fi
 check "still-serving-after-all (myecho)" echo-udp "$p_myecho"
 
 if kill -0 "$pid" 2>/dev/null; then
