@@ -142,6 +142,34 @@ static void registry_limits_and_verified_sources(void **state)
 	client_registry_free(&r);
 }
 
+/* Issue 11, item 7: every slot of the verified table can hold a source. The tag used to
+ * force its low bit, which also picked the slot: only the odd half ever held one. After
+ * four times as many distinct addresses as slots, each slot holds the last one that hit
+ * it (about 98 % of them with all slots usable, at most 50 % with half). */
+static void regression_7_verified_table_fully_usable(void **state)
+{
+	struct client_registry r;
+	struct in6_addr a = addr("10.0.0.0");
+	size_t slots, held = 0;
+
+	(void)state;
+	assert_int_equal(client_registry_init(&r), 0);
+	slots = r.verified_mask + 1;
+	for (uint32_t i = 0; i < 4 * slots; i++) {
+		uint32_t v4 = htonl(0x0a000000 + i);
+		memcpy(&a.s6_addr[12], &v4, 4);
+		client_registry_verify(&r, &a, 1000);
+	}
+	for (uint32_t i = 0; i < 4 * slots; i++) {
+		uint32_t v4 = htonl(0x0a000000 + i);
+		memcpy(&a.s6_addr[12], &v4, 4);
+		held += client_registry_verified(&r, &a, 10);
+	}
+	print_message("%zu of %zu slots hold a verified source\n", held, slots);
+	assert_true(held > slots * 3 / 4);
+	client_registry_free(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -151,6 +179,7 @@ int main(void)
 		cmocka_unit_test(source_table_bounded_and_keyed_by_prefix),
 		cmocka_unit_test(conn_counts_exact_per_address),
 		cmocka_unit_test(registry_limits_and_verified_sources),
+		cmocka_unit_test(regression_7_verified_table_fully_usable),
 	};
 
 	return cmocka_run_group_tests_name("limits", tests, NULL, NULL);
