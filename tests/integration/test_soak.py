@@ -322,6 +322,7 @@ class Soak:
                         how = "valid"
                     else:
                         text, how = self.invalid_config(d.dir)
+                    logged = len(d.output())
                     try:
                         line = d.reload(text)
                     except AssertionError as e:
@@ -329,7 +330,8 @@ class Soak:
                                              f"{str(e).splitlines()[0]}\n{text}\nfailures so far: {self.failures}")
                     reloads["valid" if valid else "invalid"] += 1
                     if valid and "not reloaded" in line:
-                        self.fail(f"a valid config was not reloaded: {line}\n{text}")
+                        why = [l for l in d.output()[logged:].splitlines() if "error" in l and "not reloaded" not in l]
+                        self.fail(f"a valid config was not reloaded: {why[:2]}\n{text}")
                     elif valid:
                         self.in_force = optional
                     elif "not reloaded" not in line:
