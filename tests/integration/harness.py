@@ -113,11 +113,18 @@ class Daemon:
                     os.close(fd)
             if preexec_fn:
                 preexec_fn()
-        self.proc = subprocess.Popen([*launcher, *WRAPPER, MINETD, "-c", self.config_path, "-l", "stderr", *args],
-                                     stdin=subprocess.DEVNULL, stdout=out, stderr=out, env=env,
-                                     preexec_fn=prepare if stdio == "closed" or preexec_fn else None)
-        if stdio == "pipe":
-            os.close(out)
+        try:
+            self.proc = subprocess.Popen([*launcher, *WRAPPER, MINETD, "-c", self.config_path, "-l", "stderr", *args],
+                                         stdin=subprocess.DEVNULL, stdout=out, stderr=out, env=env,
+                                         preexec_fn=prepare if stdio == "closed" or preexec_fn else None)
+        except OSError:
+            if self.log:
+                self.log.close()
+            self.remove_files()
+            raise
+        finally:
+            if stdio == "pipe":
+                os.close(out)
         _daemons.append(self)
         if wait:
             self.wait_log("started", timeout=10 * SLOW)

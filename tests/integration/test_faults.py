@@ -337,6 +337,7 @@ def inherited_unserved_socket(what, option, kind):
             assert time.monotonic() < deadline and d.proc.poll() is None, f"no socket {path}:\n{d.output()}"
             time.sleep(0.02)
         with socket.socket(socket.AF_UNIX, kind) as first:
+            first.settimeout(5 * SLOW)
             first.connect(path)
             d.wait_log("started")
             cpu = d.cpu_seconds()
@@ -349,6 +350,7 @@ def inherited_unserved_socket(what, option, kind):
             tcp_echo_ok("127.0.0.1", own)
             udp_echo_ok("127.0.0.1", own)
             with socket.socket(socket.AF_UNIX, kind) as again:
+                again.settimeout(5 * SLOW)
                 try:
                     again.connect(path)
                     problems.append(f"{what}: the socket still accepts connections")
