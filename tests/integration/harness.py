@@ -5,11 +5,16 @@ Each test is a function decorated with @test; run() calls them in order and prin
 the test ends, pass or fail, and at exit."""
 
 import atexit
+import contextlib
+import ctypes
+import fcntl
+import itertools
 import os
 import re
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -80,23 +85,67 @@ def config_text(services, host="127.0.0.1", extra=""):
 
 
 class Daemon:
-    def __init__(self, config, args=(), env=None):
+    """The daemon under test. launcher is a command it runs under, before WRAPPER, that
+    execs it in the same process (ip netns exec, systemd-socket-activate, ...). stdio:
+    "file" (stdout and stderr to a file that output() reads), "pipe" (to a 4 KiB pipe that
+    nothing but output() drains) or "closed" (no stdin, stdout or stderr at all: output()
+    is empty). wait: until it says "started" (impossible with closed stdio)."""
+
+    def __init__(self, config, args=(), env=None, launcher=(), preexec_fn=None, stdio="file", wait=True):
         self.dir = tempfile.mkdtemp(prefix="minetd-test-")
         self.config_path = os.path.join(self.dir, "minetd.conf")
         self.log_path = os.path.join(self.dir, "stderr.log")
         self.write_config(config)
-        self.log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen([*WRAPPER, MINETD, "-c", self.config_path, "-l", "stderr", *args],
-                                     stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log,
-                                     env=env)
+        self.log = self.pipe = None
+        self.piped = bytearray()
+        if stdio == "pipe":
+            self.pipe, out = os.pipe()
+            fcntl.fcntl(out, 1031, 4096)        # F_SETPIPE_SZ: full after a few dozen lines
+            os.set_blocking(self.pipe, False)
+        elif stdio == "file":
+            out = self.log = open(self.log_path, "wb")
+        else:
+            out = None
+
+        def prepare():
+            if stdio == "closed":
+                for fd in (0, 1, 2):
+                    os.close(fd)
+            if preexec_fn:
+                preexec_fn()
+        try:
+            self.proc = subprocess.Popen([*launcher, *WRAPPER, MINETD, "-c", self.config_path, "-l", "stderr", *args],
+                                         stdin=subprocess.DEVNULL, stdout=out, stderr=out, env=env,
+                                         preexec_fn=prepare if stdio == "closed" or preexec_fn else None)
+        except OSError:
+            if self.log:
+                self.log.close()
+            self.remove_files()
+            raise
+        finally:
+            if stdio == "pipe":
+                os.close(out)
         _daemons.append(self)
-        self.wait_log("started", timeout=10 * SLOW)
+        if wait:
+            self.wait_log("started", timeout=10 * SLOW)
 
     def write_config(self, text):
         with open(self.config_path, "w") as f:
             f.write(text)
 
     def output(self):
+        if self.pipe is not None:
+            while True:
+                try:
+                    chunk = os.read(self.pipe, 65536)
+                except BlockingIOError:
+                    break
+                if not chunk:
+                    break
+                self.piped += chunk
+            return self.piped.decode(errors="replace")
+        if not os.path.exists(self.log_path):
+            return ""
         with open(self.log_path, "rb") as f:
             return f.read().decode(errors="replace")
 
@@ -136,17 +185,30 @@ class Daemon:
                 self.proc.kill()
                 self.proc.wait()
                 raise AssertionError("minetd did not stop within %ss" % timeout)
-        self.log.close()
+        if self.log:
+            self.log.close()
         return self.proc.returncode
 
     def kill(self):
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
-        if not self.log.closed:
+        if self.log and not self.log.closed:
             self.log.close()
 
+    def cpu_seconds(self):
+        """User and system time the daemon has used so far."""
+        with open(f"/proc/{self.proc.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def fd_count(self):
+        return len(os.listdir(f"/proc/{self.proc.pid}/fd"))
+
     def remove_files(self):
+        if self.pipe is not None:
+            os.close(self.pipe)
+            self.pipe = None
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
@@ -222,6 +284,98 @@ def udp_no_reply(host, port, data, wait=0.5):
 def need_root(what):
     if os.geteuid() != 0:
         raise Skip(f"{what} needs root")
+
+
+def counters(d, name):
+    """The counters line SIGUSR1 logs for service name, as a dict."""
+    time.sleep(0.2)         # each event loop counts what it did just after doing it
+    n = d.output().count(f"{name}: tcp ")
+    d.proc.send_signal(signal.SIGUSR1)
+    out = d.wait_log(f"{name}: tcp ", count=n + 1)
+    line = [l for l in out.splitlines() if f"{name}: tcp " in l][n]
+    nums = dict((k.replace(" ", "_"), int(v)) for v, k in re.findall(r"(\d+) (accepted|active|refused|received|replied|bytes in)", line))
+    tcp, udp = line.split("udp")
+    nums["tcp_refused"] = int(re.search(r"(\d+) refused", tcp).group(1))
+    nums["udp_refused"] = int(re.search(r"(\d+) refused", udp).group(1))
+    nums["udp_received"] = int(re.search(r"(\d+) received", udp).group(1))
+    nums["udp_replied"] = int(re.search(r"(\d+) replied", udp).group(1))
+    return nums
+
+
+def ipv4_header(src, dst, payload_len, proto=socket.IPPROTO_UDP):
+    """An IPv4 header with its checksum (the kernel fills it in only for raw IP sockets)."""
+    hdr = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + payload_len, 0x1234, 0, 64, proto, 0,
+                      socket.inet_aton(src), socket.inet_aton(dst))
+    total = sum(struct.unpack("!10H", hdr))
+    total = (total & 0xffff) + (total >> 16)
+    total = (total & 0xffff) + (total >> 16)
+    return hdr[:10] + struct.pack("!H", ~total & 0xffff) + hdr[12:]
+
+
+def spoof_udp(src, sport, dst, dport, payload):
+    """Sends one IPv4/UDP datagram with a forged source, through a raw socket."""
+    need_root("a raw socket with a spoofed source")
+    udp = struct.pack("!HHHH", sport, dport, 8 + len(payload), 0)      # checksum 0: none, legal over IPv4
+    with socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW) as s:
+        s.sendto(ipv4_header(src, dst, 8 + len(payload)) + udp + payload, (dst, 0))
+
+
+def connect_from(src, port, dst="127.0.0.1", timeout=5):
+    return socket.create_connection((dst, port), timeout=timeout, source_address=(src, 0))
+
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_netns_ids = itertools.count()
+
+
+class Netns:
+    """A network namespace of the test's own with loopback up, deleted at the end of the
+    with block. Its daemons run under launcher(); sockets the test makes inside entered()
+    belong to it."""
+
+    def __init__(self):
+        need_root("a network namespace")
+        if not shutil.which("ip"):
+            raise Skip("no ip command (package iproute2)")
+        self.name = f"minetd-test-{os.getpid()}-{next(_netns_ids)}"
+        r = subprocess.run(["ip", "netns", "add", self.name], capture_output=True, text=True, timeout=10)
+        if r.returncode != 0:
+            raise Skip(f"cannot make a network namespace: {r.stderr.strip()}")
+        self.ip("link", "set", "lo", "up")
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        subprocess.run(["ip", "netns", "delete", self.name], capture_output=True, timeout=10)
+
+    def ip(self, *args):
+        """Runs ip(8) inside, e.g. ns.ip("addr", "add", ...)."""
+        r = subprocess.run(["ip", "-n", self.name, *args], capture_output=True, text=True, timeout=10)
+        if r.returncode != 0:
+            raise AssertionError(f"ip -n {self.name} {' '.join(args)}: {r.stderr.strip()}")
+        return r.stdout
+
+    def sysctl(self, *settings):
+        r = subprocess.run(["ip", "netns", "exec", self.name, "sysctl", "-q", "-w", *settings], capture_output=True,
+                           text=True, timeout=10)
+        if r.returncode != 0:
+            raise AssertionError(f"sysctl {' '.join(settings)}: {r.stderr.strip()}")
+
+    def launcher(self):
+        return ["ip", "netns", "exec", self.name]
+
+    @contextlib.contextmanager
+    def entered(self):
+        """This thread in the namespace for the block (setns(2) is per thread)."""
+        with open("/proc/thread-self/ns/net") as home, open(f"/run/netns/{self.name}") as ns:
+            if _libc.setns(ns.fileno(), 0x40000000) != 0:       # CLONE_NEWNET
+                raise OSError(ctypes.get_errno(), "setns")
+            try:
+                yield
+            finally:
+                if _libc.setns(home.fileno(), 0x40000000) != 0:
+                    os._exit(99)        # sockets made from here on would land in the wrong place
 
 
 def run():

@@ -1,47 +1,13 @@
 """Hostile traffic against the real daemon: loops, amplification, floods, slow clients,
 access lists, connection limits, reload under load, 10,000 connections."""
 import os
-import re
 import resource
-import signal
 import socket
-import struct
 import threading
 import time
 
-from harness import (RSS_FACTOR, TOP, Daemon, Skip, config_text, free_port, need_root, service, tcp_exchange, test,
-                     udp_exchange, udp_no_reply, run)
-
-
-def counters(d, name):
-    """The counters line SIGUSR1 logs for service name, as a dict."""
-    time.sleep(0.2)         # each event loop counts what it did just after doing it
-    n = d.output().count(f"{name}: tcp ")
-    d.proc.send_signal(signal.SIGUSR1)
-    out = d.wait_log(f"{name}: tcp ", count=n + 1)
-    line = [l for l in out.splitlines() if f"{name}: tcp " in l][n]
-    nums = dict((k.replace(" ", "_"), int(v)) for v, k in re.findall(r"(\d+) (accepted|active|refused|received|replied|bytes in)", line))
-    tcp, udp = line.split("udp")
-    nums["tcp_refused"] = int(re.search(r"(\d+) refused", tcp).group(1))
-    nums["udp_refused"] = int(re.search(r"(\d+) refused", udp).group(1))
-    nums["udp_received"] = int(re.search(r"(\d+) received", udp).group(1))
-    nums["udp_replied"] = int(re.search(r"(\d+) replied", udp).group(1))
-    return nums
-
-
-def spoof_udp(src, sport, dst, dport, payload):
-    """Sends one IPv4/UDP datagram with a forged source, through a raw socket."""
-    need_root("a raw socket with a spoofed source")
-    udp_len = 8 + len(payload)
-    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + udp_len, 0x1234, 0, 64, socket.IPPROTO_UDP, 0,
-                     socket.inet_aton(src), socket.inet_aton(dst))
-    udp = struct.pack("!HHHH", sport, dport, udp_len, 0)      # checksum 0: none, legal over IPv4
-    with socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW) as s:
-        s.sendto(ip + udp + payload, (dst, 0))
-
-
-def connect_from(src, port, dst="127.0.0.1", timeout=5):
-    return socket.create_connection((dst, port), timeout=timeout, source_address=(src, 0))
+from harness import (RSS_FACTOR, TOP, Daemon, Skip, config_text, connect_from, counters, free_port, need_root, service,
+                     spoof_udp, tcp_exchange, test, udp_exchange, udp_no_reply, run)
 
 
 @test

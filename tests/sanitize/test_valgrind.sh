@@ -10,7 +10,9 @@
 #  - udp_flood_from_one_source_leaves_others_answered measures throughput under a flood: at
 #    valgrind's speed the kernel drops the honest datagrams before minetd reads them;
 #  - ten_thousand_concurrent_connections while harness.py does not scale its RSS bound
-#    (MINETD_RSS_FACTOR): the RSS it reads is valgrind's own as well.
+#    (MINETD_RSS_FACTOR): the RSS it reads is valgrind's own as well;
+#  - the soak (test_soak.py): a minute of load whose every honest request must be answered
+#    in time, which valgrind's speed does not allow, and a minute more of make check.
 # They run under ASan (tests/sanitize/test_asan.sh). VALGRIND_TESTS="name ..." runs only those.
 set -u
 TOP=${TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -32,6 +34,7 @@ fi
 
 declare -A why_excluded=(
 	[udp_flood_from_one_source_leaves_others_answered]="throughput under a flood, not at valgrind's speed"
+	[soak_reloads_load_descriptor_exhaustion_and_vanishing_clients]="a minute of load answered in time, not at valgrind's speed (it runs under ASan)"
 )
 rss_tests_unscaled && why_excluded[ten_thousand_concurrent_connections]="its RSS bound is not scaled for valgrind (harness.py does not read MINETD_RSS_FACTOR)"
 

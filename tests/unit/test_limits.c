@@ -120,7 +120,7 @@ static void registry_limits_and_verified_sources(void **state)
 {
 	struct client_registry r;
 	struct in6_addr a = addr("192.0.2.1"), b = addr("192.0.2.2"), v6 = addr("2001:db8::1"),
-			v6_same_64 = addr("2001:db8::2"), v6_other = addr("2001:db8:0:1::1");
+			v6_other = addr("2001:db8:0:1::1");
 
 	(void)state;
 	assert_int_equal(client_registry_init(&r), 0);
@@ -137,9 +137,71 @@ static void registry_limits_and_verified_sources(void **state)
 	assert_false(client_registry_verified(&r, &a, 1000));   /* expired */
 	assert_false(client_registry_verified(&r, &b, 10));
 	client_registry_verify(&r, &v6, 1000);
-	assert_true(client_registry_verified(&r, &v6_same_64, 10));
+	assert_true(client_registry_verified(&r, &v6, 10));
 	assert_false(client_registry_verified(&r, &v6_other, 10));
 	client_registry_free(&r);
+}
+
+/* Issue 11, item 7: connections are counted per source as UDP budgets are: an IPv6 source
+ * by its /64, which one host can fill with addresses of its own. */
+static void regression_7_connections_per_source_count_ipv6_by_64(void **state)
+{
+	struct client_registry r;
+	struct in6_addr a = addr("2001:db8::1"), b = addr("2001:db8::2"), other = addr("2001:db8:0:1::1");
+	const char *second, *elsewhere;
+
+	(void)state;
+	assert_int_equal(client_registry_init(&r), 0);
+	assert_null(client_registry_take(&r, &a, 10, 1));
+	second = client_registry_take(&r, &b, 10, 1);
+	elsewhere = client_registry_take(&r, &other, 10, 1);
+	client_registry_free(&r);
+	assert_non_null(second);
+	assert_null(elsewhere);
+}
+
+/* Issue 11, item 7: a TCP handshake proves that its own address receives, not that every
+ * address of its /64 does (UDP budgets count by /64; verification may not). */
+static void regression_7_handshake_verifies_its_own_address_only(void **state)
+{
+	struct client_registry r;
+	struct in6_addr v6 = addr("2001:db8::1"), v6_same_64 = addr("2001:db8::2");
+
+	(void)state;
+	assert_int_equal(client_registry_init(&r), 0);
+	client_registry_verify(&r, &v6, 1000);
+	assert_true(client_registry_verified(&r, &v6, 10));
+	bool neighbour = client_registry_verified(&r, &v6_same_64, 10);
+	client_registry_free(&r);
+	assert_false(neighbour);
+}
+
+/* Issue 11, item 7: every slot of the verified table can hold a source. The tag used to
+ * force its low bit, which also picked the slot: only the odd half ever held one. After
+ * four times as many distinct addresses as slots, each slot holds the last one that hit
+ * it (about 98 % of them with all slots usable, at most 50 % with half). */
+static void regression_7_verified_table_fully_usable(void **state)
+{
+	struct client_registry r;
+	struct in6_addr a = addr("10.0.0.0");
+	size_t slots, held = 0;
+
+	(void)state;
+	assert_int_equal(client_registry_init(&r), 0);
+	slots = r.verified_mask + 1;
+	for (uint32_t i = 0; i < 4 * slots; i++) {
+		uint32_t v4 = htonl(0x0a000000 + i);
+		memcpy(&a.s6_addr[12], &v4, 4);
+		client_registry_verify(&r, &a, 1000);
+	}
+	for (uint32_t i = 0; i < 4 * slots; i++) {
+		uint32_t v4 = htonl(0x0a000000 + i);
+		memcpy(&a.s6_addr[12], &v4, 4);
+		held += client_registry_verified(&r, &a, 10);
+	}
+	client_registry_free(&r);
+	print_message("%zu of %zu slots hold a verified source\n", held, slots);
+	assert_true(held > slots * 3 / 4);
 }
 
 int main(void)
@@ -151,6 +213,9 @@ int main(void)
 		cmocka_unit_test(source_table_bounded_and_keyed_by_prefix),
 		cmocka_unit_test(conn_counts_exact_per_address),
 		cmocka_unit_test(registry_limits_and_verified_sources),
+		cmocka_unit_test(regression_7_connections_per_source_count_ipv6_by_64),
+		cmocka_unit_test(regression_7_handshake_verifies_its_own_address_only),
+		cmocka_unit_test(regression_7_verified_table_fully_usable),
 	};
 
 	return cmocka_run_group_tests_name("limits", tests, NULL, NULL);
