@@ -207,6 +207,8 @@ struct plan {
 		const struct sockaddr_storage *addr;    /* to bind; NULL: every address */
 	} *listeners;
 	size_t n_listeners;
+	unsigned *released;             /* ports of the own listeners the commit closes */
+	size_t n_released;
 };
 
 static void plan_listener(struct plan *p, struct listener *l, size_t service, int type,
@@ -352,9 +354,13 @@ static void plan_retire(struct server *srv, struct plan *p)
 {
 	struct active_service *as, *next;
 
-	for (size_t i = 0; i < srv->n_listeners; i++)
-		if (!plan_has(p, 0, srv->listeners[i], 0))
-			listener_retire(srv, srv->listeners[i]);
+	for (size_t i = 0; i < srv->n_listeners; i++) {
+		if (plan_has(p, 0, srv->listeners[i], 0))
+			continue;
+		if (!srv->listeners[i]->inherited && p->released)
+			p->released[p->n_released++] = ntohs(((struct sockaddr_in *)&srv->listeners[i]->addr)->sin_port);
+		listener_retire(srv, srv->listeners[i]);
+	}
 	for (as = srv->services; as; as = as->next)
 		as->keep = false;
 	for (size_t i = 0; i < p->config->n_services; i++)
@@ -378,7 +384,16 @@ static void plan_retire(struct server *srv, struct plan *p)
 
 /* Binds what the plan says to bind; a socket that cannot be had is its service's failure,
  * said in the log and in the status, and the others go on. */
-static struct listener *plan_bind(struct server *srv, const struct planned_listener *pl, struct active_service *as)
+static bool released(const struct plan *p, unsigned port)
+{
+	for (size_t i = 0; i < p->n_released; i++)
+		if (p->released[i] == port)
+			return true;
+	return false;
+}
+
+static struct listener *plan_bind(struct server *srv, const struct plan *p, const struct planned_listener *pl,
+				  struct active_service *as)
 {
 	const struct service *svc = as->service;
 	struct sockaddr_storage bound;
@@ -386,6 +401,11 @@ static struct listener *plan_bind(struct server *srv, const struct planned_liste
 	char text[ADDR_TEXT_MAX];
 	int fd, r = listen_bind(pl->addr, svc->port, pl->type, srv->loops > 1, &bound, &fd);
 
+	/* A port this commit just closed can take the kernel a moment to give back. */
+	for (int wait = 1; r == -EADDRINUSE && released(p, svc->port) && wait <= 8; wait *= 2) {
+		usleep(wait * 1000);
+		r = listen_bind(pl->addr, svc->port, pl->type, srv->loops > 1, &bound, &fd);
+	}
 	addr_to_string((struct sockaddr *)&bound, text);
 	if (r == 0 && !(l = listener_new(srv, fd, pl->type))) {
 		close(fd);
@@ -406,6 +426,7 @@ static struct listener *plan_bind(struct server *srv, const struct planned_liste
 
 static void plan_commit(struct server *srv, struct plan *p)
 {
+	p->released = calloc(srv->n_listeners + 1, sizeof(*p->released));
 	plan_retire(srv, p);
 	free(srv->listeners);
 	srv->listeners = p->n_listeners ? calloc(p->n_listeners, sizeof(*srv->listeners)) : NULL;
@@ -413,7 +434,7 @@ static void plan_commit(struct server *srv, struct plan *p)
 	for (size_t i = 0; i < p->n_listeners; i++) {
 		struct active_service *as = p->as[p->listeners[i].service];
 		struct listener *l = p->listeners[i].listener ? p->listeners[i].listener :
-				     plan_bind(srv, &p->listeners[i], as);
+				     plan_bind(srv, p, &p->listeners[i], as);
 		if (!l)
 			continue;
 		l->owner = as;
@@ -451,6 +472,7 @@ int server_apply(struct server *srv, struct config *cfg, bool starting)
 		udp_refuse(srv, cfg, srv->listeners, srv->n_listeners);
 	}
 	free(p.listeners);
+	free(p.released);
 	free(p.as);
 	return r;
 }
