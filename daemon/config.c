@@ -175,6 +175,7 @@ static const struct {
 	[KEY_STRING] = { CONFIG_TYPE_STRING, "a string in double quotes" },
 	[KEY_PORTS] = { CONFIG_TYPE_ARRAY, "an array in brackets" },
 	[KEY_CIDRS] = { CONFIG_TYPE_ARRAY, "an array in brackets" },
+	[KEY_STRINGS] = { CONFIG_TYPE_ARRAY, "an array in brackets" },
 	[KEY_GROUP] = { CONFIG_TYPE_GROUP, "a group in braces" },
 	[KEY_LIST] = { CONFIG_TYPE_LIST, "a list in parentheses" },
 };
@@ -311,6 +312,26 @@ static int read_cidrs(const config_setting_t *s, const struct key *k, struct cid
 	return problems;
 }
 
+/* An array of strings, none empty: "command = [ "/usr/bin/x", "-v" ];". */
+static int read_strings(const config_setting_t *s, const struct key *k, struct string_list *out,
+			const struct config_place *at)
+{
+	int len = config_setting_length(s);
+
+	if (!(out->items = calloc((size_t)len + 1, sizeof(*out->items))))
+		return -ENOMEM;
+	for (int i = 0; i < len; i++) {
+		const char *text = config_setting_get_string(config_setting_get_elem(s, (unsigned)i));
+		if (!text || !text[0]) {
+			config_error(at, "'%s' holds strings, none empty", k->name);
+			return 1;
+		}
+		if (!(out->items[out->n++] = strdup(text)))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
 static int read_values(const config_setting_t *group, const struct key *keys, void *base,
 		       const struct config_place *group_at);
 
@@ -336,6 +357,8 @@ static int read_value(const config_setting_t *s, const struct key *k, void *base
 		return s ? read_ports(s, k, value, at) : 0;
 	case KEY_CIDRS:
 		return s ? read_cidrs(s, k, value, at) : 0;
+	case KEY_STRINGS:
+		return s ? read_strings(s, k, value, at) : 0;
 	case KEY_GROUP:
 		problems = s ? check_members(s, k->group, NULL, NULL, at) : 0;
 		r = read_values(s, k->group, base, at);
@@ -374,6 +397,13 @@ static int read_values(const config_setting_t *group, const struct key *keys, vo
 	return problems;
 }
 
+static void release_strings(struct string_list *list)
+{
+	for (size_t i = 0; i < list->n; i++)
+		free(list->items[i]);
+	free(list->items);
+}
+
 static void release_values(const struct key *keys, void *base)
 {
 	for (const struct key *k = keys; k && k->name; k++) {
@@ -386,6 +416,8 @@ static void release_values(const struct key *keys, void *base)
 			free(((struct port_list *)value)->items);
 		else if (k->type == KEY_CIDRS)
 			free(((struct cidr_list *)value)->items);
+		else if (k->type == KEY_STRINGS)
+			release_strings(value);
 		else if (k->type == KEY_GROUP)
 			release_values(k->group, base);
 	}
@@ -400,7 +432,10 @@ static int read_options(const config_setting_t *group, struct service *svc, cons
 		return 0;
 	if (!(svc->options = calloc(1, svc->handler->options_size)))
 		return -ENOMEM;
-	return read_values(group, svc->handler->keys, svc->options, src);
+	int problems = read_values(group, svc->handler->keys, svc->options, src);
+	if (problems == 0 && svc->handler->check)
+		problems = svc->handler->check(svc->options, src);
+	return problems;
 }
 
 /* Returns the number of problems, or -ENOMEM. */
@@ -493,6 +528,8 @@ static int check_conflicts(const struct config *c, struct config_errors *errors)
 static void service_free(struct service *svc)
 {
 	release_values(service_keys, svc);
+	if (svc->options && svc->handler->release)
+		svc->handler->release(svc->options);
 	if (svc->options)
 		release_values(svc->handler->keys, svc->options);
 	free(svc->options);

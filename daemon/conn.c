@@ -10,6 +10,7 @@
 
 #include "config.h"
 #include "handler.h"
+#include "programs.h"
 #include "proto.h"
 #include "serving.h"
 
@@ -305,18 +306,6 @@ static void conn_start(struct conn *c)
 	conn_update_events(c);
 }
 
-/* Access lists first, then the limits: no work for a client that will be refused. */
-static const char *conn_refusal(struct server *srv, struct active_service *as,
-				const struct sockaddr_in6 *peer)
-{
-	const struct tcp_limits *limits = &srv->config->limits;
-
-	if (!serving_permits(srv, as, &peer->sin6_addr))
-		return "access list";
-	return client_registry_take(srv->clients, &peer->sin6_addr, limits->connections,
-				    limits->connections_per_source);
-}
-
 /* A connection from peer on fd, once the access lists and the limits let it in; NULL
  * when they did not (fd is closed then, and the refusal counted and logged). */
 static struct conn *conn_new(struct server *srv, struct active_service *as, int fd, const struct sockaddr_storage *addr)
@@ -328,7 +317,7 @@ static struct conn *conn_new(struct server *srv, struct active_service *as, int 
 	int one = 1;
 
 	addr_to_in6(addr, &peer);
-	if (!(refusal = conn_refusal(srv, as, &peer)) && !(c = calloc(1, sizeof(*c)))) {
+	if (!(refusal = serving_admit(srv, as, &peer)) && !(c = calloc(1, sizeof(*c)))) {
 		client_registry_give(srv->clients, &peer.sin6_addr);
 		refusal = "out of memory";
 	}
@@ -337,9 +326,6 @@ static struct conn *conn_new(struct server *srv, struct active_service *as, int 
 		serving_refuse(srv, as, "tcp", (const struct sockaddr *)&peer, refusal);
 		return NULL;
 	}
-	/* The handshake proved the client receives at this address: UDP may answer it in full. */
-	client_registry_verify(srv->clients, &peer.sin6_addr,
-			       now + srv->config->udp.verified_time * 1000000ULL);
 	*c = (struct conn){ .io.fd = fd, .owner = as, .server = srv, .next = as->conns, .started_usec = now,
 			    .active_usec = now, .peer = peer };
 	/* Echoed requests go out at once; a one-shot reply is a single write anyway. */
@@ -397,6 +383,22 @@ int conn_restore(struct server *srv, struct active_service *as, int fd, const st
 	return 0;
 }
 
+/* exec: the connection is the program's; it counts against the limits until it ends. */
+static void conn_to_program(struct server *srv, struct active_service *as, int fd,
+			    const struct sockaddr_storage *addr)
+{
+	struct sockaddr_in6 peer;
+	const char *refusal;
+
+	addr_to_in6(addr, &peer);
+	if ((refusal = serving_admit(srv, as, &peer))) {
+		close(fd);
+		serving_refuse(srv, as, "tcp", (const struct sockaddr *)&peer, refusal);
+		return;
+	}
+	program_tcp(srv, as, fd, &peer);
+}
+
 void conn_accept(struct listener *l)
 {
 	for (int i = 0; i < ACCEPT_BATCH && l->io.fn; i++) {
@@ -407,6 +409,10 @@ void conn_accept(struct listener *l)
 		if (fd >= l->server->fd_limit) {
 			close(fd);
 			serving_refuse(l->server, l->owner, "tcp", (struct sockaddr *)&peer, "open files limit");
+			continue;
+		}
+		if (fd >= 0 && l->owner->service->handler->tcp == TCP_PROGRAM) {
+			conn_to_program(l->server, l->owner, fd, &peer);
 			continue;
 		}
 		if (fd >= 0) {

@@ -14,6 +14,7 @@ enum tcp_behaviour {
 	TCP_DISCARD,    /* read and drop until the client closes */
 	TCP_GENERATE,   /* send the chargen stream until the client closes */
 	TCP_ONESHOT,    /* send reply(), then close */
+	TCP_PROGRAM,    /* the connection is a program's stdin and stdout (exec); no reply() */
 };
 
 /* Everything a reply may depend on, so that replies stay pure. */
@@ -35,4 +36,9 @@ struct handler {
 	 * options); NULL when it has none. */
 	const struct key *keys;
 	size_t options_size;
+	/* Checks the options once every key is read (what one key cannot see alone);
+	 * returns 0, the number of problems it reported, or -ENOMEM. NULL: none. */
+	int (*check)(void *options, const struct config_place *at);
+	/* Frees what check made; NULL: nothing. */
+	void (*release)(void *options);
 };

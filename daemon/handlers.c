@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "config_guard.h"
+#include "exec.h"
 #include "keys.h"
 #include "proto.h"
 
@@ -212,6 +213,9 @@ static const struct handler handlers[] = {
 	{ .name = "daytime", .tcp = TCP_ONESHOT,  .reply = daytime_reply,
 	  .keys = daytime_keys, .options_size = sizeof(struct daytime_options) },
 	{ .name = "time",    .tcp = TCP_ONESHOT,  .reply = time_reply },
+	{ .name = "exec",    .tcp = TCP_PROGRAM,
+	  .keys = exec_keys, .options_size = sizeof(struct exec_options), .check = exec_check,
+	  .release = exec_release },
 };
 
 #define N_HANDLERS (sizeof(handlers) / sizeof(handlers[0]))

@@ -33,12 +33,18 @@ enum key_type {
 	KEY_STRING,     /* char *, or what parse makes of the text */
 	KEY_PORTS,      /* struct port_list */
 	KEY_CIDRS,      /* struct cidr_list */
+	KEY_STRINGS,    /* struct string_list */
 	KEY_GROUP,      /* a group in braces: the keys of 'group', placed from the same base */
 	KEY_LIST,       /* a list in parentheses, read by its owner (the services) */
 };
 
 struct port_list {
 	unsigned *items;
+	size_t n;
+};
+
+struct string_list {
+	char **items;           /* and a NULL after the last, as argv wants it */
 	size_t n;
 };
 

@@ -136,26 +136,33 @@ const char *socket_type_name(int type)
 	return type == SOCK_STREAM ? "tcp" : type == SOCK_DGRAM ? "udp" : "unknown";
 }
 
+bool addr_host_port(const struct sockaddr *sa, char host[INET6_ADDRSTRLEN], unsigned *port)
+{
+	const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+	const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+
+	if (sa->sa_family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr))
+		inet_ntop(AF_INET, &in6->sin6_addr.s6_addr[12], host, INET6_ADDRSTRLEN);
+	else if (sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &in6->sin6_addr, host, INET6_ADDRSTRLEN);
+	else if (sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &in->sin_addr, host, INET6_ADDRSTRLEN);
+	else
+		return false;
+	/* sin_port and sin6_port sit at the same offset */
+	*port = ntohs(in->sin_port);
+	return true;
+}
+
 const char *addr_to_string(const struct sockaddr *sa, char buf[ADDR_TEXT_MAX])
 {
 	char host[INET6_ADDRSTRLEN];
+	unsigned port;
 
-	if (sa->sa_family == AF_INET) {
-		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
-		inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
-		snprintf(buf, ADDR_TEXT_MAX, "%s:%u", host, ntohs(in->sin_port));
-	} else if (sa->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
-		if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
-			inet_ntop(AF_INET, &in6->sin6_addr.s6_addr[12], host, sizeof(host));
-			snprintf(buf, ADDR_TEXT_MAX, "%s:%u", host, ntohs(in6->sin6_port));
-		} else {
-			inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
-			snprintf(buf, ADDR_TEXT_MAX, "[%s]:%u", host, ntohs(in6->sin6_port));
-		}
-	} else {
+	if (!addr_host_port(sa, host, &port))
 		snprintf(buf, ADDR_TEXT_MAX, "(family %d)", sa->sa_family);
-	}
+	else
+		snprintf(buf, ADDR_TEXT_MAX, strchr(host, ':') ? "[%s]:%u" : "%s:%u", host, port);
 	return buf;
 }
 

@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 
@@ -29,6 +30,8 @@ int listen_bind(const struct sockaddr_storage *addr, unsigned port, int type, bo
 int listen_prepare(int fd, int type);
 
 const char *socket_type_name(int type);
+/* The address as text (IPv4-mapped IPv6 as IPv4) and the port; false for no IP address. */
+bool addr_host_port(const struct sockaddr *sa, char host[INET6_ADDRSTRLEN], unsigned *port);
 /* "127.0.0.1:7", "[::1]:7"; IPv4-mapped IPv6 addresses are shown as IPv4. */
 const char *addr_to_string(const struct sockaddr *sa, char buf[ADDR_TEXT_MAX]);
 /* Stores an address as IPv6, IPv4 as mapped, for the tables and lists. */

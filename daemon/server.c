@@ -12,6 +12,7 @@
 #include "conn.h"
 #include "handlers.h"
 #include "listen.h"
+#include "programs.h"
 #include "udp.h"
 
 #define SOURCE_TABLE_SIZE 8192
@@ -29,6 +30,7 @@ int server_new(struct loop *loop, struct client_registry *clients, struct server
 	srv->loops = 1;
 	srv->fd_limit = INT_MAX;
 	srv->client_log = (struct log_ratelimit){ .interval_usec = 10 * 1000000, .burst = 20 };
+	srv->program_log = (struct log_ratelimit){ .interval_usec = 10 * 1000000, .burst = 200 };
 	if (source_table_init(&srv->sources, SOURCE_TABLE_SIZE) < 0 || udp_batch_new(&srv->udp) < 0) {
 		source_table_free(&srv->sources);
 		free(srv->scratch);
@@ -207,8 +209,6 @@ struct plan {
 		const struct sockaddr_storage *addr;    /* to bind; NULL: every address */
 	} *listeners;
 	size_t n_listeners;
-	unsigned *released;             /* ports of the own listeners the commit closes */
-	size_t n_released;
 };
 
 static void plan_listener(struct plan *p, struct listener *l, size_t service, int type,
@@ -354,13 +354,9 @@ static void plan_retire(struct server *srv, struct plan *p)
 {
 	struct active_service *as, *next;
 
-	for (size_t i = 0; i < srv->n_listeners; i++) {
-		if (plan_has(p, 0, srv->listeners[i], 0))
-			continue;
-		if (!srv->listeners[i]->inherited && p->released)
-			p->released[p->n_released++] = ntohs(((struct sockaddr_in *)&srv->listeners[i]->addr)->sin_port);
-		listener_retire(srv, srv->listeners[i]);
-	}
+	for (size_t i = 0; i < srv->n_listeners; i++)
+		if (!plan_has(p, 0, srv->listeners[i], 0))
+			listener_retire(srv, srv->listeners[i]);
 	for (as = srv->services; as; as = as->next)
 		as->keep = false;
 	for (size_t i = 0; i < p->config->n_services; i++)
@@ -371,6 +367,7 @@ static void plan_retire(struct server *srv, struct plan *p)
 			continue;
 		log_info("service '%s' removed", as->service->name);
 		conn_close_all(as, "service removed");
+		programs_end(srv, as);
 		loop_release(srv->loop, as, free);
 	}
 	srv->services = NULL;
@@ -384,16 +381,7 @@ static void plan_retire(struct server *srv, struct plan *p)
 
 /* Binds what the plan says to bind; a socket that cannot be had is its service's failure,
  * said in the log and in the status, and the others go on. */
-static bool released(const struct plan *p, unsigned port)
-{
-	for (size_t i = 0; i < p->n_released; i++)
-		if (p->released[i] == port)
-			return true;
-	return false;
-}
-
-static struct listener *plan_bind(struct server *srv, const struct plan *p, const struct planned_listener *pl,
-				  struct active_service *as)
+static struct listener *plan_bind(struct server *srv, const struct planned_listener *pl, struct active_service *as)
 {
 	const struct service *svc = as->service;
 	struct sockaddr_storage bound;
@@ -401,11 +389,6 @@ static struct listener *plan_bind(struct server *srv, const struct plan *p, cons
 	char text[ADDR_TEXT_MAX];
 	int fd, r = listen_bind(pl->addr, svc->port, pl->type, srv->loops > 1, &bound, &fd);
 
-	/* A port this commit just closed can take the kernel a moment to give back. */
-	for (int wait = 1; r == -EADDRINUSE && released(p, svc->port) && wait <= 8; wait *= 2) {
-		usleep(wait * 1000);
-		r = listen_bind(pl->addr, svc->port, pl->type, srv->loops > 1, &bound, &fd);
-	}
 	addr_to_string((struct sockaddr *)&bound, text);
 	if (r == 0 && !(l = listener_new(srv, fd, pl->type))) {
 		close(fd);
@@ -426,7 +409,6 @@ static struct listener *plan_bind(struct server *srv, const struct plan *p, cons
 
 static void plan_commit(struct server *srv, struct plan *p)
 {
-	p->released = calloc(srv->n_listeners + 1, sizeof(*p->released));
 	plan_retire(srv, p);
 	free(srv->listeners);
 	srv->listeners = p->n_listeners ? calloc(p->n_listeners, sizeof(*srv->listeners)) : NULL;
@@ -434,7 +416,7 @@ static void plan_commit(struct server *srv, struct plan *p)
 	for (size_t i = 0; i < p->n_listeners; i++) {
 		struct active_service *as = p->as[p->listeners[i].service];
 		struct listener *l = p->listeners[i].listener ? p->listeners[i].listener :
-				     plan_bind(srv, p, &p->listeners[i], as);
+				     plan_bind(srv, &p->listeners[i], as);
 		if (!l)
 			continue;
 		l->owner = as;
@@ -472,7 +454,6 @@ int server_apply(struct server *srv, struct config *cfg, bool starting)
 		udp_refuse(srv, cfg, srv->listeners, srv->n_listeners);
 	}
 	free(p.listeners);
-	free(p.released);
 	free(p.as);
 	return r;
 }
@@ -493,6 +474,8 @@ void server_free(struct server *srv)
 	if (!srv)
 		return;
 	server_stop(srv);
+	programs_end(srv, NULL);
+	free(srv->spawn_stack);
 	for (as = srv->services; as; as = next) {
 		next = as->next;
 		free(as);
@@ -573,6 +556,7 @@ void server_tick(struct server *srv)
 
 	for (struct active_service *as = srv->services; as; as = as->next)
 		conn_enforce_limits(as, now);
+	programs_tick(srv, now);
 	for (size_t i = 0; i < srv->n_listeners; i++) {
 		struct listener *l = srv->listeners[i];
 		if (l->paused && listener_watch(srv, l) == 0)

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "proto.h"
 
 void serving_refuse(struct server *srv, struct active_service *as, const char *protocol,
 		    const struct sockaddr *peer, const char *reason)
@@ -27,4 +28,50 @@ void serving_refuse(struct server *srv, struct active_service *as, const char *p
 bool serving_permits(const struct server *srv, const struct active_service *as, const struct in6_addr *addr)
 {
 	return acl_permits(&srv->config->acl, addr) && acl_permits(&as->service->acl, addr);
+}
+
+static uint64_t share(uint64_t budget, unsigned loops, uint64_t least)
+{
+	uint64_t s = (budget + loops - 1) / loops;
+
+	return s < least ? least : s;
+}
+
+/* Amplification cap and budgets, once the reply's size is known. */
+const char *serving_reply_refusal(struct server *srv, const struct sockaddr_in6 *peer, size_t request,
+				     size_t reply, uint64_t now)
+{
+	const struct udp_policy *policy = &srv->config->udp;
+	struct source_slot *source = source_lookup(&srv->sources, &peer->sin6_addr);
+	uint64_t cost = reply + DATAGRAM_OVERHEAD;
+
+	if (reply > policy->small_reply && reply > request * policy->amplification &&
+	    !client_registry_verified(srv->clients, &peer->sin6_addr, now))
+		return "amplification";
+	/* A source's datagrams from one port always reach the same loop (SO_REUSEPORT
+	 * hashes the addresses and ports), so its budget is per loop. The global budget is
+	 * shared out, so that it holds for the whole process; a burst never shrinks below
+	 * the largest datagram. */
+	if (!bucket_take(&source->udp, policy->source_rate, policy->source_burst, cost, now))
+		return "source budget";
+	uint64_t rate = share(policy->global_rate, srv->loops, 0);
+	uint64_t burst = share(policy->global_burst, srv->loops, UDP_MAX_PAYLOAD + DATAGRAM_OVERHEAD);
+	if (!bucket_take(&srv->udp_global, rate, burst, cost, now))
+		return "global budget";
+	return NULL;
+}
+
+/* Access lists first, then the limits: no work for a client that will be refused. */
+const char *serving_admit(struct server *srv, struct active_service *as, const struct sockaddr_in6 *peer)
+{
+	const struct tcp_limits *limits = &srv->config->limits;
+	const char *refusal = !serving_permits(srv, as, &peer->sin6_addr) ? "access list" :
+			      client_registry_take(srv->clients, &peer->sin6_addr, limits->connections,
+						   limits->connections_per_source);
+
+	/* The handshake proved the client receives at this address: UDP may answer it in full. */
+	if (!refusal)
+		client_registry_verify(srv->clients, &peer->sin6_addr,
+				       now_usec() + srv->config->udp.verified_time * 1000000ULL);
+	return refusal;
 }

@@ -16,6 +16,7 @@
 #define SCRATCH_SIZE (64 * 1024)        /* a whole datagram */
 #define SPARE_BUFS 64                   /* CONN_BUF_SIZE buffers kept for reuse */
 #define BROADCASTS_MAX 32
+#define DATAGRAM_OVERHEAD 64    /* what a UDP reply costs beyond its payload, so empty ones count */
 /* What a restart leaves in systemd's file descriptor store (fdstore.c), by FDNAME= prefix. */
 #define STORED_PREFIX "minetd."
 #define STORED_LISTENER "minetd.listen."        /* a socket minetd bound itself */
@@ -24,6 +25,7 @@
 
 struct config;
 struct conn;
+struct program;
 struct service;
 struct udp_batch;
 
@@ -52,6 +54,7 @@ struct active_service {
 	const struct service *service;  /* in the current config; NULL until a new one is applied */
 	struct conn *conns;
 	struct counters counters;
+	unsigned programs;              /* exec: running now, started by this loop */
 	bool keep;                      /* scratch flag while a config is applied */
 	char failure[96];               /* why one of its sockets could not be had, or "" */
 };
@@ -84,6 +87,9 @@ struct server {
 	size_t n_free_bufs;
 	struct udp_batch *udp;          /* udp.c's */
 	struct log_ratelimit client_log;
+	struct program *programs;       /* exec: running, programs.c's */
+	void *spawn_stack;              /* programs.c's */
+	struct log_ratelimit program_log;       /* what programs write to stderr, how they end */
 	/* against hostile clients */
 	struct client_registry *clients;        /* shared by every loop */
 	struct source_table sources;            /* UDP budgets, this loop's share */
@@ -99,6 +105,13 @@ struct server {
 /* Counts a refused client and logs it at a bounded rate. */
 void serving_refuse(struct server *server, struct active_service *as, const char *protocol,
 		    const struct sockaddr *peer, const char *reason);
+/* A UDP reply of reply bytes to a request of request bytes from peer: NULL when the
+ * amplification rule and the budgets let it go (and charged to them), else why not. */
+const char *serving_reply_refusal(struct server *server, const struct sockaddr_in6 *peer, size_t request,
+				  size_t reply, uint64_t now);
+/* A TCP client past the access lists and the connection limits (NULL), or why not; its
+ * handshake verified its address for UDP replies larger than the requests. */
+const char *serving_admit(struct server *server, struct active_service *as, const struct sockaddr_in6 *peer);
 /* The global and the service's access lists. */
 bool serving_permits(const struct server *server, const struct active_service *as,
 		     const struct in6_addr *addr);

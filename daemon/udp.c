@@ -12,12 +12,12 @@
 
 #include "config.h"
 #include "handler.h"
+#include "programs.h"
 #include "proto.h"
 #include "serving.h"
 
 #define UDP_BATCH 16            /* datagrams per system call */
 #define UDP_ROUNDS 4            /* batches per wake-up, so one socket cannot starve others */
-#define DATAGRAM_OVERHEAD 64    /* what a reply costs beyond its payload, so empty ones count */
 
 /* RFC 862-868's own ports: a datagram from one of them is another small service's reply. */
 static const unsigned small_service_ports[] = { 7, 9, 13, 17, 19, 37 };
@@ -79,39 +79,6 @@ static const char *udp_refusal_before(const struct server *srv, const struct act
 	return NULL;
 }
 
-static uint64_t share(uint64_t budget, unsigned loops, uint64_t least)
-{
-	uint64_t s = (budget + loops - 1) / loops;
-
-	return s < least ? least : s;
-}
-
-/* Amplification cap and budgets, once the reply's size is known. */
-static const char *udp_refusal_after(struct server *srv, const struct sockaddr_in6 *peer, size_t request,
-				     size_t reply, uint64_t now)
-{
-	const struct udp_policy *policy = &srv->config->udp;
-	struct source_slot *source = source_lookup(&srv->sources, &peer->sin6_addr);
-	uint64_t cost = reply + DATAGRAM_OVERHEAD;
-
-	if (reply > policy->small_reply && reply > request * policy->amplification &&
-	    !client_registry_verified(srv->clients, &peer->sin6_addr, now))
-		return "amplification";
-	/* A source's datagrams from one port always reach the same loop (SO_REUSEPORT
-	 * hashes the addresses and ports), so its budget is per loop. The global budget is
-	 * shared out, so that it holds for the whole process; a burst never shrinks below
-	 * the largest datagram. */
-	if (!bucket_take(&source->udp, policy->source_rate, policy->source_burst, cost, now))
-		return "source budget";
-	uint64_t rate = share(policy->global_rate, srv->loops, 0);
-	uint64_t burst = share(policy->global_burst, srv->loops, UDP_MAX_PAYLOAD + DATAGRAM_OVERHEAD);
-	if (!bucket_take(&srv->udp_global, rate, burst, cost, now))
-		return "global budget";
-	return NULL;
-}
-
-/* One datagram taken from a batch: answered in place, in its own buffer. Returns the
- * reply's length, or -1 when there is none. */
 /* A source only a forger can put in a datagram (as OpenBSD's dg_badinput has it):
  * multicast, broadcast, 0.0.0.0/8, an unspecified or IPv4-mapped source in an IPv6 packet,
  * a loopback source that did not come in on the loopback interface. */
@@ -148,8 +115,10 @@ static bool spoofed_source(const struct server *srv, const struct in6_addr *a, c
 	return false;
 }
 
+/* One datagram taken from a batch: answered in place, in its own buffer. Returns the
+ * reply's length, or -1 when there is none. */
 static ssize_t udp_answer(struct server *srv, struct active_service *as, struct udp_slot *slot, size_t len,
-			  const struct msghdr *req, time_t now)
+			  struct msghdr *req, int socket, time_t now)
 {
 	struct sockaddr_in6 from;
 	const char *refusal;
@@ -162,14 +131,23 @@ static ssize_t udp_answer(struct server *srv, struct active_service *as, struct 
 	addr_to_in6(&slot->peer, &from);
 	if (spoofed_source(srv, &from.sin6_addr, req))
 		refusal = "source address that can only be forged";
-	else if (!(refusal = udp_refusal_before(srv, as, &from))) {
+	else if (!(refusal = udp_refusal_before(srv, as, &from)) && !as->service->handler->reply) {
+		struct control control;
+		struct program_datagram d = {
+			.data = slot->buf, .len = len, .peer = &slot->peer, .peer_len = req->msg_namelen,
+			.from = &from, .control = control.buf, .control_len = reply_control(req, &control),
+			.socket = socket,
+		};
+		program_udp(srv, as, &d);       /* its reply, if any, comes later */
+		return -1;
+	} else if (!refusal) {
 		struct reply_input in = {
 			.options = as->service->options, .seq = service_replies(as->service), .now = now,
 			.data = slot->buf, .len = len,
 		};
 		if ((reply = as->service->handler->reply(&in, slot->buf, SCRATCH_SIZE)) < 0)
 			return -1;
-		if (!(refusal = udp_refusal_after(srv, &from, len, (size_t)reply, now_usec()))) {
+		if (!(refusal = serving_reply_refusal(srv, &from, len, (size_t)reply, now_usec()))) {
 			service_count_reply(as->service);
 			return reply;
 		}
@@ -233,7 +211,7 @@ void udp_serve(struct listener *l)
 		for (int i = 0; i < n; i++) {
 			struct udp_slot *s = &b->slots[i];
 			struct msghdr *req = &b->in[i].msg_hdr;
-			ssize_t len = udp_answer(srv, as, s, b->in[i].msg_len, req, now);
+			ssize_t len = udp_answer(srv, as, s, b->in[i].msg_len, req, l->io.fd, now);
 			if (len < 0)
 				continue;
 			s->reply_iov = (struct iovec){ s->buf, (size_t)len };

@@ -10,6 +10,7 @@ import ctypes
 import fcntl
 import itertools
 import os
+import random
 import re
 import shutil
 import signal
@@ -43,16 +44,32 @@ class Skip(Exception):
     pass
 
 
+def _ephemeral_ports():
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low, high = (int(x) for x in f.read().split())
+        return low, high
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def free_port(host=None):
     """A port free for TCP and UDP on every address, IPv6 and IPv4, so that it is free
-    whatever address the test binds, and never one handed out before in this run.
-    (host is accepted for readability only.)"""
-    for _ in range(200):
+    whatever address the test binds, and never one handed out before in this run. Never
+    one of the kernel's ephemeral ports: a client's connection (the tests' own) may take
+    such a port for its local end at any time, and a service bound to every address
+    later could not have it. (host is accepted for readability only.)"""
+    low, high = _ephemeral_ports()
+    candidates = [p for p in range(20000, 40000) if not low <= p <= high] or list(range(10000, 20000))
+    for _ in range(400):
+        port = random.choice(candidates)
+        if port in _given_ports:
+            continue
         with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as t:
             t.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-            t.bind(("::", 0))
-            port = t.getsockname()[1]
-            if port < 20000 or port in _given_ports:
+            try:
+                t.bind(("::", port))
+            except OSError:
                 continue
             try:
                 with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as u:

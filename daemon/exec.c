@@ -1,0 +1,93 @@
+#include "exec.h"
+
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "keys.h"
+
+#define X(field) offsetof(struct exec_options, field)
+
+const struct key exec_keys[] = {
+	{ .name = "command", .type = KEY_STRINGS, .offset = X(command), .required = true },
+	{ .name = "user", .type = KEY_STRING, .offset = X(user) },
+	{ .name = "group", .type = KEY_STRING, .offset = X(group) },
+	{ .name = "processes", .type = KEY_UINT, .offset = X(processes), .min = 1, .max = 100000, .def = 32 },
+	{ .name = "timeout", .type = KEY_UINT, .offset = X(timeout), .min = 1, .max = 86400, .def = 10 },
+	{ .name = NULL },
+};
+
+/* Who runs it: the user's uid and groups, the group's gid (default: the user's). */
+static int resolve_user(struct exec_options *o, const struct config_place *at)
+{
+	struct passwd *pw = getpwnam(o->user);
+	struct group *gr = o->group ? getgrnam(o->group) : NULL;
+	int n = 0;
+
+	if (!pw || (o->group && !gr)) {
+		config_error(at, "exec: no %s '%s' on this system", !pw ? "user" : "group", !pw ? o->user : o->group);
+		return 1;
+	}
+	o->uid = pw->pw_uid;
+	o->gid = gr ? gr->gr_gid : pw->pw_gid;
+	getgrouplist(o->user, o->gid, NULL, &n);
+	if (!(o->groups = calloc((size_t)n + 1, sizeof(*o->groups))))
+		return -ENOMEM;
+	o->n_groups = n;
+	if (getgrouplist(o->user, o->gid, o->groups, &o->n_groups) < 0)
+		o->n_groups = 0;
+	return 0;
+}
+
+/* Whether uid (with gid and groups) may execute a file with st's owner and mode. */
+static bool may_execute(const struct exec_options *o, const struct stat *st)
+{
+	uid_t uid = o->switch_user ? o->uid : geteuid();
+
+	if (uid == 0)
+		return st->st_mode & (S_IXUSR | S_IXGRP | S_IXOTH);
+	if (st->st_uid == uid)
+		return st->st_mode & S_IXUSR;
+	if (o->switch_user ? st->st_gid == o->gid : st->st_gid == getegid())
+		return st->st_mode & S_IXGRP;
+	for (int i = 0; o->switch_user && i < o->n_groups; i++)
+		if (st->st_gid == o->groups[i])
+			return st->st_mode & S_IXGRP;
+	return st->st_mode & S_IXOTH;
+}
+
+int exec_check(void *options, const struct config_place *at)
+{
+	struct exec_options *o = options;
+	const char *path = o->command.n ? o->command.items[0] : "";
+	struct stat st;
+	int r;
+
+	if (path[0] != '/') {
+		config_error(at, "exec: the command must start with an absolute path, not '%s'", path);
+		return 1;
+	}
+	/* A program never runs as root by accident. */
+	o->switch_user = geteuid() == 0;
+	if (o->switch_user && !o->user) {
+		config_error(at, "exec: minetd runs as root: say which 'user' the program runs as");
+		return 1;
+	}
+	if (o->switch_user && (r = resolve_user(o, at)) != 0)
+		return r;
+	if (stat(path, &st) < 0 || !S_ISREG(st.st_mode) || !may_execute(o, &st)) {
+		config_error(at, "exec: '%s' is %s", path, stat(path, &st) < 0 ? strerror(errno) :
+			     !S_ISREG(st.st_mode) ? "not a regular file" : "not executable by the program's user");
+		return 1;
+	}
+	return 0;
+}
+
+void exec_release(void *options)
+{
+	free(((struct exec_options *)options)->groups);
+}

@@ -1,0 +1,26 @@
+/* Handler "exec": an admin's own program answers, once per TCP connection (its stdin and
+ * stdout) or per datagram (stdin the datagram, stdout the reply). Its options, and the
+ * checks made when the config is loaded; programs.c runs them. */
+#pragma once
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "handler.h"
+
+struct exec_options {
+	struct string_list command;     /* an absolute path, then the arguments */
+	char *user, *group;             /* whom it runs as; NULL: minetd's own */
+	unsigned processes;             /* at most this many at once, per service */
+	unsigned timeout;               /* seconds; then SIGTERM, then SIGKILL, to its group */
+	/* worked out when loaded */
+	bool switch_user;               /* minetd runs as root: become uid, gid, groups */
+	uid_t uid;
+	gid_t gid;
+	gid_t *groups;
+	int n_groups;
+};
+
+extern const struct key exec_keys[];
+int exec_check(void *options, const struct config_place *at);
+void exec_release(void *options);

@@ -1,0 +1,487 @@
+#include "programs.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "exec.h"
+#include "listen.h"
+#include "log.h"
+#include "loop.h"
+#include "proto.h"
+#include "serving.h"
+#include "spawn.h"
+
+#define KILL_GRACE_USEC (2 * 1000000ULL)        /* from SIGTERM to SIGKILL */
+#define LINE_MAX_LEN 1024                       /* a longer stderr line is logged in parts */
+#define ENV_PATH "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+struct program {
+	struct server *server;
+	struct active_service *owner;   /* NULL once its service is gone */
+	struct program *prev, *next;
+	pid_t pid;
+	struct loop_io exited;          /* its pidfd */
+	struct loop_io err;             /* its stderr */
+	struct loop_io out;             /* UDP: its stdout, the reply */
+	const char *protocol;
+	char name[65];                  /* its service's */
+	char peer_text[ADDR_TEXT_MAX];
+	struct sockaddr_in6 peer;       /* IPv4 as mapped */
+	uint64_t started_usec, deadline_usec;
+	int signals_sent;               /* 0, then SIGTERM, then SIGKILL */
+	size_t line_len;
+	char line[LINE_MAX_LEN];
+	/* UDP */
+	int socket;                     /* a copy of the listener's: a reload may close that */
+	struct sockaddr_storage to;
+	socklen_t to_len;
+	uint8_t control[64];
+	size_t control_len, request_len;
+	uint8_t *reply;                 /* UDP_MAX_PAYLOAD + 1 bytes while it runs */
+	size_t reply_len;
+};
+
+static struct log_fields fields_of(const struct program *p)
+{
+	return (struct log_fields){ .service = p->name, .protocol = p->protocol, .peer = p->peer_text };
+}
+
+/* Its stderr, a line at a time, into the log: "PROGRAM[PID]: LINE". */
+static void log_line(struct program *p)
+{
+	struct log_fields f = fields_of(p);
+
+	p->line[p->line_len] = '\0';
+	if (log_ratelimit_pass(&p->server->program_log, now_usec()))
+		log_fields(LOG_NOTICE, &f, "%s: program %d for %s: %s", p->name, (int)p->pid, p->peer_text, p->line);
+	p->line_len = 0;
+}
+
+static void read_stderr(struct program *p)
+{
+	char buf[4096];
+	ssize_t n;
+
+	while ((n = read(p->err.fd, buf, sizeof(buf))) > 0) {
+		for (ssize_t i = 0; i < n; i++) {
+			if (buf[i] != '\n')
+				p->line[p->line_len++] = buf[i];
+			if (buf[i] == '\n' || p->line_len == sizeof(p->line) - 1)
+				log_line(p);
+		}
+	}
+	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+		if (p->line_len)
+			log_line(p);
+		loop_remove(p->server->loop, &p->err);
+		close(p->err.fd);
+		p->err.fd = -1;
+	}
+}
+
+/* UDP: one datagram at most; more is no reply at all (a cut reply would be a wrong one). */
+static void read_stdout(struct program *p)
+{
+	ssize_t n = 0;
+
+	while (p->reply_len <= UDP_MAX_PAYLOAD &&
+	       (n = read(p->out.fd, p->reply + p->reply_len, UDP_MAX_PAYLOAD + 1 - p->reply_len)) > 0)
+		p->reply_len += (size_t)n;
+	if (p->reply_len > UDP_MAX_PAYLOAD || n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+		loop_remove(p->server->loop, &p->out);
+		close(p->out.fd);
+		p->out.fd = -1;
+	}
+}
+
+static void on_stderr(struct loop *loop, struct loop_io *io, uint32_t events)
+{
+	(void)loop;
+	(void)events;
+	read_stderr(container_of(io, struct program, err));
+}
+
+static void on_stdout(struct loop *loop, struct loop_io *io, uint32_t events)
+{
+	(void)loop;
+	(void)events;
+	read_stdout(container_of(io, struct program, out));
+}
+
+/* UDP: the reply, from the address the request was sent to, under the same rules as a
+ * built-in's: the amplification rule, the budgets. */
+static void send_reply(struct program *p)
+{
+	const char *refusal;
+	struct iovec iov = { p->reply, p->reply_len };
+	struct msghdr m = { .msg_name = &p->to, .msg_namelen = p->to_len, .msg_iov = &iov, .msg_iovlen = 1,
+			    .msg_control = p->control_len ? p->control : NULL, .msg_controllen = p->control_len };
+
+	if (p->reply_len > UDP_MAX_PAYLOAD) {
+		struct log_fields f = fields_of(p);
+		if (log_ratelimit_pass(&p->server->program_log, now_usec()))
+			log_fields(LOG_WARNING, &f, "%s: program %d for %s wrote more than a datagram: no reply",
+				   p->name, (int)p->pid, p->peer_text);
+		return;
+	}
+	if (p->reply_len == 0 || !p->owner)
+		return;
+	refusal = serving_reply_refusal(p->server, &p->peer, p->request_len, p->reply_len, now_usec());
+	if (refusal)
+		serving_refuse(p->server, p->owner, "udp", (struct sockaddr *)&p->peer, refusal);
+	else if (sendmsg(p->socket, &m, MSG_DONTWAIT | MSG_NOSIGNAL) == (ssize_t)p->reply_len) {
+		counter_add(&p->owner->counters.udp_replied, 1);
+		counter_add(&p->owner->counters.bytes_out, p->reply_len);
+	}
+}
+
+static void log_end(const struct program *p, int status)
+{
+	struct log_fields f = fields_of(p);
+	char how[64];
+	bool odd = !WIFEXITED(status) || WEXITSTATUS(status) != 0;
+
+	if (WIFSIGNALED(status))
+		snprintf(how, sizeof(how), "was killed by signal %d%s", WTERMSIG(status),
+			 p->signals_sent ? " at its timeout" : "");
+	else
+		snprintf(how, sizeof(how), "exited with status %d", WEXITSTATUS(status));
+	f.has_traffic = true;
+	f.duration_usec = now_usec() - p->started_usec;
+	f.reason = how;
+	if ((odd && log_ratelimit_pass(&p->server->program_log, now_usec())) ||
+	    (!odd && p->server->config->log_connections))
+		log_fields(odd ? LOG_WARNING : LOG_INFO, &f, "%s: program %d for %s %s after %" PRIu64 " ms",
+			   p->name, (int)p->pid, p->peer_text, how, f.duration_usec / 1000);
+}
+
+/* It has exited: what it wrote is read, its reply sent, its place given back. */
+static void program_finish(struct program *p, int status)
+{
+	struct server *srv = p->server;
+
+	if (p->err.fd >= 0)
+		read_stderr(p);
+	if (p->out.fd >= 0)
+		read_stdout(p);
+	if (p->err.fd >= 0 && p->line_len)
+		log_line(p);
+	if (p->reply)
+		send_reply(p);
+	log_end(p, status);
+	if (strcmp(p->protocol, "tcp") == 0) {
+		client_registry_give(srv->clients, &p->peer.sin6_addr);
+		if (p->owner)
+			counter_add(&p->owner->counters.tcp_active, (uint64_t)-1);
+	}
+	if (p->owner)
+		p->owner->programs--;
+	for (struct loop_io *io = &p->exited; io; io = io == &p->exited ? &p->err : io == &p->err ? &p->out : NULL) {
+		if (io->fd >= 0) {
+			loop_remove(srv->loop, io);
+			close(io->fd);
+		}
+	}
+	if (p->socket >= 0)
+		close(p->socket);
+	if (p->prev)
+		p->prev->next = p->next;
+	else
+		srv->programs = p->next;
+	if (p->next)
+		p->next->prev = p->prev;
+	free(p->reply);
+	loop_release(srv->loop, p, free);
+}
+
+static void on_exited(struct loop *loop, struct loop_io *io, uint32_t events)
+{
+	struct program *p = container_of(io, struct program, exited);
+	int status = 0;
+
+	(void)loop;
+	(void)events;
+	if (waitpid(p->pid, &status, WNOHANG) == p->pid)
+		program_finish(p, status);
+}
+
+/* The environment: as systemd's Accept=yes sets it, and the service's; nothing of minetd's
+ * own (no LISTEN_FDS, NOTIFY_SOCKET or FDSTORE). Sizes are bounded: names of at most 64
+ * bytes, addresses of at most 46. */
+struct env {
+	char text[1024];
+	char *vars[8];
+	int used, n;
+};
+
+static void env_add(struct env *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void env_add(struct env *e, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	e->vars[e->n++] = e->text + e->used;
+	e->used += vsnprintf(e->text + e->used, sizeof(e->text) - (size_t)e->used, fmt, ap) + 1;
+	va_end(ap);
+}
+
+static void program_env(struct env *e, const struct program *p, const char *local, unsigned local_port)
+{
+	char remote[INET6_ADDRSTRLEN] = "";
+	unsigned remote_port = 0;
+
+	addr_host_port((const struct sockaddr *)&p->peer, remote, &remote_port);
+	env_add(e, "%s", ENV_PATH);
+	env_add(e, "REMOTE_ADDR=%s", remote);
+	env_add(e, "REMOTE_PORT=%u", remote_port);
+	env_add(e, "LOCAL_ADDR=%s", local);
+	env_add(e, "LOCAL_PORT=%u", local_port);
+	env_add(e, "MINETD_SERVICE=%s", p->name);
+	env_add(e, "MINETD_PROTOCOL=%s", p->protocol);
+	e->vars[e->n] = NULL;
+}
+
+/* A program for as, if its service allows one more (its share of 'processes' in this
+ * loop); NULL when not, or without memory. */
+static struct program *program_new(struct server *srv, struct active_service *as, const char *protocol,
+				   const struct sockaddr_in6 *peer)
+{
+	const struct exec_options *o = as->service->options;
+	struct program *p;
+
+	if (as->programs >= (o->processes + srv->loops - 1) / srv->loops || !(p = calloc(1, sizeof(*p))))
+		return NULL;
+	*p = (struct program){ .server = srv, .owner = as, .protocol = protocol, .peer = *peer,
+			       .exited.fd = -1, .err.fd = -1, .out.fd = -1, .socket = -1 };
+	snprintf(p->name, sizeof(p->name), "%s", as->service->name);
+	addr_to_string((const struct sockaddr *)peer, p->peer_text);
+	as->programs++;
+	return p;
+}
+
+/* Forgets a program that never ran. */
+static void program_drop(struct program *p)
+{
+	p->owner->programs--;
+	if (p->socket >= 0)
+		close(p->socket);
+	free(p->reply);
+	free(p);
+}
+
+static int watch(struct program *p, struct loop_io *io, int fd, loop_io_fn *fn)
+{
+	int r = loop_add(p->server->loop, io, fd, LOOP_IN, fn);
+
+	if (r < 0)
+		close(fd);
+	return r;
+}
+
+/* Runs p with in and out as its stdin and stdout, reply (or -1) the end of out to read,
+ * local the address the client reached. Returns 0, or -errno when it does not run. */
+static int program_start(struct program *p, int in, int out, int reply, const char *local, unsigned local_port)
+{
+	struct server *srv = p->server;
+	const struct exec_options *o = p->owner->service->options;
+	struct env env = { .n = 0 };
+	int err[2], pidfd = -1, r;
+	pid_t pid;
+
+	if (!srv->spawn_stack && !(srv->spawn_stack = malloc(SPAWN_STACK_SIZE)))
+		return -ENOMEM;
+	if (pipe2(err, O_CLOEXEC) < 0)
+		return -errno;
+	fcntl(err[0], F_SETFL, O_NONBLOCK);
+	if ((r = watch(p, &p->err, err[0], on_stderr)) < 0 ||
+	    (reply >= 0 && (r = watch(p, &p->out, reply, on_stdout)) < 0)) {
+		close(err[1]);
+		return r;
+	}
+	program_env(&env, p, local, local_port);
+	struct spawn s = {
+		.stack = srv->spawn_stack, .path = o->command.items[0], .argv = o->command.items,
+		.envp = env.vars, .fds = { in, out, err[1] }, .switch_user = o->switch_user,
+		.uid = o->uid, .gid = o->gid, .groups = o->groups, .n_groups = (size_t)o->n_groups,
+	};
+	pid = spawn(&s, &pidfd);
+	close(err[1]);
+	if (pid > 0 && (r = watch(p, &p->exited, pidfd, on_exited)) < 0) {
+		kill(pid, SIGKILL);     /* it must not run unwatched */
+		waitpid(pid, NULL, 0);
+	}
+	if (pid < 0 || r < 0) {
+		for (struct loop_io *io = &p->err; io; io = io == &p->err ? &p->out : NULL)
+			if (io->fn) {
+				loop_remove(srv->loop, io);
+				close(io->fd);
+			}
+		return pid < 0 ? pid : r;
+	}
+	p->pid = pid;
+	p->started_usec = now_usec();
+	p->deadline_usec = p->started_usec + o->timeout * 1000000ULL;
+	p->next = srv->programs;
+	if (srv->programs)
+		srv->programs->prev = p;
+	srv->programs = p;
+	if (srv->config->log_connections) {
+		struct log_fields f = fields_of(p);
+		log_fields(LOG_INFO, &f, "%s: program %d started for %s", p->name, (int)pid, p->peer_text);
+	}
+	return 0;
+}
+
+static void program_refuse(struct server *srv, struct active_service *as, const char *protocol,
+			   const struct sockaddr_in6 *peer, int r)
+{
+	serving_refuse(srv, as, protocol, (const struct sockaddr *)peer,
+		       r == 0 ? "processes: as many programs run as the service allows" : strerror(-r));
+}
+
+void program_tcp(struct server *srv, struct active_service *as, int fd, const struct sockaddr_in6 *peer)
+{
+	struct program *p = program_new(srv, as, "tcp", peer);
+	struct sockaddr_storage bound;
+	socklen_t len = sizeof(bound);
+	char local[INET6_ADDRSTRLEN] = "";
+	unsigned port = 0;
+	int r = 0;
+
+	if (p && getsockname(fd, (struct sockaddr *)&bound, &len) == 0)
+		addr_host_port((struct sockaddr *)&bound, local, &port);
+	if (p && (r = program_start(p, fd, fd, -1, local, port)) < 0) {
+		program_drop(p);
+		p = NULL;
+	}
+	close(fd);              /* the program's now */
+	if (!p) {
+		client_registry_give(srv->clients, &peer->sin6_addr);
+		program_refuse(srv, as, "tcp", peer, r);
+		return;
+	}
+	counter_add(&as->counters.tcp_accepted, 1);
+	counter_add(&as->counters.tcp_active, 1);
+}
+
+/* The datagram as a file to read to its end: no pipe to fill, nothing to wait for. */
+static int datagram_file(const struct program_datagram *d)
+{
+	int fd = memfd_create("minetd-datagram", MFD_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	if ((d->len && write(fd, d->data, d->len) != (ssize_t)d->len) || lseek(fd, 0, SEEK_SET) < 0) {
+		close(fd);
+		return -EIO;
+	}
+	return fd;
+}
+
+/* Where the datagram was sent to: the address of the cmsg that will be the reply's
+ * source, and the port of the socket. */
+static void datagram_local(const struct program_datagram *d, char host[INET6_ADDRSTRLEN], unsigned *port)
+{
+	struct msghdr m = { .msg_control = (void *)d->control, .msg_controllen = d->control_len };
+	struct cmsghdr *c = d->control_len ? CMSG_FIRSTHDR(&m) : NULL;
+	struct sockaddr_storage bound;
+	socklen_t len = sizeof(bound);
+	struct in6_pktinfo i6;
+	struct in_pktinfo i4;
+
+	if (getsockname(d->socket, (struct sockaddr *)&bound, &len) == 0)
+		addr_host_port((struct sockaddr *)&bound, host, port);
+	if (c && c->cmsg_level == IPPROTO_IP) {
+		memcpy(&i4, CMSG_DATA(c), sizeof(i4));
+		inet_ntop(AF_INET, &i4.ipi_spec_dst, host, INET6_ADDRSTRLEN);
+	} else if (c && c->cmsg_level == IPPROTO_IPV6) {
+		memcpy(&i6, CMSG_DATA(c), sizeof(i6));
+		inet_ntop(AF_INET6, &i6.ipi6_addr, host, INET6_ADDRSTRLEN);
+	}
+}
+
+/* Everything the reply needs, then the program; 0 or -errno. */
+static int program_udp_start(struct program *p, const struct program_datagram *d)
+{
+	char local[INET6_ADDRSTRLEN] = "";
+	unsigned port = 0;
+	int in, out[2], r;
+
+	if (d->control_len > sizeof(p->control) || !(p->reply = malloc(UDP_MAX_PAYLOAD + 1)))
+		return -ENOMEM;
+	if ((p->socket = fcntl(d->socket, F_DUPFD_CLOEXEC, 3)) < 0)
+		return -errno;
+	memcpy(&p->to, d->peer, d->peer_len);
+	p->to_len = d->peer_len;
+	memcpy(p->control, d->control, d->control_len);
+	p->control_len = d->control_len;
+	p->request_len = d->len;
+	datagram_local(d, local, &port);
+	if ((in = datagram_file(d)) < 0)
+		return in;
+	if (pipe2(out, O_CLOEXEC) < 0) {
+		r = -errno;
+		close(in);
+		return r;
+	}
+	fcntl(out[0], F_SETFL, O_NONBLOCK);
+	r = program_start(p, in, out[1], out[0], local, port);
+	close(in);
+	close(out[1]);
+	return r;
+}
+
+void program_udp(struct server *srv, struct active_service *as, const struct program_datagram *d)
+{
+	struct program *p = program_new(srv, as, "udp", d->from);
+	int r = p ? program_udp_start(p, d) : 0;
+
+	if (!p || r < 0) {
+		if (p)
+			program_drop(p);
+		program_refuse(srv, as, "udp", d->from, r);
+	}
+}
+
+void programs_tick(struct server *srv, uint64_t now)
+{
+	for (struct program *p = srv->programs; p; p = p->next) {
+		if (now < p->deadline_usec || p->signals_sent == 2)
+			continue;
+		/* its whole process group: what it started goes too */
+		kill(-p->pid, p->signals_sent++ ? SIGKILL : SIGTERM);
+		p->deadline_usec = now + KILL_GRACE_USEC;
+	}
+}
+
+void programs_end(struct server *srv, struct active_service *as)
+{
+	struct program *p, *next;
+	int status;
+
+	for (p = srv->programs; p; p = next) {
+		next = p->next;
+		if (as && p->owner != as)
+			continue;
+		kill(-p->pid, SIGKILL);
+		p->signals_sent = 2;
+		if (as) {               /* the service goes: it is reaped as usual */
+			p->owner->programs--;
+			p->owner = NULL;
+		} else if (waitpid(p->pid, &status, 0) == p->pid) {
+			program_finish(p, status);      /* minetd stops: now */
+		}
+	}
+}

@@ -1,0 +1,35 @@
+/* Running the programs of handler "exec" from the event loop: one per TCP connection (the
+ * connection is its stdin and stdout) or per datagram (stdin the datagram, stdout the
+ * reply); each in a process group of its own, its stderr logged line by line, ended at its
+ * timeout, reaped through a pidfd; never more at once than its service allows. */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+struct active_service;
+struct server;
+struct sockaddr_in6;
+
+/* A datagram for a program, past the loop ports and the access lists. */
+struct program_datagram {
+	const uint8_t *data;
+	size_t len;
+	const struct sockaddr_storage *peer;
+	socklen_t peer_len;
+	const struct sockaddr_in6 *from;        /* peer, IPv4 as mapped */
+	const void *control;                    /* the reply's source address, as a cmsg */
+	size_t control_len;
+	int socket;                             /* the reply goes out through it */
+};
+
+/* fd, a TCP connection past the access lists and the limits, becomes the program's stdin
+ * and stdout; the connection counts against the limits until the program ends. */
+void program_tcp(struct server *server, struct active_service *as, int fd, const struct sockaddr_in6 *peer);
+void program_udp(struct server *server, struct active_service *as, const struct program_datagram *d);
+/* Once a tick: programs past their timeout get SIGTERM, then SIGKILL. */
+void programs_tick(struct server *server, uint64_t now);
+/* Ends the programs of as (NULL: every one): their process groups get SIGKILL, and they
+ * are reaped; what they still send is dropped. */
+void programs_end(struct server *server, struct active_service *as);

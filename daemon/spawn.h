@@ -1,0 +1,28 @@
+/* Starting a program the way a small server can afford per request: vfork semantics (the
+ * child shares minetd's memory until it execs, nothing is copied), a session and process
+ * group of its own, chosen descriptors as its stdin, stdout and stderr, a clean signal
+ * state, and, when minetd runs as root, another user. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#define SPAWN_STACK_SIZE (64 * 1024)
+
+struct spawn {
+	void *stack;                    /* SPAWN_STACK_SIZE bytes the child runs on until it execs */
+	const char *path;
+	char *const *argv;
+	char *const *envp;
+	int fds[3];                     /* its stdin, stdout, stderr */
+	bool switch_user;
+	uid_t uid;
+	gid_t gid;
+	const gid_t *groups;
+	size_t n_groups;
+};
+
+/* Starts it; *pidfd is a pidfd for the loop (readable once it exits). Returns its pid, or
+ * -errno: from clone, or from the child (setuid, execve, ...) before it could run. */
+pid_t spawn(const struct spawn *s, int *pidfd);
