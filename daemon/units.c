@@ -309,12 +309,13 @@ static void check_socket(struct config_place at, const struct config *config, co
 	const struct service *svc = config_find_service(config, s->name);
 
 	at.line = svc ? svc->line : 0;
-	if (!svc && !handler_find(s->name))
-		config_error(&at, "warning: socket unit %s passes a socket named '%s' (%s) that matches "
-			     "no service and no handler: minetd will close it", s->unit, s->name, s->listen);
-	else if (!s->type)
+	if (!s->type)
 		config_error(&at, "warning: socket unit %s passes '%s' a socket that is neither TCP nor "
 			     "UDP over IPv4 or IPv6 (%s): minetd will close it", s->unit, s->name, s->listen);
+	else if (!svc && !handler_find(s->name))
+		config_error(&at, "warning: socket unit %s passes a %s socket named '%s' (%s) that "
+			     "matches no service and no handler: minetd will close it", s->unit,
+			     socket_type_name(s->type), s->name, s->listen);
 	else if (svc && !(svc->protocols & protocol_of(s->type)))
 		config_error(&at, "warning: service '%s' serves no %s, but socket unit %s passes it a %s "
 			     "socket (%s): minetd will close it", svc->name, socket_type_name(s->type),

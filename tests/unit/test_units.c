@@ -167,7 +167,7 @@ static void sockets_minetd_would_close(void **state)
 		sock("minetd-idle.socket", "idle", "inactive", SOCK_STREAM, "[::]:6003"),
 	};
 	const char *const want[][4] = {
-		{ "0", "socket unit minetd-nothing.socket passes a socket named 'nothing' ([::]:6002)",
+		{ "0", "socket unit minetd-nothing.socket passes a tcp socket named 'nothing' ([::]:6002)",
 		  "matches no service and no handler" },
 		{ "2", "service 'six' serves no udp", "minetd-six-udp.socket passes it a udp socket ([::]:6000)" },
 		{ "3", "minetd-path.socket passes 'lo' a socket that is neither TCP nor UDP",
