@@ -124,7 +124,8 @@ static void socket_elsewhere_names_both(void **state)
 		sock("minetd-lo.socket", "lo", "active", SOCK_DGRAM, "127.0.0.1:6100"),
 	};
 	const char *const want[][4] = {
-		{ "2", "service 'six' is configured for tcp *:6000", "minetd-six.socket listens on [::]:6001" },
+		{ "2", "service 'six' is configured for tcp *:6000",
+		  "minetd-six.socket listens on [::]:6001" },
 		{ "3", "service 'lo' is configured for tcp 127.0.0.1:6100",
 		  "minetd-lo.socket listens on 127.0.0.2:6100" },
 		{ NULL },
@@ -169,7 +170,8 @@ static void sockets_minetd_would_close(void **state)
 	const char *const want[][4] = {
 		{ "0", "socket unit minetd-nothing.socket passes a tcp socket named 'nothing' ([::]:6002)",
 		  "matches no service and no handler" },
-		{ "2", "service 'six' serves no udp", "minetd-six-udp.socket passes it a udp socket ([::]:6000)" },
+		{ "2", "service 'six' serves no udp",
+		  "minetd-six-udp.socket passes it a udp socket ([::]:6000)" },
 		{ "3", "minetd-path.socket passes 'lo' a socket that is neither TCP nor UDP",
 		  "(/run/minetd-lo.sock)" },
 		{ NULL },
