@@ -117,7 +117,8 @@ static int add_socket_unit(sd_bus *bus, const char *unit, struct unit_sockets *o
 	return r;
 }
 
-/* The socket units whose Service= is service, loaded or not listening too. */
+/* The socket units that start service (its TriggeredBy=), listening or not; -ESRCH when
+ * systemd has no such service loaded. */
 static int add_service_sockets(sd_bus *bus, const char *service, struct unit_sockets *out)
 {
 	sd_bus_error error = SD_BUS_ERROR_NULL;
@@ -154,7 +155,8 @@ int units_ask(struct unit_sockets *out)
 	if ((r = sd_bus_open_system(&bus)) < 0)
 		return r;
 	(void)sd_bus_set_method_call_timeout(bus, BUS_TIMEOUT_USEC);
-	/* Run by a service that socket units start, as its ExecReload=: that one's. */
+	/* Run by a service that socket units start, as its ExecReload=: that one's; run by
+	 * anything else (a shell, systemd-run): minetd.service's. */
 	r = -ESRCH;
 	if (sd_pid_get_unit(0, &own) >= 0 && ends_with(own, ".service"))
 		r = add_service_sockets(bus, own, out);
@@ -232,12 +234,11 @@ static unsigned port_of(const struct sockaddr_storage *ss)
 }
 
 /* What the config says: "*:7", "127.0.0.1:7", "[::1]:7", "localhost:7". */
-static const char *config_address(const struct service *svc, char where[WHERE_MAX])
+static void config_address(const struct service *svc, char where[WHERE_MAX])
 {
 	const char *host = svc->host.text && *svc->host.text ? svc->host.text : "*";
 
 	snprintf(where, WHERE_MAX, strchr(host, ':') ? "[%s]:%u" : "%s:%u", host, svc->port);
-	return where;
 }
 
 /* Whether a socket is on the service's port, and on its host unless that is every address. */
