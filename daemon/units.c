@@ -354,10 +354,11 @@ void units_check_config(const struct config *config, struct config_errors *warni
 	r = units_ask(&sockets);
 	if (r == 0)
 		units_check(config, &sockets, obstacle, warnings);
-	else if (r != -ESRCH)   /* -ESRCH: minetd.service is not installed here */
-		config_error(&at, "warning: the socket units systemd will pass were not checked: cannot "
-			     "ask systemd over the system bus (%s)%s%s", strerror(-r), obstacle ? "; minetd "
-			     "cannot bind sockets itself, so a service without a socket unit named after it "
-			     "will not be served: " : "", obstacle ? obstacle : "");
+	/* Unasked, they matter when every service needs one: -ESRCH, no minetd.service here. */
+	else if (r != -ESRCH && obstacle)
+		config_error(&at, "warning: the socket units systemd will pass were not checked (cannot "
+			     "ask systemd over the system bus: %s) and minetd cannot bind sockets itself "
+			     "(%s): a service without a socket unit named after it will not be served",
+			     strerror(-r), obstacle);
 	units_free(&sockets);
 }

@@ -29,8 +29,8 @@ struct unit_sockets {
 
 /* -t: when this machine runs systemd, adds a "FILE:LINE: warning: ..." line to warnings for
  * each service that the socket units of minetd.service serve elsewhere than the config says,
- * or not at all, and for each socket minetd would close; one line when systemd cannot be
- * asked. */
+ * or not at all, and for each socket minetd would close; when systemd cannot be asked, one
+ * line if minetd cannot bind sockets itself here, else none. */
 void units_check_config(const struct config *config, struct config_errors *warnings);
 
 /* The socket units of the service -t runs in (its ExecReload=), if socket units trigger it,
