@@ -18,6 +18,7 @@
 #include "notify.h"
 #include "reload.h"
 #include "server.h"
+#include "units.h"
 #include "workers.h"
 
 #define STATUS_EVERY_TICKS 5
@@ -310,13 +311,19 @@ static int run(const char *config_path)
 	return exit_status;
 }
 
-/* -t: every problem of the file on stderr, or "FILE: ok". */
+/* -t: every problem of the file on stderr, or "FILE: ok"; warnings about the socket units
+ * systemd will pass beside it. */
 static int check_config(const char *path)
 {
+	struct config_errors warnings = { 0 };
 	struct config *config;
 
 	if (load_config(path, NULL, 0, &config, true) < 0)
 		return EXIT_CONFIG;
+	units_check_config(config, &warnings);
+	for (size_t i = 0; i < warnings.n; i++)
+		report(warnings.lines[i], true);
+	config_errors_clear(&warnings);
 	config_free(config);
 	printf("%s: ok\n", path);
 	return EXIT_SUCCESS;

@@ -7,6 +7,8 @@
 #                              under $CONTAINER/up/usr, /etc or /var appear in the container's
 #                              /usr, /etc or /var (copy-on-write over the host's; the host is
 #                              left untouched)
+#   container_install          puts $MINETD, the quotes, the config and the units of the
+#                              tree where the package puts them (under $CONTAINER/up)
 #   container_boot SCRIPT [SYSTEMD-NSPAWN-OPTION...]
 #                              boots with a private network and runs SCRIPT as a oneshot unit;
 #                              returns when SCRIPT ends the container (`systemctl exit`, see
@@ -46,6 +48,18 @@ container_init() {
 	trap 'exit 1' HUP INT TERM
 	mkdir -p "$CONTAINER/up/usr" "$CONTAINER/up/etc/systemd/system" "$CONTAINER/up/var" \
 		"$CONTAINER/out"
+}
+
+# Where the package puts them, in the overlays' upper directories: the container sees
+# them, the host does not. The units in /lib (which is /usr/lib: --volatile=yes takes
+# only /usr of the host), not /etc, so that systemctl mask and drop-ins work on them.
+container_install() {
+	_up=$CONTAINER/up
+	mkdir -p "$_up/usr/sbin" "$_up/usr/share/minetd" "$_up/usr/lib/systemd/system" "$_up/etc/minetd" &&
+		cp "$MINETD" "$_up/usr/sbin/minetd" &&
+		cp "$TOP/config/quotes" "$_up/usr/share/minetd/quotes" &&
+		cp "$TOP/config/minetd.conf" "$_up/etc/minetd/minetd.conf" &&
+		cp "$TOP"/systemd/*.socket "$TOP"/systemd/*.service "$_up/usr/lib/systemd/system/"
 }
 
 container_boot() {

@@ -19,16 +19,7 @@ if [ ! -x "$MINETD" ]; then
 	exit 1
 fi
 container_init
-
-# Where the package puts them, in the overlays' upper directories: the container sees
-# them, the host does not. The units in /lib (which is /usr/lib: --volatile=yes takes
-# only /usr of the host), not /etc, so that systemctl mask and drop-ins work on them.
-up=$CONTAINER/up
-mkdir -p "$up/usr/sbin" "$up/usr/share/minetd" "$up/usr/lib/systemd/system" "$up/etc/minetd"
-cp "$MINETD" "$up/usr/sbin/minetd"
-cp "$TOP/config/quotes" "$up/usr/share/minetd/quotes"
-cp "$TOP/config/minetd.conf" "$up/etc/minetd/minetd.conf"
-cp "$TOP"/systemd/*.socket "$TOP"/systemd/*.service "$up/usr/lib/systemd/system/"
+container_install || exit 1
 
 container_boot "$INSIDE"
 container_report $? container

@@ -1,0 +1,216 @@
+#!/bin/sh
+# Runs inside the booted container of check-units.sh (helpers: tests/lib/inside.sh):
+# minetd -t warns when the socket units systemd will pass minetd.service and the config
+# disagree, and when a service will not be served; it still exits 0 with "FILE: ok", and
+# 1 for a config it refuses. The project's units are in /lib/systemd/system, the binary
+# at /usr/sbin/minetd.
+
+. /minetd-lib/inside.sh
+
+dir=/run/minetd-test
+mkdir -p $dir
+chmod 755 $dir
+out=$dir/stdout err=$dir/stderr
+
+# checked NAME CONF [PREFIX...]: runs PREFIX /usr/sbin/minetd -t -c CONF (PREFIX: systemd-run
+# and its options, or nothing); PASS NAME-ok when it exits 0 with "CONF: ok". Its stderr
+# stays in $err for the checks that follow.
+checked() {
+	_name=$1 _conf=$2
+	shift 2
+	"$@" /usr/sbin/minetd -t -c "$_conf" >$out 2>$err
+	expect "$_name-ok" "0 $_conf: ok" "$? $(cat $out)"
+}
+# warns NAME TEXT...: PASS when one line of $err has every TEXT.
+warns() {
+	_name=$1
+	shift
+	_lines=$(cat $err)
+	for _text in "$@"; do
+		_lines=$(printf '%s\n' "$_lines" | grep -F -- "$_text")
+	done
+	if [ -n "$_lines" ]; then
+		pass "$_name ($(printf '%s\n' "$_lines" | head -n 1))"
+	else
+		fail "$_name" "no line with '$*' in: $(tr '\n' '|' <$err)"
+	fi
+}
+# warnings NAME N: PASS when $err has N lines.
+warnings() { expect "$1" "$2" "$(grep -c . $err)"; }
+# socket_unit NAME FDNAME LISTEN...: writes and starts /etc/systemd/system/minetd-NAME.socket.
+socket_unit() {
+	_unit=/etc/systemd/system/minetd-$1.socket
+	printf '[Socket]\nFileDescriptorName=%s\nService=minetd.service\n' "$2" >$_unit
+	shift 2
+	printf '%s\n' "$@" >>$_unit
+	systemctl daemon-reload
+	systemctl start "${_unit##*/}"
+}
+# The unit's sandbox for -t: the options of minetd.service that stop minetd binding, and a
+# static user, since dbus-daemon drops a DynamicUser= client (systemd issue 22737; the
+# unit's own reload, below, shows what -t says then).
+sandbox="systemd-run -q --wait --pipe -p User=nobody -p PrivateUsers=yes"
+hardened="$sandbox -p PrivateNetwork=yes -p RestrictAddressFamilies=AF_UNIX"
+
+check enable-minetd-socket systemctl enable --now minetd.socket
+# For minetd.service with a static user, at the end (created now: useradd refuses a name
+# that a dynamic user of a running unit holds).
+useradd --system --no-create-home --shell /usr/sbin/nologin minetd-static
+
+# --- (1) A config port that differs from the socket unit of that name: both named.
+cat >$dir/six.conf <<'EOF'
+services = (
+  { name = "echo"; handler = "echo"; port = 5000; },
+  { name = "six"; handler = "echo"; port = 6000; protocol = "tcp"; }
+);
+EOF
+checked agreeing $dir/six.conf
+warnings agreeing-says-nothing 0
+socket_unit six six ListenStream=6001
+checked port-differs $dir/six.conf
+warns port-differs-names-both "$dir/six.conf:3: warning: service 'six'" "tcp *:6000" \
+	"minetd-six.socket listens on [::]:6001"
+warnings port-differs-one-line 1
+systemctl stop minetd-six.socket
+
+# --- (2) A service with no socket unit, under the unit's conditions: not served.
+cat >$dir/seven.conf <<'EOF'
+services = (
+  { name = "echo"; handler = "echo"; port = 5000; },
+  { name = "seven"; handler = "echo"; port = 6007; protocol = "tcp"; }
+);
+EOF
+checked unsocketed-unrestricted $dir/seven.conf
+warnings unsocketed-unrestricted-binds-itself 0
+checked unsocketed-hardened $dir/seven.conf $hardened
+warns unsocketed-hardened-not-served \
+	"$dir/seven.conf:3: warning: service 'seven' (tcp *:6007) will not be served" \
+	"RestrictAddressFamilies=" "minetd-seven.socket (ListenStream=6007, FileDescriptorName=seven"
+warnings unsocketed-hardened-one-line 1
+# A network of its own alone: seen as another user (the interfaces) and as root (PID 1's).
+checked unsocketed-private-network $dir/seven.conf $sandbox -p PrivateNetwork=yes
+warns unsocketed-private-network-not-served "service 'seven' (tcp *:6007) will not be served" \
+	"PrivateNetwork="
+checked unsocketed-private-network-root $dir/seven.conf systemd-run -q --wait --pipe -p PrivateNetwork=yes
+warns unsocketed-private-network-root-not-served "service 'seven'" "PrivateNetwork="
+# Enabled but not started: systemd has it, not listening, and would not pass it.
+cat >/etc/systemd/system/minetd-seven-off.socket <<'EOF'
+[Socket]
+ListenStream=6007
+FileDescriptorName=seven
+Service=minetd.service
+[Install]
+WantedBy=sockets.target
+EOF
+check enable-idle-socket systemctl enable minetd-seven-off.socket
+checked idle-socket-hardened $dir/seven.conf $hardened
+warns idle-socket-hardened-says-start "service 'seven'" \
+	"its socket unit minetd-seven-off.socket is inactive" "start minetd-seven-off.socket"
+systemctl disable minetd-seven-off.socket
+rm /etc/systemd/system/minetd-seven-off.socket
+socket_unit seven seven ListenStream=6007
+checked socketed-hardened $dir/seven.conf $hardened
+warnings socketed-hardened-says-nothing 0
+
+# --- (3) Sockets minetd would close: a name of no service or handler, a type the service
+# does not serve. A socket named after a handler is served and needs no word.
+systemctl stop minetd-seven.socket
+socket_unit nothing nothing ListenStream=6002 ListenDatagram=6002
+socket_unit six-udp six ListenDatagram=6000
+socket_unit six six ListenStream=6000
+check enable-daytime systemctl start minetd-daytime.socket
+checked closed $dir/six.conf
+warns closed-unknown-name-tcp "$dir/six.conf:0: warning: socket unit minetd-nothing.socket" \
+	"passes a tcp socket named 'nothing' ([::]:6002)" "matches no service and no handler"
+warns closed-unknown-name-udp "minetd-nothing.socket passes a udp socket named 'nothing' ([::]:6002)"
+warns closed-udp-for-tcp-only "$dir/six.conf:3: warning: service 'six' serves no udp" \
+	"socket unit minetd-six-udp.socket passes it a udp socket ([::]:6000)"
+warnings closed-three-lines 3
+
+# --- A config minetd refuses: 1, as before, under the sandbox too.
+cp $dir/six.conf $dir/bad.conf
+printf 'no_such_key = 1;\n' >>$dir/bad.conf
+# refused NAME [PREFIX...]: PREFIX minetd -t of bad.conf exits 1, names the line, no "ok".
+refused() {
+	_name=$1
+	shift
+	"$@" /usr/sbin/minetd -t -c $dir/bad.conf >$out 2>$err
+	expect "$_name-status" "1 " "$? $(cat $out)"
+	warns "$_name-names-line" "$dir/bad.conf:5: "
+}
+refused bad-config
+refused bad-config-hardened $hardened
+
+# --- No bus to ask: no word while minetd can bind what has no socket; under the unit's
+# conditions, where every service needs one, one line says so. Then "ok".
+checked no-bus $dir/seven.conf env DBUS_SYSTEM_BUS_ADDRESS=unix:path=/nonexistent
+warnings no-bus-says-nothing 0
+checked no-bus-hardened $dir/seven.conf $hardened -E DBUS_SYSTEM_BUS_ADDRESS=unix:path=/nonexistent
+warns no-bus-hardened-one-line \
+	"$dir/seven.conf:0: warning: the socket units systemd will pass were not checked" \
+	"RestrictAddressFamilies=" "a service without a socket unit named after it will not be served"
+warnings no-bus-hardened-only-that 1
+
+# --- -t run by a service that socket units start (its ExecReload=) checks that service's
+# sockets, not minetd.service's.
+cat >/etc/systemd/system/minetd-alt.service <<EOF
+[Service]
+ExecStart=/bin/sleep infinity
+ExecReload=/usr/sbin/minetd -t -c $dir/six.conf
+User=nobody
+EOF
+printf '[Socket]\nListenStream=6020\nFileDescriptorName=alt-only\nService=minetd-alt.service\n' \
+	>/etc/systemd/system/minetd-alt.socket
+systemctl daemon-reload
+systemctl start minetd-alt.socket
+check alt-start systemctl start minetd-alt.service
+c=$(cursor)
+check alt-reload systemctl reload minetd-alt.service
+journal_since "$c" -u minetd-alt.service >$err
+warns alt-own-sockets "$dir/six.conf:0: warning: socket unit minetd-alt.socket" "named 'alt-only'"
+if grep -q 'minetd-nothing.socket' $err; then
+	fail alt-not-minetd-service "minetd.service's sockets checked: $(tr '\n' '|' <$err)"
+else
+	pass alt-not-minetd-service
+fi
+systemctl stop minetd-alt.service minetd-alt.socket
+
+# --- The unit's own ExecReload= (the shipped minetd.service, DynamicUser=yes): dbus-daemon
+# drops the dynamic user, so -t says in one line that the sockets were not checked and why
+# that matters under this unit; the reload succeeds. With a static user (a drop-in) it
+# checks them and names the service that will not be served.
+conf=/etc/minetd/minetd.conf
+cat >$conf <<'EOF'
+services = (
+  { name = "echo"; handler = "echo"; port = 5000; },
+  { name = "eight"; handler = "echo"; port = 6008; protocol = "tcp"; }
+);
+EOF
+chmod 644 $conf
+for sock in nothing six-udp six seven daytime; do
+	systemctl stop minetd-$sock.socket
+done
+check service-start systemctl start minetd.service
+c=$(cursor)
+check reload-dynamic-user systemctl reload minetd.service
+journal_since "$c" -u minetd.service >$err
+eight="^$conf:3: warning: service 'eight' (tcp \*:6008) will not be served"
+if grep -q "$eight" $err; then
+	pass "reload-dynamic-user-checked (this bus takes a dynamic user)"
+else
+	warns reload-dynamic-user-not-checked \
+		"$conf:0: warning: the socket units systemd will pass were not checked" \
+		"RestrictAddressFamilies="
+fi
+mkdir -p /etc/systemd/system/minetd.service.d
+printf '[Service]\nUser=minetd-static\n' >/etc/systemd/system/minetd.service.d/static-user.conf
+systemctl daemon-reload
+check service-restart-static-user systemctl restart minetd.service
+c=$(cursor)
+check reload-static-user systemctl reload minetd.service
+journal_since "$c" -u minetd.service >$err
+warns reload-static-user-not-served "$conf:3: warning: service 'eight' (tcp *:6008) will not be served" \
+	"no socket unit of minetd.service" "RestrictAddressFamilies="
+expect reload-static-user-active active "$(systemctl is-active minetd.service)"
+
+finish
