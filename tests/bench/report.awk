@@ -39,7 +39,7 @@ $1 == "na_workload" {
 $1 == "result" {
 	wl = $2; srv = $3
 	runs[wl, srv]++
-	line_rps = line_cpu = ""
+	line_rps = line_cpu = line_client = ""
 	for (i = 5; i <= NF; i++) {
 		eq = index($i, "=")
 		if (!eq)
@@ -57,11 +57,15 @@ $1 == "result" {
 			line_rps = v + 0
 		if (k == "cpu_pct")
 			line_cpu = v + 0
+		if (k == "client_cpu_pct")
+			line_client = v + 0
 	}
 	# Server CPU time per request: what a server costs when the load
 	# generator, not the server, sets the pace on two cores.
 	if (line_rps != "" && line_cpu != "" && line_rps > 0)
 		add(wl, srv, "cpu_us", line_cpu / 100 / line_rps * 1e6)
+	if (line_rps != "" && line_client != "" && line_rps > 0)
+		add(wl, srv, "client_us", line_client / 100 / line_rps * 1e6)
 	next
 }
 
@@ -284,19 +288,19 @@ function oneshot_table(wl, title, p90,    i, srv, best, cheap) {
 	best = best_inetd(wl, "rps")
 	header(title,
 	       "| server | connections/s | × ref | × best inetd | p50 µs |" (p90 ? " p90 µs |" : "") \
-	       " p99 µs | errors | server CPU % | CPU µs/connection | × ref | × best inetd |",
-	       "|---|---:|---:|---:|---:|" (p90 ? "---:|" : "") "---:|---:|---:|---:|---:|---:|")
+	       " p99 µs | errors | server CPU % | CPU µs/connection | × ref | × best inetd | load generator CPU µs/connection |",
+	       "|---|---:|---:|---:|---:|" (p90 ? "---:|" : "") "---:|---:|---:|---:|---:|---:|---:|")
 	for (i = 1; i <= nservers; i++) {
 		srv = servers[i]
-		if (!row_start(wl, srv, p90 ? 13 : 12))
+		if (!row_start(wl, srv, p90 ? 14 : 13))
 			continue
 		printf " %s | %s | %s | %s |", spread(wl, srv, "rps", 0) runs_note(wl, srv),
 		       ratio(wl, srv, "rps"), ratio_to(wl, srv, "rps", best), spread(wl, srv, "p50_us", 0)
 		if (p90)
 			printf " %s |", spread(wl, srv, "p90_us", 0)
-		printf " %s | %s | %s | %s | %s | %s |\n", spread(wl, srv, "p99_us", 0), total(wl, srv, "errors"),
+		printf " %s | %s | %s | %s | %s | %s | %s |\n", spread(wl, srv, "p99_us", 0), total(wl, srv, "errors"),
 		       spread(wl, srv, "cpu_pct", 0), spread(wl, srv, "cpu_us", p90 ? 0 : 2), ratio(wl, srv, "cpu_us"),
-		       ratio_to(wl, srv, "cpu_us", best)
+		       ratio_to(wl, srv, "cpu_us", best), spread(wl, srv, "client_us", p90 ? 0 : 2)
 	}
 	cheap = best_inetd(wl, "cpu_us", 1)
 	if (best != "")
@@ -453,6 +457,16 @@ END {
 		      "then only dup2, setgroups/setgid/setuid and execve in the child; children are reaped " \
 		      "through a signalfd. A connection counts when the whole 64-byte echo and the end of " \
 		      "file arrived."
+	if (selected("daytime") || selected("exec"))
+		print "- inetutils-inetd listens with a backlog of 10 (not configurable; `ss -ltn` shows it): " \
+		      "with 20 clients some connection attempts are dropped and retried a second later, " \
+		      "which shows as its errors (2 s client timeout) and maximum latencies of about 1 s."
+	if (selected("daytime"))
+		print "- daytime: one load generator thread is the bottleneck (about 30 µs of its own CPU " \
+		      "per connection against the servers' 18–25 µs) and shares the two CPUs with the " \
+		      "server, so connections/s follow the load generator's share of the machine more than " \
+		      "the server; the server's CPU per connection also includes going to sleep and being " \
+		      "woken, which a server that keeps up does more often per connection."
 	print "- Idle connections are measured for the event-driven servers only: an inetd would " \
 	      "fork 10,000 processes."
 	print "- READY: the time from fork+exec to the READY=1 datagram on a NOTIFY_SOCKET the " \

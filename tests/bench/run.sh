@@ -57,6 +57,7 @@ RUNDIR=$(mktemp -d /tmp/minetd-bench.XXXXXX)
 NS_PREFIX="mbench$$"
 NETNS=0
 ADDR=127.0.0.1
+LAUNCH=()
 declare -A NS ECHO_PORT DAYTIME_PORT EXEC_PORT CMD PID NA PIDFILE CGROUP NA_EXEC
 CREATED_NS=""
 CREATED_CGROUPS=""
@@ -375,6 +376,7 @@ setup() {
 		fi
 		cgroup_for "$s"
 	done
+	cgroup_for client
 	for s in ${!NA_EXEC[*]}; do
 		want exec && log "$s: exec n/a: ${NA_EXEC[$s]}"
 	done
@@ -406,12 +408,24 @@ want() { case " $WORKLOADS " in *" $1 "*) return 0 ;; esac; return 1; }
 
 # --- measurements ------------------------------------------------------------
 
+# LAUNCH: the words that run a command in cgroup $1 and network namespace $2
+# (either may be empty).  Into the cgroup first: ip netns exec mounts a /sys
+# without the cgroups.  Everything execs, so $! is the command itself.
+launcher() {
+	LAUNCH=()
+	[ -n "$1" ] && LAUNCH=(sh -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' "$1")
+	[ -n "$2" ] && LAUNCH+=(ip netns exec "$2")
+	return 0
+}
+
 # One loadgen run with a hard time limit; prints its result line.
 loadgen() {
 	local ns=$1 limit=$2
 	shift 2
 	echo "== ${ns:-here}: loadgen $*" >>"$LOGS/loadgen.log"
-	in_ns "$ns" timeout -k 2 "$limit" "$OUT/loadgen" "$@" 2>>"$LOGS/loadgen.log" | tail -n1
+	# In a cgroup of its own, so that its CPU time is known too.
+	launcher "${CGROUP[client]:-}" "$ns"
+	"${LAUNCH[@]}" timeout -k 2 "$limit" "$OUT/loadgen" "$@" 2>>"$LOGS/loadgen.log" | tail -n1
 }
 
 # CPU microseconds used so far by a server and every process it started: from
@@ -432,6 +446,9 @@ cpu_us() {
 	done
 	echo $((total * 1000000 / $(getconf CLK_TCK)))
 }
+
+# The load generator's CPU microseconds so far, if it has a cgroup.
+client_cpu_us() { [ -z "${CGROUP[client]:-}" ] || cgroup_cpu_us "${CGROUP[client]}"; }
 
 # A daemonizing server (PIDFILE) is alive if the pid it wrote is.
 server_alive() {
@@ -457,14 +474,11 @@ start_server() {
 	local s=$1
 	log "starting $s"
 	[ -n "${PIDFILE[$s]:-}" ] && rm -f "${PIDFILE[$s]}"
-	# Not through in_ns: $! must be the server itself (the cgroup step and ip
-	# netns exec exec).  Into its cgroup before it runs, so what it forks is in
-	# too; before ip netns exec, which mounts a /sys without the cgroups.
-	local cmd=()
-	[ -n "${CGROUP[$s]:-}" ] && cmd=(sh -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' "${CGROUP[$s]}")
-	[ -n "${NS[$s]}" ] && cmd+=(ip netns exec "${NS[$s]}")
+	# $! must be the server itself.  In its cgroup before it runs: what it
+	# forks is in too.
+	launcher "${CGROUP[$s]:-}" "${NS[$s]}"
 	# shellcheck disable=SC2086 # CMD is a word list
-	"${cmd[@]}" ${CMD[$s]} >>"$LOGS/$s.log" 2>&1 </dev/null &
+	"${LAUNCH[@]}" ${CMD[$s]} >>"$LOGS/$s.log" 2>&1 </dev/null &
 	PID[$s]=$!
 	BACKGROUND="$BACKGROUND $!"
 	if ! wait_listening "$s" "${ECHO_PORT[$s]}" || ! server_alive "$s"; then
@@ -486,7 +500,7 @@ measure_startup() {
 
 # One load measurement; adds the server's CPU use and checks it survived.
 measure_load() {
-	local wl=$1 s=$2 run=$3 port line t0 t1 c0 c1 cpu
+	local wl=$1 s=$2 run=$3 port line t0 t1 c0 c1 l0 l1 cpu
 	shift 3
 	if ! server_alive "$s"; then
 		NA[$s]="exited during the run (see logs/$s.log)"
@@ -497,12 +511,15 @@ measure_load() {
 	[ "$wl" = daytime ] && port=${DAYTIME_PORT[$s]}
 	[ "$wl" = exec ] && port=${EXEC_PORT[$s]}
 	c0=$(cpu_us "$s")
+	l0=$(client_cpu_us)
 	t0=$(date +%s%N)
 	line=$(loadgen "${NS[$s]}" $((${SECS%.*} + 30)) "$@" -a "$ADDR" -p "$port" \
 		-d "$SECS" -w "$WARMUP" -t "$THREADS" -S)
 	t1=$(date +%s%N)
 	c1=$(cpu_us "$s")
+	l1=$(client_cpu_us)
 	cpu=$(awk -v d=$((c1 - c0)) -v ns=$((t1 - t0)) 'BEGIN { printf "%.1f", 100 * d / (ns / 1e3) }')
+	[ -n "$l0" ] && cpu="$cpu client_cpu_pct=$(awk -v d=$((l1 - l0)) -v ns=$((t1 - t0)) 'BEGIN { printf "%.1f", 100 * d / (ns / 1e3) }')"
 	echo "result $wl $s $run ${line:-bench_failed=1} cpu_pct=$cpu" >>"$RESULTS"
 	log "$wl $s run $run: ${line:-FAILED}"
 	server_alive "$s" || log "$s: exited during $wl run $run"
