@@ -395,36 +395,40 @@ END {
 		}
 	}
 
-	# Targets of issue 7, for minetd.
-	print "\n## Targets of issue 7 (minetd)\n"
-	print "| target | minetd | verdict |"
-	print "|---|---|---|"
-	m = !("minetd" in na)
-	r = ratio_value("tcp", "minetd", "rps")
-	target("TCP echo throughput ≥ 1.0× reference", r == "" ? "–" : sprintf("%.2f×", r), r != "" && r >= 1.0, m && r != "")
-	r = ratio_value("tcp", "minetd", "p99_us")
-	target("TCP echo p99 latency ≤ 1.2× reference", r == "" ? "–" : sprintf("%.2f×", r), r != "" && r <= 1.2, m && r != "")
-	r = ratio_value("udp", "minetd", "rps")
-	lost = has("udp", "minetd", "lost") ? sum["udp", "minetd", "lost"] : ""
-	target("UDP echo ≥ 1.0× reference, no loss in the closed loop",
-	       (r == "" ? "–" : sprintf("%.2f×", r)) ", " (lost == "" ? "–" : lost) " lost",
-	       r != "" && r >= 1.0 && lost == 0, m && r != "")
-	target_vs_inetd("daytime connections/s ≥ 1.5× the best inetd", "daytime", "rps", 1.5, "")
-	rss = has("idle", "minetd", "rss_kb") ? median("idle", "minetd", "rss_kb") / 1024 : ""
-	est = has("idle", "minetd", "established") ? minimum("idle", "minetd", "established") : ""
-	target(meta["idle"] " idle connections in ≤ 16 MiB resident",
-	       rss == "" ? "–" : sprintf("%.1f MiB (max %.1f), %d established", rss, maximum("idle", "minetd", "rss_kb") / 1024, est),
-	       rss != "" && rss <= 16 && est == meta["idle"], m && rss != "")
-	rd = has("startup", "minetd", "ready_ms") ? median("startup", "minetd", "ready_ms") : ""
-	target("READY ≤ 5 ms after start", rd == "" ? "–" : sprintf("%.2f ms", rd), rd != "" && rd <= 5, m && rd != "")
+	# The issues' targets, for minetd.
+	if (selected("tcp") || selected("udp") || selected("daytime") || selected("idle") || selected("startup")) {
+		print "\n## Targets of issue 7 (minetd)\n"
+		print "| target | minetd | verdict |"
+		print "|---|---|---|"
+		m = !("minetd" in na)
+		r = ratio_value("tcp", "minetd", "rps")
+		target("TCP echo throughput ≥ 1.0× reference", r == "" ? "–" : sprintf("%.2f×", r), r != "" && r >= 1.0, m && r != "")
+		r = ratio_value("tcp", "minetd", "p99_us")
+		target("TCP echo p99 latency ≤ 1.2× reference", r == "" ? "–" : sprintf("%.2f×", r), r != "" && r <= 1.2, m && r != "")
+		r = ratio_value("udp", "minetd", "rps")
+		lost = has("udp", "minetd", "lost") ? sum["udp", "minetd", "lost"] : ""
+		target("UDP echo ≥ 1.0× reference, no loss in the closed loop",
+		       (r == "" ? "–" : sprintf("%.2f×", r)) ", " (lost == "" ? "–" : lost) " lost",
+		       r != "" && r >= 1.0 && lost == 0, m && r != "")
+		target_vs_inetd("daytime connections/s ≥ 1.5× the best inetd", "daytime", "rps", 1.5, "")
+		rss = has("idle", "minetd", "rss_kb") ? median("idle", "minetd", "rss_kb") / 1024 : ""
+		est = has("idle", "minetd", "established") ? minimum("idle", "minetd", "established") : ""
+		target(meta["idle"] " idle connections in ≤ 16 MiB resident",
+		       rss == "" ? "–" : sprintf("%.1f MiB (max %.1f), %d established", rss, maximum("idle", "minetd", "rss_kb") / 1024, est),
+		       rss != "" && rss <= 16 && est == meta["idle"], m && rss != "")
+		rd = has("startup", "minetd", "ready_ms") ? median("startup", "minetd", "ready_ms") : ""
+		target("READY ≤ 5 ms after start", rd == "" ? "–" : sprintf("%.2f ms", rd), rd != "" && rd <= 5, m && rd != "")
+	}
 
-	print "\n## Targets of issue 13 (minetd)\n"
-	print "| target | minetd | verdict |"
-	print "|---|---|---|"
-	target_vs_inetd("exec connections/s ≥ 1.2× the best inetd", "exec", "rps", 1.2, "")
-	target_vs_inetd("exec CPU per connection ≤ the inetd that needs least", "exec", "cpu_us", 1.0, 1)
-	target_vs_inetd("daytime connections/s ≥ 1.0× the best inetd", "daytime", "rps", 1.0, "")
-	target_vs_inetd("daytime CPU per connection ≤ the inetd that needs least", "daytime", "cpu_us", 1.0, 1)
+	if (selected("exec") || selected("daytime")) {
+		print "\n## Targets of issue 13 (minetd)\n"
+		print "| target | minetd | verdict |"
+		print "|---|---|---|"
+		target_vs_inetd("exec connections/s ≥ 1.2× the best inetd", "exec", "rps", 1.2, "")
+		target_vs_inetd("exec CPU per connection ≤ the inetd that needs least", "exec", "cpu_us", 1.0, 1)
+		target_vs_inetd("daytime connections/s ≥ 1.0× the best inetd", "daytime", "rps", 1.0, "")
+		target_vs_inetd("daytime CPU per connection ≤ the inetd that needs least", "daytime", "cpu_us", 1.0, 1)
+	}
 
 	print "\n## Notes\n"
 	if (meta["cpu_source"] == "proc")
