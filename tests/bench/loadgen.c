@@ -8,6 +8,8 @@
  *   loadgen tcp-echo -p PORT [-c 50] [-s 64] [-d 3]   requests/s and latency
  *   loadgen udp-echo -p PORT [-c 50] [-s 64] [-d 3]   datagrams/s, loss
  *   loadgen connect  -p PORT [-c 20] [-d 3]           connect, read to EOF, close
+ *   loadgen request  -p PORT [-c 20] [-s 64] [-d 3]   connect, send, shut down writing,
+ *                                                     read the echo to EOF, close (exec)
  *   loadgen idle     -p PORT [-c 10000] [-d 60]       hold N idle echo connections
  *   loadgen startup  -p PORT [-n NOTIFY_PATH] -- CMD  exec to READY=1 / listening
  *
@@ -44,7 +46,7 @@
 #define CONNECT_WINDOW 256 /* idle mode: connects in flight at once */
 #define IDLE_SETUP_LIMIT_NS (60ull * 1000000000u)
 
-enum mode { MODE_TCP_ECHO, MODE_UDP_ECHO, MODE_CONNECT, MODE_IDLE, MODE_STARTUP };
+enum mode { MODE_TCP_ECHO, MODE_UDP_ECHO, MODE_CONNECT, MODE_IDLE, MODE_STARTUP, MODE_REQUEST };
 
 enum client_state {
 	CLIENT_DOWN,       /* no socket; (re)connect at retry_at */
@@ -500,6 +502,62 @@ static void handle_connect(struct worker *w, struct client *c, uint64_t t)
 	client_connect(w, c, t);
 }
 
+/* One request per connection: send it, shut down our side (the program's stdin
+ * ends), read the echo (/bin/cat) to end of file. */
+static void handle_request(struct worker *w, struct client *c, uint64_t t)
+{
+	char buf[MAX_REQUEST];
+	size_t size = (size_t)w->opt->request_size;
+
+	if (c->state == CLIENT_CONNECTING) {
+		if (!connect_finished(w, c))
+			return;
+		c->seq++;
+		c->sent = 0;
+		c->state = CLIENT_WAITING;
+	}
+	if (c->sent < size) {
+		if (!tcp_send_request(w, c)) {
+			client_fail(w, c, "send", errno);
+			return;
+		}
+		if (c->sent < size)
+			return; /* tcp_send_request waits for EPOLLOUT */
+		if (shutdown(c->fd, SHUT_WR) < 0) {
+			client_fail(w, c, "shutdown", errno);
+			return;
+		}
+		epoll_set(w, c, EPOLLIN, EPOLL_CTL_MOD);
+		return;
+	}
+	for (;;) {
+		ssize_t n = recv(c->fd, buf, sizeof(buf), 0);
+
+		if (n < 0 && errno == EAGAIN)
+			return;
+		if (n < 0) {
+			client_fail(w, c, "recv", errno);
+			return;
+		}
+		if (n == 0)
+			break;
+		if (c->received + (size_t)n > size ||
+		    !reply_matches(buf, (size_t)n, c->received, size, c->seq, c->index)) {
+			client_fail(w, c, "reply differs from request", 0);
+			return;
+		}
+		c->received += (size_t)n;
+		w->bytes_in += (uint64_t)n;
+	}
+	if (c->received != size) {
+		client_fail(w, c, c->received ? "reply shorter than request" : "closed without a reply", 0);
+		return;
+	}
+	record(w, c, t);
+	client_close(w, c, 0);
+	client_connect(w, c, t);
+}
+
 static void handle_idle(struct worker *w, struct client *c, uint64_t t)
 {
 	char buf[64];
@@ -608,6 +666,9 @@ static void *worker_run(void *arg)
 				break;
 			case MODE_IDLE:
 				handle_idle(w, c, t);
+				break;
+			case MODE_REQUEST:
+				handle_request(w, c, t);
 				break;
 			default:
 				break;
@@ -747,7 +808,8 @@ static int run_load(const struct options *opt)
 	       "p99_us=%llu max_us=%llu mean_us=%.1f errors=%llu lost=%llu late=%llu "
 	       "loss_pct=%.4f\n",
 	       opt->mode == MODE_TCP_ECHO ? "tcp-echo" :
-	       opt->mode == MODE_UDP_ECHO ? "udp-echo" : "connect",
+	       opt->mode == MODE_UDP_ECHO ? "udp-echo" :
+	       opt->mode == MODE_REQUEST ? "request" : "connect",
 	       opt->clients, opt->request_size, (double)measured_ns / 1e9,
 	       (unsigned long long)ops, (double)ops / ((double)measured_ns / 1e9),
 	       (unsigned long long)hist_percentile(&total, 50),
@@ -892,7 +954,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: loadgen MODE -p PORT [options] [-- COMMAND...]\n"
-		"modes: tcp-echo udp-echo connect idle startup\n"
+		"modes: tcp-echo udp-echo connect idle startup request\n"
 		"  -a ADDR      server IPv4 address (127.0.0.1)\n"
 		"  -p PORT      server port\n"
 		"  -c N         clients (50; idle: 10000)\n"
@@ -911,7 +973,7 @@ static void usage(FILE *f)
 static int parse_mode(const char *s, enum mode *mode)
 {
 	static const char *const names[] = { "tcp-echo", "udp-echo", "connect", "idle",
-					     "startup" };
+					     "startup", "request" };
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		if (strcmp(s, names[i]) == 0) {
@@ -971,7 +1033,8 @@ int main(int argc, char **argv)
 	}
 	opt.server.sin_port = htons((uint16_t)port);
 	if (opt.clients < 0)
-		opt.clients = opt.mode == MODE_IDLE ? 10000 : opt.mode == MODE_CONNECT ? 20 : 50;
+		opt.clients = opt.mode == MODE_IDLE ? 10000 :
+			      opt.mode == MODE_CONNECT || opt.mode == MODE_REQUEST ? 20 : 50;
 	if (opt.duration < 0)
 		opt.duration = opt.mode == MODE_IDLE ? 60 : 3;
 	if (opt.timeout_ms < 0)

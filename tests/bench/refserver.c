@@ -4,7 +4,14 @@
  * and a TCP/UDP daytime responder on another.  No limits, no logging, no
  * features: what a server costs when it does nothing but the protocol.
  *
- *   refserver [-a ADDR] [-e ECHO_PORT] [-D DAYTIME_PORT]
+ *   refserver [-a ADDR] [-e ECHO_PORT] [-D DAYTIME_PORT] [-x EXEC_PORT [-u USER]]
+ *
+ * With -x, every TCP connection on EXEC_PORT runs /bin/cat with the connection
+ * as its stdin and stdout, as an inetd "nowait" service does, in the cheapest
+ * way we know: vfork (the child borrows the parent's memory until it execs, so
+ * nothing is copied), then in the child only dup2, the user switch (-u) and
+ * execve; children are reaped through a signalfd.  No limits, no environment,
+ * no logging: the floor for a server that runs a program per connection.
  *
  * Per TCP connection the only state is the fd, plus a buffer that exists
  * only while a write back is incomplete.  Sends READY=1 to $NOTIFY_SOCKET
@@ -13,6 +20,8 @@
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
+#include <grp.h>
+#include <pwd.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
@@ -21,8 +30,10 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -37,6 +48,18 @@ static size_t pending_cap;
 static int epoll_fd;
 static char buffer[65536];
 static volatile sig_atomic_t stop_requested;
+
+/* -x: the program every exec connection runs, and as whom (-u). */
+static char *const exec_argv[] = { "/bin/cat", NULL };
+static char *const exec_envp[] = { NULL };
+static struct exec_user {
+	int set;
+	uid_t uid;
+	gid_t gid;
+	gid_t groups[64];
+	int n_groups;
+} exec_user;
+static sigset_t exec_sigmask; /* the mask the children get back */
 
 static void on_signal(int sig)
 {
@@ -166,6 +189,61 @@ static void accept_all(int listen_fd, int daytime)
 	}
 }
 
+/* Looked up once: the children only make system calls. */
+static int exec_user_init(const char *name)
+{
+	struct passwd *pw = getpwnam(name);
+
+	if (!pw) {
+		fprintf(stderr, "refserver: no user %s\n", name);
+		return -1;
+	}
+	exec_user.uid = pw->pw_uid;
+	exec_user.gid = pw->pw_gid;
+	exec_user.n_groups = 64;
+	if (getgrouplist(name, pw->pw_gid, exec_user.groups, &exec_user.n_groups) < 0)
+		return -1;
+	exec_user.set = 1;
+	return 0;
+}
+
+/* Runs in the vforked child, on the parent's memory: system calls only, then exec. */
+static void exec_child(int fd)
+{
+	if (dup2(fd, STDIN_FILENO) < 0 || dup2(fd, STDOUT_FILENO) < 0)
+		_exit(126);
+	if (exec_user.set && (setgroups((size_t)exec_user.n_groups, exec_user.groups) < 0 ||
+			      setgid(exec_user.gid) < 0 || setuid(exec_user.uid) < 0))
+		_exit(126);
+	sigprocmask(SIG_SETMASK, &exec_sigmask, NULL);
+	execve(exec_argv[0], exec_argv, exec_envp);
+	_exit(127);
+}
+
+static void exec_accept_all(int listen_fd)
+{
+	for (;;) {
+		/* Blocking: the program reads and writes it as plain stdin/stdout. */
+		int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+
+		if (fd < 0)
+			return;
+		if (vfork() == 0)
+			exec_child(fd);
+		close(fd);
+	}
+}
+
+static void exec_reap(int signal_fd)
+{
+	struct signalfd_siginfo info;
+
+	while (read(signal_fd, &info, sizeof(info)) == sizeof(info))
+		;
+	while (waitpid(-1, NULL, WNOHANG) > 0)
+		;
+}
+
 static void udp_reply_all(int fd, int daytime)
 {
 	for (;;) {
@@ -201,13 +279,13 @@ static void notify_ready(void)
 int main(int argc, char **argv)
 {
 	struct in_addr addr = { htonl(INADDR_LOOPBACK) };
-	int echo_port = 15100, daytime_port = 15113, ch;
-	int echo_tcp, echo_udp, day_tcp, day_udp;
+	int echo_port = 15100, daytime_port = 15113, exec_port = 0, ch;
+	int echo_tcp, echo_udp, day_tcp, day_udp, exec_tcp = -1, child_fd = -1;
 	struct sigaction sa = { .sa_handler = on_signal };
 	struct rlimit rl;
 	struct epoll_event events[256];
 
-	while ((ch = getopt(argc, argv, "a:e:D:")) != -1) {
+	while ((ch = getopt(argc, argv, "a:e:D:x:u:")) != -1) {
 		switch (ch) {
 		case 'a':
 			if (inet_pton(AF_INET, optarg, &addr) != 1)
@@ -215,8 +293,14 @@ int main(int argc, char **argv)
 			break;
 		case 'e': echo_port = atoi(optarg); break;
 		case 'D': daytime_port = atoi(optarg); break;
+		case 'x': exec_port = atoi(optarg); break;
+		case 'u':
+			if (exec_user_init(optarg) < 0)
+				return 2;
+			break;
 		default:
-			fprintf(stderr, "usage: refserver [-a ADDR] [-e ECHO_PORT] [-D DAYTIME_PORT]\n");
+			fprintf(stderr, "usage: refserver [-a ADDR] [-e ECHO_PORT] [-D DAYTIME_PORT] "
+					"[-x EXEC_PORT [-u USER]]\n");
 			return 2;
 		}
 	}
@@ -235,6 +319,17 @@ int main(int argc, char **argv)
 	watch(echo_udp, EPOLLIN, EPOLL_CTL_ADD);
 	watch(day_tcp, EPOLLIN, EPOLL_CTL_ADD);
 	watch(day_udp, EPOLLIN, EPOLL_CTL_ADD);
+	if (exec_port) {
+		sigset_t chld;
+
+		sigemptyset(&chld);
+		sigaddset(&chld, SIGCHLD);
+		sigprocmask(SIG_BLOCK, &chld, &exec_sigmask);
+		child_fd = signalfd(-1, &chld, SFD_NONBLOCK | SFD_CLOEXEC);
+		exec_tcp = listen_on(SOCK_STREAM, &addr, exec_port);
+		watch(child_fd, EPOLLIN, EPOLL_CTL_ADD);
+		watch(exec_tcp, EPOLLIN, EPOLL_CTL_ADD);
+	}
 	notify_ready();
 	while (!stop_requested) {
 		int n = epoll_wait(epoll_fd, events, 256, -1);
@@ -244,6 +339,10 @@ int main(int argc, char **argv)
 
 			if (fd == echo_tcp || fd == day_tcp)
 				accept_all(fd, fd == day_tcp);
+			else if (fd == exec_tcp)
+				exec_accept_all(fd);
+			else if (fd == child_fd)
+				exec_reap(fd);
 			else if (fd == echo_udp || fd == day_udp)
 				udp_reply_all(fd, fd == day_udp);
 			else if (events[i].events & EPOLLOUT)

@@ -5,6 +5,7 @@
 #   meta KEY VALUE...
 #   result WORKLOAD SERVER RUN key=value...
 #   na SERVER reason...
+#   na_workload WORKLOAD SERVER reason...
 
 BEGIN {
 	nservers = split("ref minetd minetd.percpu xinetd openbsd-inetd inetutils-inetd", servers, " ")
@@ -27,10 +28,18 @@ $1 == "na" {
 	next
 }
 
+$1 == "na_workload" {
+	wl = $2; srv = $3
+	$1 = $2 = $3 = ""
+	sub(/^ +/, "")
+	na_wl[wl, srv] = $0
+	next
+}
+
 $1 == "result" {
 	wl = $2; srv = $3
 	runs[wl, srv]++
-	line_rps = line_cpu = ""
+	line_rps = line_cpu = line_client = ""
 	for (i = 5; i <= NF; i++) {
 		eq = index($i, "=")
 		if (!eq)
@@ -48,11 +57,15 @@ $1 == "result" {
 			line_rps = v + 0
 		if (k == "cpu_pct")
 			line_cpu = v + 0
+		if (k == "client_cpu_pct")
+			line_client = v + 0
 	}
 	# Server CPU time per request: what a server costs when the load
 	# generator, not the server, sets the pace on two cores.
 	if (line_rps != "" && line_cpu != "" && line_rps > 0)
 		add(wl, srv, "cpu_us", line_cpu / 100 / line_rps * 1e6)
+	if (line_rps != "" && line_client != "" && line_rps > 0)
+		add(wl, srv, "client_us", line_client / 100 / line_rps * 1e6)
 	next
 }
 
@@ -114,6 +127,32 @@ function ratio(wl, srv, k,    r) {
 	return r == "" ? "–" : sprintf("%.2f×", r)
 }
 
+# The inetd with the highest median of k (lowest with low != ""), "" if none ran.
+function best_inetd(wl, k, low,    i, srv, v, best, name) {
+	name = ""
+	for (i = 1; i <= nservers; i++) {
+		srv = servers[i]
+		if (!index(inetds, srv) || !has(wl, srv, k) || (srv in na))
+			continue
+		v = median(wl, srv, k)
+		if (name == "" || (low == "" ? v > best : v < best)) {
+			best = v
+			name = srv
+		}
+	}
+	return name
+}
+
+# Ratio of srv's median of k to that of the server named by "to".
+function ratio_to(wl, srv, k, to,    d) {
+	if (to == "" || !has(wl, srv, k) || !has(wl, to, k))
+		return "–"
+	d = median(wl, to, k)
+	return d == 0 ? "–" : sprintf("%.2f×", median(wl, srv, k) / d)
+}
+
+function selected(wl) { return meta["workloads"] == "" || index(" " meta["workloads"] " ", " " wl " ") }
+
 function total(wl, srv, k) { return has(wl, srv, k) ? sum[wl, srv, k] : "–" }
 
 # The row's leading cell, or a whole "n/a" row; returns 0 if n/a.
@@ -121,6 +160,8 @@ function row_start(wl, srv, ncols, why,    i, line) {
 	why = ""
 	if (srv in na)
 		why = na[srv]
+	else if ((wl, srv) in na_wl)
+		why = na_wl[wl, srv]
 	else if (!runs[wl, srv])
 		why = wl == "idle" && index(inetds, srv) ? "not measured: forks a process per connection" : "not run"
 	else if (failed[wl, srv] == runs[wl, srv])
@@ -150,6 +191,23 @@ function target(text, figure, ok, measured) {
 	printf "| %s | %s | %s |\n", text, figure, measured ? verdict(ok) : "not measured"
 }
 
+# minetd's median of k against the best inetd's: at least "factor" times it, or
+# with low != "", at most factor times the lowest.
+function target_vs_inetd(text, wl, k, factor, low,    best, r, why) {
+	best = best_inetd(wl, k, low)
+	if (("minetd" in na) || ((wl, "minetd") in na_wl)) {
+		why = ("minetd" in na) ? na["minetd"] : na_wl[wl, "minetd"]
+		printf "| %s | n/a: %s | not measured |\n", text, why
+	} else if (best == "")
+		target(text, "no inetd measured", 0, 0)
+	else if (!has(wl, "minetd", k))
+		target(text, "–", 0, 0)
+	else {
+		r = median(wl, "minetd", k) / median(wl, best, k)
+		target(text, sprintf("%.2f× %s", r, best), low == "" ? r >= factor : r <= factor, 1)
+	}
+}
+
 # gnuplot wants NaN for a missing bar.
 function plotval(wl, srv, k, div) {
 	if (!has(wl, srv, k))
@@ -158,9 +216,19 @@ function plotval(wl, srv, k, div) {
 		       maximum(wl, srv, k) / div)
 }
 
-function plot_files(    i, srv, f, r, file, line, n, upper, cnt, cum, keys, ukeys, j, t) {
+function plot_files(    i, srv, f, r, file, line, n, upper, cnt, cum, keys, ukeys, j, t, wl, nwl, wls, k, any) {
+	f = out "/plot-have.gp"
+	nwl = split("tcp:rps udp:rps daytime:rps exec:rps idle:rss_kb startup:listen_ms", wls, " ")
+	for (j = 1; j <= nwl; j++) {
+		split(wls[j], t, ":")
+		any = 0
+		for (i = 1; i <= nservers; i++)
+			any = any || has(t[1], servers[i], t[2])
+		print "have_" t[1] " = " any > f
+	}
+	close(f)
 	f = out "/plot-bars.dat"
-	print "# server tcp_rps(med min max) udp_pps(...) daytime_cps(...) rss_mib(...) ready_ms(...) listen_ms(...)" > f
+	print "# server tcp_rps(med min max) udp_pps(...) daytime_cps(...) rss_mib(...) ready_ms(...) listen_ms(...) exec_cps(...)" > f
 	for (i = 1; i <= nservers; i++) {
 		srv = servers[i]
 		print srv, \
@@ -169,7 +237,8 @@ function plot_files(    i, srv, f, r, file, line, n, upper, cnt, cum, keys, ukey
 		      (has("daytime", srv, "rps") ? plotval("daytime", srv, "rps", 1) : "NaN NaN NaN"), \
 		      (has("idle", srv, "rss_kb") ? plotval("idle", srv, "rss_kb", 1024) : "NaN NaN NaN"), \
 		      (has("startup", srv, "ready_ms") ? plotval("startup", srv, "ready_ms", 1) : "NaN NaN NaN"), \
-		      (has("startup", srv, "listen_ms") ? plotval("startup", srv, "listen_ms", 1) : "NaN NaN NaN") > f
+		      (has("startup", srv, "listen_ms") ? plotval("startup", srv, "listen_ms", 1) : "NaN NaN NaN"), \
+		      (has("exec", srv, "rps") ? plotval("exec", srv, "rps", 1) : "NaN NaN NaN") > f
 	}
 	close(f)
 	# TCP echo latency CDF per server, all runs merged.
@@ -213,8 +282,34 @@ function plot_files(    i, srv, f, r, file, line, n, upper, cnt, cum, keys, ukey
 	}
 }
 
+# A table of connections per second, for the workloads with a connection per
+# request: ratios to the reference and to the best inetd in this run.
+function oneshot_table(wl, title, p90,    i, srv, best, cheap) {
+	best = best_inetd(wl, "rps")
+	header(title,
+	       "| server | connections/s | × ref | × best inetd | p50 µs |" (p90 ? " p90 µs |" : "") \
+	       " p99 µs | errors | server CPU % | CPU µs/connection | × ref | × best inetd | load generator CPU µs/connection |",
+	       "|---|---:|---:|---:|---:|" (p90 ? "---:|" : "") "---:|---:|---:|---:|---:|---:|---:|")
+	for (i = 1; i <= nservers; i++) {
+		srv = servers[i]
+		if (!row_start(wl, srv, p90 ? 14 : 13))
+			continue
+		printf " %s | %s | %s | %s |", spread(wl, srv, "rps", 0) runs_note(wl, srv),
+		       ratio(wl, srv, "rps"), ratio_to(wl, srv, "rps", best), spread(wl, srv, "p50_us", 0)
+		if (p90)
+			printf " %s |", spread(wl, srv, "p90_us", 0)
+		printf " %s | %s | %s | %s | %s | %s | %s |\n", spread(wl, srv, "p99_us", 0), total(wl, srv, "errors"),
+		       spread(wl, srv, "cpu_pct", 0), spread(wl, srv, "cpu_us", p90 ? 0 : 2), ratio(wl, srv, "cpu_us"),
+		       ratio_to(wl, srv, "cpu_us", best), spread(wl, srv, "client_us", p90 ? 0 : 2)
+	}
+	cheap = best_inetd(wl, "cpu_us", 1)
+	if (best != "")
+		printf "\nBest inetd in connections/s: %s; least CPU per connection among the inetds: %s (%s µs).\n",
+		       best, cheap, fmt(median(wl, cheap, "cpu_us"), p90 ? 0 : 2)
+}
+
 END {
-	print "# minetd benchmark (issue 7)"
+	print "# minetd benchmark (issues 7, 13)"
 	print ""
 	printf "%s · %s CPUs (%s) · Linux %s · %s\n", meta["date"], meta["nproc"], meta["cpu"],
 	       meta["kernel"], meta["minetd"] == "" ? "minetd: no version" : meta["minetd"]
@@ -233,120 +328,149 @@ END {
 	else
 		print "Not root: servers on " meta["addr"] ", no namespaces; the inetds are not run."
 
-	header("TCP echo: 64-byte requests, 50 connections",
-	       "| server | requests/s | × ref | p50 µs | × ref | p99 µs | × ref | errors | server CPU % | CPU µs/request | × ref |",
-	       "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-	for (i = 1; i <= nservers; i++) {
-		srv = servers[i]
-		if (!row_start("tcp", srv, 11))
-			continue
-		printf " %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", spread("tcp", srv, "rps", 0) runs_note("tcp", srv),
-		       ratio("tcp", srv, "rps"), spread("tcp", srv, "p50_us", 0), ratio("tcp", srv, "p50_us"),
-		       spread("tcp", srv, "p99_us", 0), ratio("tcp", srv, "p99_us"), total("tcp", srv, "errors"),
-		       spread("tcp", srv, "cpu_pct", 0), spread("tcp", srv, "cpu_us", 2), ratio("tcp", srv, "cpu_us")
-	}
-
-	header("UDP echo: 64-byte datagrams, 50 clients",
-	       "| server | datagrams/s | × ref | lost (all runs) | loss % | p99 µs | × ref | server CPU % | CPU µs/datagram | × ref |",
-	       "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-	for (i = 1; i <= nservers; i++) {
-		srv = servers[i]
-		if (!row_start("udp", srv, 10))
-			continue
-		printf " %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", spread("udp", srv, "rps", 0) runs_note("udp", srv),
-		       ratio("udp", srv, "rps"), total("udp", srv, "lost"), spread("udp", srv, "loss_pct", 3),
-		       spread("udp", srv, "p99_us", 0), ratio("udp", srv, "p99_us"), spread("udp", srv, "cpu_pct", 0),
-		       spread("udp", srv, "cpu_us", 2), ratio("udp", srv, "cpu_us")
-	}
-
-	header("daytime over TCP: connect, read to EOF, close; 20 concurrent clients",
-	       "| server | connections/s | × ref | p50 µs | p99 µs | errors | server CPU % | CPU µs/connection | × ref |",
-	       "|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-	for (i = 1; i <= nservers; i++) {
-		srv = servers[i]
-		if (!row_start("daytime", srv, 9))
-			continue
-		printf " %s | %s | %s | %s | %s | %s | %s | %s |\n", spread("daytime", srv, "rps", 0) runs_note("daytime", srv),
-		       ratio("daytime", srv, "rps"), spread("daytime", srv, "p50_us", 0),
-		       spread("daytime", srv, "p99_us", 0), total("daytime", srv, "errors"),
-		       spread("daytime", srv, "cpu_pct", 0), spread("daytime", srv, "cpu_us", 2),
-		       ratio("daytime", srv, "cpu_us")
-	}
-
-	header(meta["idle"] " idle TCP echo connections (each has echoed one byte)",
-	       "| server | VmRSS MiB, connections held | × ref | VmRSS MiB before | established (min of runs) | closed by server |",
-	       "|---|---:|---:|---:|---:|---:|")
-	for (i = 1; i <= nservers; i++) {
-		srv = servers[i]
-		if (!row_start("idle", srv, 6))
-			continue
-		printf " %s | %s | %s | %s | %s |\n", spread("idle", srv, "rss_kb", 1, 1024) runs_note("idle", srv),
-		       ratio("idle", srv, "rss_kb"), spread("idle", srv, "rss_before_kb", 1, 1024),
-		       has("idle", srv, "established") ? minimum("idle", srv, "established") : "–",
-		       total("idle", srv, "dropped")
-	}
-
-	header("Start-up: exec to READY=1 on NOTIFY_SOCKET, and to accepting TCP (" meta["starts"] " starts each)",
-	       "| server | READY ms | × ref | accepting ms | × ref |",
-	       "|---|---:|---:|---:|---:|")
-	for (i = 1; i <= nservers; i++) {
-		srv = servers[i]
-		if (!row_start("startup", srv, 5))
-			continue
-		printf " %s | %s | %s | %s |\n",
-		       has("startup", srv, "ready_ms") ? spread("startup", srv, "ready_ms", 2) : "never sent",
-		       ratio("startup", srv, "ready_ms"), spread("startup", srv, "listen_ms", 2) runs_note("startup", srv),
-		       ratio("startup", srv, "listen_ms")
-	}
-
-	# Targets of issue 7, for minetd.
-	print "\n## Targets of issue 7 (minetd)\n"
-	print "| target | minetd | verdict |"
-	print "|---|---|---|"
-	m = !("minetd" in na)
-	r = ratio_value("tcp", "minetd", "rps")
-	target("TCP echo throughput ≥ 1.0× reference", r == "" ? "–" : sprintf("%.2f×", r), r != "" && r >= 1.0, m && r != "")
-	r = ratio_value("tcp", "minetd", "p99_us")
-	target("TCP echo p99 latency ≤ 1.2× reference", r == "" ? "–" : sprintf("%.2f×", r), r != "" && r <= 1.2, m && r != "")
-	r = ratio_value("udp", "minetd", "rps")
-	lost = has("udp", "minetd", "lost") ? sum["udp", "minetd", "lost"] : ""
-	target("UDP echo ≥ 1.0× reference, no loss in the closed loop",
-	       (r == "" ? "–" : sprintf("%.2f×", r)) ", " (lost == "" ? "–" : lost) " lost",
-	       r != "" && r >= 1.0 && lost == 0, m && r != "")
-	best = ""; bestname = ""
-	for (i = 1; i <= nservers; i++) {
-		srv = servers[i]
-		if (index(inetds, srv) && has("daytime", srv, "rps") && (best == "" || median("daytime", srv, "rps") > best)) {
-			best = median("daytime", srv, "rps")
-			bestname = srv
+	if (selected("tcp")) {
+		header("TCP echo: 64-byte requests, 50 connections",
+		       "| server | requests/s | × ref | p50 µs | × ref | p99 µs | × ref | errors | server CPU % | CPU µs/request | × ref |",
+		       "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+		for (i = 1; i <= nservers; i++) {
+			srv = servers[i]
+			if (!row_start("tcp", srv, 11))
+				continue
+			printf " %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", spread("tcp", srv, "rps", 0) runs_note("tcp", srv),
+			       ratio("tcp", srv, "rps"), spread("tcp", srv, "p50_us", 0), ratio("tcp", srv, "p50_us"),
+			       spread("tcp", srv, "p99_us", 0), ratio("tcp", srv, "p99_us"), total("tcp", srv, "errors"),
+			       spread("tcp", srv, "cpu_pct", 0), spread("tcp", srv, "cpu_us", 2), ratio("tcp", srv, "cpu_us")
 		}
 	}
-	d = has("daytime", "minetd", "rps") ? median("daytime", "minetd", "rps") : ""
-	if (best == "")
-		target("daytime connections/s ≥ 1.5× the best inetd", "no inetd measured", 0, 0)
-	else
-		target("daytime connections/s ≥ 1.5× the best inetd",
-		       d == "" ? "–" : sprintf("%.2f× %s", d / best, bestname), d != "" && d / best >= 1.5, m && d != "")
-	rss = has("idle", "minetd", "rss_kb") ? median("idle", "minetd", "rss_kb") / 1024 : ""
-	est = has("idle", "minetd", "established") ? minimum("idle", "minetd", "established") : ""
-	target(meta["idle"] " idle connections in ≤ 16 MiB resident",
-	       rss == "" ? "–" : sprintf("%.1f MiB (max %.1f), %d established", rss, maximum("idle", "minetd", "rss_kb") / 1024, est),
-	       rss != "" && rss <= 16 && est == meta["idle"], m && rss != "")
-	rd = has("startup", "minetd", "ready_ms") ? median("startup", "minetd", "ready_ms") : ""
-	target("READY ≤ 5 ms after start", rd == "" ? "–" : sprintf("%.2f ms", rd), rd != "" && rd <= 5, m && rd != "")
+
+	if (selected("udp")) {
+		header("UDP echo: 64-byte datagrams, 50 clients",
+		       "| server | datagrams/s | × ref | lost (all runs) | loss % | p99 µs | × ref | server CPU % | CPU µs/datagram | × ref |",
+		       "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+		for (i = 1; i <= nservers; i++) {
+			srv = servers[i]
+			if (!row_start("udp", srv, 10))
+				continue
+			printf " %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", spread("udp", srv, "rps", 0) runs_note("udp", srv),
+			       ratio("udp", srv, "rps"), total("udp", srv, "lost"), spread("udp", srv, "loss_pct", 3),
+			       spread("udp", srv, "p99_us", 0), ratio("udp", srv, "p99_us"), spread("udp", srv, "cpu_pct", 0),
+			       spread("udp", srv, "cpu_us", 2), ratio("udp", srv, "cpu_us")
+		}
+	}
+
+	if (selected("daytime"))
+		oneshot_table("daytime", "daytime over TCP: connect, read to EOF, close; 20 concurrent clients", "")
+	if (selected("exec"))
+		oneshot_table("exec", "exec over TCP: connect, send 64 bytes, shut down writing, read the echo to EOF, close; " \
+			      meta["exec_clients"] " concurrent clients; every server runs " meta["exec_program"] \
+			      " as " meta["exec_user"] " per connection", 1)
+
+	if (selected("idle")) {
+		header(meta["idle"] " idle TCP echo connections (each has echoed one byte)",
+		       "| server | VmRSS MiB, connections held | × ref | VmRSS MiB before | established (min of runs) | closed by server |",
+		       "|---|---:|---:|---:|---:|---:|")
+		for (i = 1; i <= nservers; i++) {
+			srv = servers[i]
+			if (!row_start("idle", srv, 6))
+				continue
+			printf " %s | %s | %s | %s | %s |\n", spread("idle", srv, "rss_kb", 1, 1024) runs_note("idle", srv),
+			       ratio("idle", srv, "rss_kb"), spread("idle", srv, "rss_before_kb", 1, 1024),
+			       has("idle", srv, "established") ? minimum("idle", srv, "established") : "–",
+			       total("idle", srv, "dropped")
+		}
+	}
+
+	if (selected("startup")) {
+		header("Start-up: exec to READY=1 on NOTIFY_SOCKET, and to accepting TCP (" meta["starts"] " starts each)",
+		       "| server | READY ms | × ref | accepting ms | × ref |",
+		       "|---|---:|---:|---:|---:|")
+		for (i = 1; i <= nservers; i++) {
+			srv = servers[i]
+			if (!row_start("startup", srv, 5))
+				continue
+			printf " %s | %s | %s | %s |\n",
+			       has("startup", srv, "ready_ms") ? spread("startup", srv, "ready_ms", 2) : "never sent",
+			       ratio("startup", srv, "ready_ms"), spread("startup", srv, "listen_ms", 2) runs_note("startup", srv),
+			       ratio("startup", srv, "listen_ms")
+		}
+	}
+
+	# The issues' targets, for minetd.
+	if (selected("tcp") || selected("udp") || selected("daytime") || selected("idle") || selected("startup")) {
+		print "\n## Targets of issue 7 (minetd)\n"
+		print "| target | minetd | verdict |"
+		print "|---|---|---|"
+		m = !("minetd" in na)
+		r = ratio_value("tcp", "minetd", "rps")
+		target("TCP echo throughput ≥ 1.0× reference", r == "" ? "–" : sprintf("%.2f×", r), r != "" && r >= 1.0, m && r != "")
+		r = ratio_value("tcp", "minetd", "p99_us")
+		target("TCP echo p99 latency ≤ 1.2× reference", r == "" ? "–" : sprintf("%.2f×", r), r != "" && r <= 1.2, m && r != "")
+		r = ratio_value("udp", "minetd", "rps")
+		lost = has("udp", "minetd", "lost") ? sum["udp", "minetd", "lost"] : ""
+		target("UDP echo ≥ 1.0× reference, no loss in the closed loop",
+		       (r == "" ? "–" : sprintf("%.2f×", r)) ", " (lost == "" ? "–" : lost) " lost",
+		       r != "" && r >= 1.0 && lost == 0, m && r != "")
+		target_vs_inetd("daytime connections/s ≥ 1.5× the best inetd", "daytime", "rps", 1.5, "")
+		rss = has("idle", "minetd", "rss_kb") ? median("idle", "minetd", "rss_kb") / 1024 : ""
+		est = has("idle", "minetd", "established") ? minimum("idle", "minetd", "established") : ""
+		target(meta["idle"] " idle connections in ≤ 16 MiB resident",
+		       rss == "" ? "–" : sprintf("%.1f MiB (max %.1f), %d established", rss, maximum("idle", "minetd", "rss_kb") / 1024, est),
+		       rss != "" && rss <= 16 && est == meta["idle"], m && rss != "")
+		rd = has("startup", "minetd", "ready_ms") ? median("startup", "minetd", "ready_ms") : ""
+		target("READY ≤ 5 ms after start", rd == "" ? "–" : sprintf("%.2f ms", rd), rd != "" && rd <= 5, m && rd != "")
+	}
+
+	if (selected("exec") || selected("daytime")) {
+		print "\n## Targets of issue 13 (minetd)\n"
+		print "| target | minetd | verdict |"
+		print "|---|---|---|"
+		target_vs_inetd("exec connections/s ≥ 1.2× the best inetd", "exec", "rps", 1.2, "")
+		target_vs_inetd("exec CPU per connection ≤ the inetd that needs least", "exec", "cpu_us", 1.0, 1)
+		target_vs_inetd("daytime connections/s ≥ 1.0× the best inetd", "daytime", "rps", 1.0, "")
+		target_vs_inetd("daytime CPU per connection ≤ the inetd that needs least", "daytime", "cpu_us", 1.0, 1)
+	}
 
 	print "\n## Notes\n"
-	print "- **Server CPU %** is the CPU time of every process in the server's namespace (forked " \
-	      "children included once reaped) over the load generator's run, in % of one CPU; " \
-	      "**CPU µs/request** divides it by the rate. The load generator shares the two CPUs " \
-	      "with the server, so rates move with the machine's other load; CPU per request is the " \
-	      "steadier measure of what a server costs."
+	if (meta["cpu_source"] == "proc")
+		print "- **Server CPU %** is the CPU time of every process in the server's namespace (forked " \
+		      "children included once reaped) over the load generator's run, in % of one CPU; " \
+		      "**CPU µs/request** divides it by the rate."
+	else
+		print "- **Server CPU %** is the CPU time of everything in a cgroup of the server's own (cgroup " \
+		      meta["cpu_source"] (meta["cpu_source"] == "v2" ? " cpu.stat usage_usec" : " cpuacct.usage") \
+		      "; the server is moved there before it starts, so every process it forks, running or " \
+		      "exited, reaped or not, counts) over the load generator's run, in % of one CPU; " \
+		      "**CPU µs/request** divides it by the rate."
+	print "- The load generator shares the two CPUs with the server, so rates move with the " \
+	      "machine's other load and with how the scheduler places the two; CPU per request is " \
+	      "the steadier measure of what a server costs."
 	print "- Of the inetds' built-ins only TCP echo forks per connection; daytime (TCP and UDP) " \
 	      "and UDP echo are served in the inetd process itself, so the daytime figure compares " \
 	      "event loops with event loops."
 	print "- xinetd's built-in UDP echo reads and drops every datagram already queued after " \
 	      "it answers one (seen with strace), so in a closed loop most requests are lost and " \
 	      "wait for the 200 ms client timeout."
+	if (selected("exec"))
+		print "- exec: each inetd runs " meta["exec_program"] " as a `nowait` TCP service as user " \
+		      meta["exec_user"] " with its limits lifted: openbsd-inetd and inetutils-inetd " \
+		      "`nowait.1000000` and `-R 100000000` (invocations per minute), xinetd `instances = " \
+		      "UNLIMITED`, `per_source = UNLIMITED`, `cps = 1000000 1` and `flags = NOLIBWRAP`. " \
+		      "minetd: `handler = \"exec\"; command = [ \"" meta["exec_program"] "\" ]; user = \"" \
+		      meta["exec_user"] "\"; processes = " meta["exec_processes"] "; timeout = 10;` (more " \
+		      "processes than clients, so it is never the limit). The reference forks with vfork, " \
+		      "then only dup2, setgroups/setgid/setuid and execve in the child; children are reaped " \
+		      "through a signalfd. A connection counts when the whole 64-byte echo and the end of " \
+		      "file arrived."
+	if (selected("daytime") || selected("exec"))
+		print "- inetutils-inetd listens with a backlog of 10 (not configurable; `ss -ltn` shows it): " \
+		      "with 20 clients some connection attempts are dropped and retried a second later, " \
+		      "which shows as its errors (2 s client timeout) and maximum latencies of about 1 s."
+	if (selected("daytime"))
+		print "- daytime: one load generator thread is the bottleneck (about 30 µs of its own CPU " \
+		      "per connection against the servers' 18–25 µs) and shares the two CPUs with the " \
+		      "server, so connections/s follow the load generator's share of the machine more than " \
+		      "the server; the server's CPU per connection also includes going to sleep and being " \
+		      "woken, which a server that keeps up does more often per connection."
 	print "- Idle connections are measured for the event-driven servers only: an inetd would " \
 	      "fork 10,000 processes."
 	print "- READY: the time from fork+exec to the READY=1 datagram on a NOTIFY_SOCKET the " \

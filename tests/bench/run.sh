@@ -9,12 +9,20 @@
 # loops, 1: on two CPUs a second one mostly takes CPU from the server).
 # Writes $OUT/report.md, $OUT/*.png, raw figures in $OUT/data/, server logs
 # in $OUT/logs/.
+# BENCH_WORKLOADS (default: all of tcp udp daytime exec idle startup) and
+# BENCH_SERVERS (default: all) pick what runs, e.g. BENCH_WORKLOADS="exec
+# daytime" for a quick look at those two.
 #
 # As root every server runs in a network namespace of its own, bound to
 # 10.77.0.1 (a locally routed /16 on lo), and every client has its own source
 # address: the inetds' built-in services only run on their official ports
 # (7, 13), and openbsd-inetd drops UDP from 127/8 by design.  Without root the
 # reference and minetd run on 127.0.0.1 and the inetds are n/a.
+#
+# Server CPU time is read from a cgroup of the server's own (cgroup v2
+# cpu.stat, or v1 cpuacct.usage), which counts every process the server
+# forks, running or exited, reaped or not; without cgroups, from /proc (the
+# processes in the server's namespace plus the children they have reaped).
 set -u -o pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -28,7 +36,16 @@ THREADS=${BENCH_THREADS:-1}
 STARTS=${BENCH_STARTS:-7}
 WARMUP=0.5
 # minetd.percpu: the same minetd with one event loop per CPU (workers = 0).
-SERVERS="ref minetd minetd.percpu xinetd openbsd-inetd inetutils-inetd"
+ALL_SERVERS="ref minetd minetd.percpu xinetd openbsd-inetd inetutils-inetd"
+ALL_WORKLOADS="tcp udp daytime exec idle startup"
+SERVERS=${BENCH_SERVERS:-$ALL_SERVERS}
+WORKLOADS=${BENCH_WORKLOADS:-$ALL_WORKLOADS}
+# exec: what every server runs per connection, and as whom.
+EXEC_PROGRAM=/bin/cat
+EXEC_USER=nobody
+# minetd's exec service: room for every client at once, so it is not the limit.
+EXEC_PROCESSES=256
+EXEC_CLIENTS=20
 INETD_PACKAGES="xinetd openbsd-inetd inetutils-inetd"
 INETD_LIBS="libbsd0 libevent-2.1-7 libtirpc3 libwrap0 libselinux1"
 
@@ -40,8 +57,12 @@ RUNDIR=$(mktemp -d /tmp/minetd-bench.XXXXXX)
 NS_PREFIX="mbench$$"
 NETNS=0
 ADDR=127.0.0.1
-declare -A NS ECHO_PORT DAYTIME_PORT CMD PID NA PIDFILE
+LAUNCH=()
+declare -A NS ECHO_PORT DAYTIME_PORT EXEC_PORT CMD PID NA PIDFILE CGROUP NA_EXEC
 CREATED_NS=""
+CREATED_CGROUPS=""
+CGROUP_ROOT=""
+CGROUP_KIND="" # v2, v1 or empty (/proc)
 BACKGROUND=""
 
 log() {
@@ -61,7 +82,7 @@ our_children() {
 }
 
 cleanup() {
-	local ns pid i
+	local ns pid i cg
 	BACKGROUND=$(our_children)
 	for pid in $BACKGROUND; do kill -TERM "$pid" 2>/dev/null; done
 	for ns in $CREATED_NS; do
@@ -79,6 +100,10 @@ cleanup() {
 		for pid in $(ns_pids "$ns"); do kill -KILL "$pid" 2>/dev/null; done
 		ip netns del "$ns" 2>/dev/null
 	done
+	for cg in $CREATED_CGROUPS; do
+		for i in $(seq 20); do rmdir "$cg" 2>/dev/null && break; sleep 0.1; done
+	done
+	[ -n "$CGROUP_ROOT" ] && rmdir "$CGROUP_ROOT" 2>/dev/null
 	rm -rf "$RUNDIR"
 }
 trap cleanup EXIT
@@ -141,26 +166,85 @@ setup_namespace() {
 			net.ipv4.tcp_tw_reuse=1 net.core.somaxconn=4096 >/dev/null
 }
 
+# A cgroup per server, below the bench's own, only to count CPU time: v2's
+# cpu.stat needs no controller, v1's cpuacct is its own hierarchy.
+cgroup_setup() {
+	local base own
+	is_root || return 1
+	if [ -f /sys/fs/cgroup/cgroup.controllers ]; then
+		base=/sys/fs/cgroup CGROUP_KIND=v2
+	elif [ -f /sys/fs/cgroup/unified/cgroup.procs ]; then
+		base=/sys/fs/cgroup/unified CGROUP_KIND=v2
+	elif [ -f /sys/fs/cgroup/cpuacct/cpuacct.usage ]; then
+		base=/sys/fs/cgroup/cpuacct CGROUP_KIND=v1
+	else
+		return 1
+	fi
+	if [ $CGROUP_KIND = v2 ]; then
+		own=$(sed -n 's/^0:://p' /proc/self/cgroup)
+	else
+		own=$(awk -F: '$2 ~ /(^|,)cpuacct(,|$)/ { print $3 }' /proc/self/cgroup)
+	fi
+	CGROUP_ROOT=$base${own%/}/minetd-bench.$$
+	mkdir "$CGROUP_ROOT" 2>/dev/null || { CGROUP_ROOT="" CGROUP_KIND=""; return 1; }
+}
+
+cgroup_for() {
+	local s=$1 cg=$CGROUP_ROOT/$1
+	[ -n "$CGROUP_KIND" ] || return 0
+	mkdir -p "$cg" && CREATED_CGROUPS="$cg $CREATED_CGROUPS" && CGROUP[$s]=$cg
+}
+
+# CPU microseconds used so far by everything in a server's cgroup.
+cgroup_cpu_us() {
+	if [ $CGROUP_KIND = v2 ]; then
+		awk '$1 == "usage_usec" { print $2 }' "$1/cpu.stat"
+	else
+		awk '{ printf "%.0f\n", $1 / 1000 }' "$1/cpuacct.usage"
+	fi
+}
+
+# The exec service as minetd's config would have it (issue 13), on port $1.
+minetd_exec_service() {
+	printf '{ name = "cat"; handler = "exec"; port = %s; protocol = "tcp"; command = [ "%s" ]; user = "%s"; processes = %s; timeout = 10; }' \
+		"$1" "$EXEC_PROGRAM" "$EXEC_USER" "$EXEC_PROCESSES"
+}
+
+# Until minetd has the exec handler, its exec row is n/a and the rest runs.
+minetd_exec_check() {
+	local probe=$DATA/conf/exec-probe.conf out
+	printf 'host = "%s";\nservices = (\n  %s\n);\n' "$ADDR" "$(minetd_exec_service "${EXEC_PORT[minetd]}")" >"$probe"
+	out=$("$MINETD" -t -c "$probe" 2>&1) && return 0
+	# The handler's own line says it best, else the first one.
+	out=$(printf '%s\n' "$out" | grep -m1 -i handler || printf '%s\n' "$out" | head -n1)
+	echo "no exec handler in this minetd (minetd -t: ${out#"$DATA/conf/"})"
+	return 1
+}
+
+write_minetd_conf() {
+	local s=$1 workers=$2 exec=""
+	[ -z "${NA_EXEC[$s]:-}" ] && exec=",
+  $(minetd_exec_service "${EXEC_PORT[$s]}")"
+	cat >"$DATA/conf/$s.conf" <<-EOF
+		# $s under benchmark (issues 7, 13): default limits and protections.
+		$workers
+		host = "$ADDR";
+		services = (
+		  { name = "echo"; handler = "echo"; port = ${ECHO_PORT[$s]}; protocol = "both"; },
+		  { name = "daytime"; handler = "daytime"; port = ${DAYTIME_PORT[$s]}; protocol = "both"; }$exec
+		);
+	EOF
+}
+
 write_configs() {
-	local conf=$DATA/conf
+	local conf=$DATA/conf reason
 	mkdir -p "$conf"
-	cat >"$conf/minetd.conf" <<-EOF
-		# minetd under benchmark (issue 7): default limits and protections.
-		host = "$ADDR";
-		services = (
-		  { name = "echo"; handler = "echo"; port = ${ECHO_PORT[minetd]}; protocol = "both"; },
-		  { name = "daytime"; handler = "daytime"; port = ${DAYTIME_PORT[minetd]}; protocol = "both"; }
-		);
-	EOF
-	cat >"$conf/minetd.percpu.conf" <<-EOF
-		# minetd with one event loop per CPU: default limits and protections.
-		workers = 0;
-		host = "$ADDR";
-		services = (
-		  { name = "echo"; handler = "echo"; port = ${ECHO_PORT[minetd.percpu]}; protocol = "both"; },
-		  { name = "daytime"; handler = "daytime"; port = ${DAYTIME_PORT[minetd.percpu]}; protocol = "both"; }
-		);
-	EOF
+	if want exec && [ -x "$MINETD" ] && ! reason=$(minetd_exec_check); then
+		NA_EXEC[minetd]=$reason
+		NA_EXEC[minetd.percpu]=$reason
+	fi
+	write_minetd_conf minetd ""
+	write_minetd_conf minetd.percpu "workers = 0; # one event loop per CPU"
 	# nowait.N and -R: lift the fork-rate limits, or they stop serving mid-run.
 	cat >"$conf/inetd.conf" <<-EOF
 		$ADDR:
@@ -168,7 +252,10 @@ write_configs() {
 		echo	dgram	udp	wait	root	internal
 		daytime	stream	tcp	nowait.1000000	root	internal
 		daytime	dgram	udp	wait	root	internal
+		${EXEC_PORT[openbsd-inetd]}	stream	tcp	nowait.1000000	$EXEC_USER	$EXEC_PROGRAM	${EXEC_PROGRAM##*/}
 	EOF
+	# cps, instances, per_source: no limit to throttle the run; NOLIBWRAP for
+	# the program (the others consult no hosts.allow either).
 	{
 		printf 'defaults\n{\n\tinstances = UNLIMITED\n\tper_source = UNLIMITED\n'
 		printf '\tcps = 1000000 1\n\tlog_type = FILE %s\n' "$LOGS/xinetd-services.log"
@@ -182,11 +269,26 @@ write_configs() {
 					$kind $proto $wait
 			done
 		done
+		printf 'service cat\n{\n\ttype = UNLISTED\n\tport = %s\n\tsocket_type = stream\n' "${EXEC_PORT[xinetd]}"
+		printf '\tprotocol = tcp\n\twait = no\n\tuser = %s\n\tserver = %s\n\tflags = NOLIBWRAP\n}\n' \
+			"$EXEC_USER" "$EXEC_PROGRAM"
 	} >"$conf/xinetd.conf"
 }
 
+# Only names we know, so a typo does not quietly measure nothing.
+check_selection() {
+	local s
+	for s in $SERVERS; do
+		case " $ALL_SERVERS " in *" $s "*) ;; *) echo "bench: unknown server '$s' (known: $ALL_SERVERS)" >&2; exit 2 ;; esac
+	done
+	for s in $WORKLOADS; do
+		case " $ALL_WORKLOADS " in *" $s "*) ;; *) echo "bench: unknown workload '$s' (known: $ALL_WORKLOADS)" >&2; exit 2 ;; esac
+	done
+}
+
 setup() {
-	local s cc=${CC:-cc} pkgdir=$OUT/pkgs
+	local s cc=${CC:-cc} pkgdir=$OUT/pkgs run_as=""
+	check_selection
 	mkdir -p "$OUT" "$DATA" "$LOGS"
 	rm -f "$DATA"/*.txt "$DATA"/*.dat "$OUT"/*.png "$OUT/report.md"
 	: >"$RESULTS"
@@ -207,18 +309,25 @@ setup() {
 		NETNS=1
 		ADDR=10.77.0.1
 	fi
-	for s in $SERVERS; do
+	for s in $ALL_SERVERS; do
 		NS[$s]=""
 		[ $NETNS = 1 ] && NS[$s]="$NS_PREFIX-${s%%-*}"
 		ECHO_PORT[$s]=7
 		DAYTIME_PORT[$s]=13
+		EXEC_PORT[$s]=7000
 	done
-	ECHO_PORT[ref]=15100 DAYTIME_PORT[ref]=15113
-	ECHO_PORT[minetd]=15000 DAYTIME_PORT[minetd]=15013
-	ECHO_PORT[minetd.percpu]=15200 DAYTIME_PORT[minetd.percpu]=15213
+	ECHO_PORT[ref]=15100 DAYTIME_PORT[ref]=15113 EXEC_PORT[ref]=15170
+	ECHO_PORT[minetd]=15000 DAYTIME_PORT[minetd]=15013 EXEC_PORT[minetd]=15070
+	ECHO_PORT[minetd.percpu]=15200 DAYTIME_PORT[minetd.percpu]=15213 EXEC_PORT[minetd.percpu]=15270
 	write_configs
+	if cgroup_setup; then
+		log "server CPU time from cgroup $CGROUP_KIND ($CGROUP_ROOT)"
+	else
+		log "no cgroup for CPU accounting: /proc (reaped children only)"
+	fi
 
-	CMD[ref]="$OUT/refserver -a $ADDR -e ${ECHO_PORT[ref]} -D ${DAYTIME_PORT[ref]}"
+	is_root && run_as="-u $EXEC_USER"
+	CMD[ref]="$OUT/refserver -a $ADDR -e ${ECHO_PORT[ref]} -D ${DAYTIME_PORT[ref]} -x ${EXEC_PORT[ref]} $run_as"
 	CMD[minetd]="$MINETD -c $DATA/conf/minetd.conf -l stderr"
 	CMD[minetd.percpu]="$MINETD -c $DATA/conf/minetd.percpu.conf -l stderr"
 	CMD[xinetd]="$pkgdir/xinetd/usr/sbin/xinetd -dontfork -f $DATA/conf/xinetd.conf -pidfile $RUNDIR/xinetd.pid"
@@ -228,6 +337,9 @@ setup() {
 
 	[ -x "$MINETD" ] || NA[minetd]="no binary at $MINETD"
 	[ -x "$MINETD" ] || NA[minetd.percpu]="no binary at $MINETD"
+	for s in $ALL_SERVERS; do
+		case " $SERVERS " in *" $s "*) ;; *) NA[$s]="not selected (BENCH_SERVERS)" ;; esac
+	done
 	if [ $NETNS = 0 ]; then
 		for s in $INETD_PACKAGES; do
 			NA[$s]="needs root: network namespace for the official ports 7/13"
@@ -235,6 +347,7 @@ setup() {
 	else
 		local missing=0
 		for s in $INETD_PACKAGES; do
+			[ -z "${NA[$s]:-}" ] || continue
 			log "unpacking $s"
 			unpack_package "$s" || NA[$s]="package could not be downloaded (see logs/apt.log)"
 		done
@@ -261,6 +374,11 @@ setup() {
 		if [ -n "${NS[$s]}" ] && ! setup_namespace "${NS[$s]}"; then
 			NA[$s]="could not create network namespace"
 		fi
+		cgroup_for "$s"
+	done
+	cgroup_for client
+	for s in ${!NA_EXEC[*]}; do
+		want exec && log "$s: exec n/a: ${NA_EXEC[$s]}"
 	done
 	{
 		echo "meta date $(date -u '+%Y-%m-%d %H:%M UTC')"
@@ -275,33 +393,62 @@ setup() {
 		echo "meta threads $THREADS"
 		echo "meta netns $NETNS"
 		echo "meta addr $ADDR"
+		echo "meta workloads $WORKLOADS"
+		echo "meta cpu_source ${CGROUP_KIND:-proc}"
+		echo "meta exec_program $EXEC_PROGRAM"
+		echo "meta exec_user $EXEC_USER"
+		echo "meta exec_processes $EXEC_PROCESSES"
+		echo "meta exec_clients $EXEC_CLIENTS"
 	} >>"$RESULTS"
 }
 
 available() { [ -z "${NA[$1]:-}" ]; }
 
+want() { case " $WORKLOADS " in *" $1 "*) return 0 ;; esac; return 1; }
+
 # --- measurements ------------------------------------------------------------
+
+# LAUNCH: the words that run a command in cgroup $1 and network namespace $2
+# (either may be empty).  Into the cgroup first: ip netns exec mounts a /sys
+# without the cgroups.  Everything execs, so $! is the command itself.
+launcher() {
+	LAUNCH=()
+	[ -n "$1" ] && LAUNCH=(sh -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' "$1")
+	[ -n "$2" ] && LAUNCH+=(ip netns exec "$2")
+	return 0
+}
 
 # One loadgen run with a hard time limit; prints its result line.
 loadgen() {
 	local ns=$1 limit=$2
 	shift 2
 	echo "== ${ns:-here}: loadgen $*" >>"$LOGS/loadgen.log"
-	in_ns "$ns" timeout -k 2 "$limit" "$OUT/loadgen" "$@" 2>>"$LOGS/loadgen.log" | tail -n1
+	# In a cgroup of its own, so that its CPU time is known too.
+	launcher "${CGROUP[client]:-}" "$ns"
+	"${LAUNCH[@]}" timeout -k 2 "$limit" "$OUT/loadgen" "$@" 2>>"$LOGS/loadgen.log" | tail -n1
 }
 
-# CPU ticks used so far by a server: all processes in its namespace (forking
-# inetds), including reaped children.
-cpu_ticks() {
+# CPU microseconds used so far by a server and every process it started: from
+# its cgroup; else from /proc, all processes in its namespace with the
+# children they have reaped (10 ms ticks; a child that is still running or
+# not yet reaped is missed or counted late).
+cpu_us() {
 	local s=$1 pids pid total=0
+	if [ -n "${CGROUP[$s]:-}" ]; then
+		cgroup_cpu_us "${CGROUP[$s]}"
+		return
+	fi
 	if [ -n "${NS[$s]}" ]; then pids=$(ns_pids "${NS[$s]}"); else pids=${PID[$s]:-}; fi
 	for pid in $pids; do
 		local t
 		t=$(sed 's/^.*) //' "/proc/$pid/stat" 2>/dev/null | awk '{print $12 + $13 + $14 + $15}')
 		total=$((total + ${t:-0}))
 	done
-	echo $total
+	echo $((total * 1000000 / $(getconf CLK_TCK)))
 }
+
+# The load generator's CPU microseconds so far, if it has a cgroup.
+client_cpu_us() { [ -z "${CGROUP[client]:-}" ] || cgroup_cpu_us "${CGROUP[client]}"; }
 
 # A daemonizing server (PIDFILE) is alive if the pid it wrote is.
 server_alive() {
@@ -327,13 +474,11 @@ start_server() {
 	local s=$1
 	log "starting $s"
 	[ -n "${PIDFILE[$s]:-}" ] && rm -f "${PIDFILE[$s]}"
-	# Not through in_ns: $! must be the server itself (ip netns exec execs).
+	# $! must be the server itself.  In its cgroup before it runs: what it
+	# forks is in too.
+	launcher "${CGROUP[$s]:-}" "${NS[$s]}"
 	# shellcheck disable=SC2086 # CMD is a word list
-	if [ -n "${NS[$s]}" ]; then
-		ip netns exec "${NS[$s]}" ${CMD[$s]} >>"$LOGS/$s.log" 2>&1 </dev/null &
-	else
-		${CMD[$s]} >>"$LOGS/$s.log" 2>&1 </dev/null &
-	fi
+	"${LAUNCH[@]}" ${CMD[$s]} >>"$LOGS/$s.log" 2>&1 </dev/null &
 	PID[$s]=$!
 	BACKGROUND="$BACKGROUND $!"
 	if ! wait_listening "$s" "${ECHO_PORT[$s]}" || ! server_alive "$s"; then
@@ -355,7 +500,7 @@ measure_startup() {
 
 # One load measurement; adds the server's CPU use and checks it survived.
 measure_load() {
-	local wl=$1 s=$2 run=$3 port line t0 t1 c0 c1 cpu
+	local wl=$1 s=$2 run=$3 port line t0 t1 c0 c1 l0 l1 cpu
 	shift 3
 	if ! server_alive "$s"; then
 		NA[$s]="exited during the run (see logs/$s.log)"
@@ -364,14 +509,17 @@ measure_load() {
 	fi
 	port=${ECHO_PORT[$s]}
 	[ "$wl" = daytime ] && port=${DAYTIME_PORT[$s]}
-	c0=$(cpu_ticks "$s")
+	[ "$wl" = exec ] && port=${EXEC_PORT[$s]}
+	c0=$(cpu_us "$s")
+	l0=$(client_cpu_us)
 	t0=$(date +%s%N)
 	line=$(loadgen "${NS[$s]}" $((${SECS%.*} + 30)) "$@" -a "$ADDR" -p "$port" \
 		-d "$SECS" -w "$WARMUP" -t "$THREADS" -S)
 	t1=$(date +%s%N)
-	c1=$(cpu_ticks "$s")
-	cpu=$(awk -v d=$((c1 - c0)) -v hz="$(getconf CLK_TCK)" -v ns=$((t1 - t0)) \
-		'BEGIN { printf "%.0f", 100 * d / hz / (ns / 1e9) }')
+	c1=$(cpu_us "$s")
+	l1=$(client_cpu_us)
+	cpu=$(awk -v d=$((c1 - c0)) -v ns=$((t1 - t0)) 'BEGIN { printf "%.1f", 100 * d / (ns / 1e3) }')
+	[ -n "$l0" ] && cpu="$cpu client_cpu_pct=$(awk -v d=$((l1 - l0)) -v ns=$((t1 - t0)) 'BEGIN { printf "%.1f", 100 * d / (ns / 1e3) }')"
 	echo "result $wl $s $run ${line:-bench_failed=1} cpu_pct=$cpu" >>"$RESULTS"
 	log "$wl $s run $run: ${line:-FAILED}"
 	server_alive "$s" || log "$s: exited during $wl run $run"
@@ -424,34 +572,41 @@ rotated() {
 main() {
 	local run s
 	setup
-	log "start-up times, $STARTS rounds"
-	for run in $(seq "$STARTS"); do
-		for s in $(rotated "$run"); do
-			measure_startup "$s" "$run"
+	if want startup; then
+		log "start-up times, $STARTS rounds"
+		for run in $(seq "$STARTS"); do
+			for s in $(rotated "$run"); do
+				measure_startup "$s" "$run"
+			done
 		done
-	done
+	fi
 	for s in $SERVERS; do
 		available "$s" && start_server "$s"
 	done
 	for run in $(seq "$RUNS"); do
-		for s in $(rotated "$run"); do
+		want tcp && for s in $(rotated "$run"); do
 			measure_load tcp "$s" "$run" tcp-echo -c 50 -s 64 -H "$DATA/hist-tcp-$s-$run.txt"
 		done
-		for s in $(rotated "$run"); do
-			# Sources that never spoke TCP: no handshake has verified them.
+		# Sources that never spoke TCP: no handshake has verified them.
+		want udp && for s in $(rotated "$run"); do
 			measure_load udp "$s" "$run" udp-echo -c 50 -s 64 -o 20000
 		done
-		for s in $(rotated "$run"); do
+		want daytime && for s in $(rotated "$run"); do
 			measure_load daytime "$s" "$run" connect -c 20
 		done
-		for s in $(rotated "$run"); do
+		want exec && for s in $(rotated "$run"); do
+			[ -n "${NA_EXEC[$s]:-}" ] && continue
+			measure_load exec "$s" "$run" request -c "$EXEC_CLIENTS" -s 64
+		done
+		want idle && for s in $(rotated "$run"); do
 			case $s in
 			ref | minetd) measure_idle "$s" "$run" ;;
 			esac
 		done
 	done
-	for s in $SERVERS; do
+	for s in $ALL_SERVERS; do
 		available "$s" || echo "na $s ${NA[$s]}" >>"$RESULTS"
+		[ -n "${NA_EXEC[$s]:-}" ] && echo "na_workload exec $s ${NA_EXEC[$s]}" >>"$RESULTS"
 	done
 	echo "meta elapsed_s $(( ($(date +%s%N) - START_NS) / 1000000000 ))" >>"$RESULTS"
 
