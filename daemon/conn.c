@@ -147,11 +147,11 @@ static void conn_update_events(struct conn *c)
 		conn_close(c, "epoll failed");
 }
 
-/* Sends what the socket takes of data; returns how much, or -1 when the connection
- * closed on an error. */
-static ssize_t conn_write(struct conn *c, const uint8_t *data, size_t len)
+/* Sends what the socket takes of data (flags: MSG_MORE or 0); returns how much, or -1
+ * when the connection closed on an error. */
+static ssize_t conn_write(struct conn *c, const uint8_t *data, size_t len, int flags)
 {
-	ssize_t n = send(c->io.fd, data, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+	ssize_t n = send(c->io.fd, data, len, MSG_NOSIGNAL | MSG_DONTWAIT | flags);
 
 	if (n >= 0)
 		conn_count(c, &c->bytes_out, &c->owner->counters.bytes_out, (size_t)n);
@@ -163,10 +163,11 @@ static ssize_t conn_write(struct conn *c, const uint8_t *data, size_t len)
 }
 
 /* Sends data; whatever the socket does not take waits in the connection's buffer.
- * Returns false when the connection was closed. */
-static bool conn_send(struct conn *c, const uint8_t *data, size_t len)
+ * flags: MSG_MORE when the close follows at once. Returns false when the connection was
+ * closed. */
+static bool conn_send(struct conn *c, const uint8_t *data, size_t len, int flags)
 {
-	ssize_t n = conn_write(c, data, len);
+	ssize_t n = conn_write(c, data, len, flags);
 
 	if (n < 0 || (size_t)n == len)
 		return n >= 0;
@@ -184,7 +185,7 @@ static bool conn_send(struct conn *c, const uint8_t *data, size_t len)
 /* Returns false when the connection was closed. */
 static bool conn_flush_output(struct conn *c)
 {
-	ssize_t n = conn_write(c, c->out + c->out_start, c->out_end - c->out_start);
+	ssize_t n = conn_write(c, c->out + c->out_start, c->out_end - c->out_start, 0);
 
 	if (n < 0)
 		return false;
@@ -201,7 +202,7 @@ static void conn_generate(struct conn *c)
 	ssize_t n;
 
 	chargen_stream(c->server->scratch, CONN_BUF_SIZE, c->stream_pos);
-	if ((n = conn_write(c, c->server->scratch, CONN_BUF_SIZE)) > 0)
+	if ((n = conn_write(c, c->server->scratch, CONN_BUF_SIZE, 0)) > 0)
 		c->stream_pos += (uint64_t)n;
 }
 
@@ -224,7 +225,7 @@ static bool conn_read(struct conn *c)
 			return true;
 		}
 		conn_count(c, &c->bytes_in, &c->owner->counters.bytes_in, (size_t)n);
-		if (behaviour == TCP_ECHO && !conn_send(c, buf, (size_t)n))
+		if (behaviour == TCP_ECHO && !conn_send(c, buf, (size_t)n, 0))
 			return false;
 		/* A short read emptied the socket: epoll says when there is more, which
 		 * saves a recv() that would only say EAGAIN. */
@@ -295,8 +296,11 @@ static void conn_start(struct conn *c)
 		return;
 	}
 	service_count_reply(svc);
-	n = svc->handler->reply(&in, c->server->scratch, SCRATCH_SIZE);
-	if (n > 0 && !conn_send(c, c->server->scratch, (size_t)n))
+	n = serving_reply(as, &in, c->server->scratch, SCRATCH_SIZE);
+	/* MSG_MORE holds the reply until the close adds the FIN to the same segment: a packet
+	 * fewer for both ends. A reply that waits for room goes with the next send, which
+	 * has no MSG_MORE. */
+	if (n > 0 && !conn_send(c, c->server->scratch, (size_t)n, MSG_MORE))
 		return;
 	if (!c->out) {
 		conn_close(c, "done");

@@ -29,6 +29,9 @@ struct reply_input {
 struct handler {
 	const char *name;
 	enum tcp_behaviour tcp;
+	/* The reply depends on the options and the clock's second only: one made per second
+	 * serves every client of that second (strftime costs more than the rest). */
+	bool per_second;
 	/* The reply to one datagram, or the one-shot TCP reply, written to out (cap bytes,
 	 * at least UDP_MAX_PAYLOAD). Returns its length, or -1 when nothing is sent. */
 	ssize_t (*reply)(const struct reply_input *in, uint8_t *out, size_t cap);

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "handler.h"
 #include "proto.h"
 
 void serving_refuse(struct server *srv, struct active_service *as, const char *protocol,
@@ -74,4 +75,25 @@ const char *serving_admit(struct server *srv, struct active_service *as, const s
 		client_registry_verify(srv->clients, &peer->sin6_addr,
 				       now_usec() + srv->config->udp.verified_time * 1000000ULL);
 	return refusal;
+}
+
+ssize_t serving_reply(struct active_service *as, const struct reply_input *in, uint8_t *out, size_t cap)
+{
+	const struct handler *h = as->service->handler;
+	ssize_t n;
+
+	if (!h->per_second)
+		return h->reply(in, out, cap);
+	if (as->reply_for != as->service || as->reply_at != in->now) {
+		n = h->reply(in, as->reply, sizeof(as->reply));
+		as->reply_for = n < 0 ? NULL : as->service;     /* a reload makes it stale too */
+		as->reply_at = in->now;
+		as->reply_len = n < 0 ? 0 : (size_t)n;
+		if (n < 0)
+			return -1;
+	}
+	if (as->reply_len > cap)
+		return -1;
+	memcpy(out, as->reply, as->reply_len);
+	return (ssize_t)as->reply_len;
 }

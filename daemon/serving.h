@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 
 #include "listen.h"
+#include "proto.h"
 #include "limits.h"
 #include "log.h"
 #include "loop.h"
@@ -55,6 +56,11 @@ struct active_service {
 	struct conn *conns;
 	struct counters counters;
 	unsigned programs;              /* exec: running now, started by this loop */
+	/* per_second handlers: this second's reply, for the service it was made for */
+	const struct service *reply_for;
+	time_t reply_at;
+	size_t reply_len;
+	uint8_t reply[DAYTIME_MAX];
 	bool keep;                      /* scratch flag while a config is applied */
 	char failure[96];               /* why one of its sockets could not be had, or "" */
 };
@@ -102,6 +108,10 @@ struct server {
 	unsigned loopback_ifindex;
 };
 
+struct reply_input;
+/* The service's reply to in, written to out (cap bytes): its handler's, or the one made
+ * already this second. Returns its length, or -1 when nothing is sent. */
+ssize_t serving_reply(struct active_service *as, const struct reply_input *in, uint8_t *out, size_t cap);
 /* Counts a refused client and logs it at a bounded rate. */
 void serving_refuse(struct server *server, struct active_service *as, const char *protocol,
 		    const struct sockaddr *peer, const char *reason);

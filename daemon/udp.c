@@ -145,7 +145,7 @@ static ssize_t udp_answer(struct server *srv, struct active_service *as, struct 
 			.options = as->service->options, .seq = service_replies(as->service), .now = now,
 			.data = slot->buf, .len = len,
 		};
-		if ((reply = as->service->handler->reply(&in, slot->buf, SCRATCH_SIZE)) < 0)
+		if ((reply = serving_reply(as, &in, slot->buf, SCRATCH_SIZE)) < 0)
 			return -1;
 		if (!(refusal = serving_reply_refusal(srv, &from, len, (size_t)reply, now_usec()))) {
 			service_count_reply(as->service);
