@@ -362,6 +362,9 @@ void program_tcp(struct server *srv, struct active_service *as, int fd, const st
 
 	if (p && getsockname(fd, (struct sockaddr *)&bound, &len) == 0)
 		addr_host_port((struct sockaddr *)&bound, local, &port);
+	/* accepted non-blocking, for the loop: the program's reads wait, as on any socket */
+	if (p)
+		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
 	if (p && (r = program_start(p, fd, fd, -1, local, port)) < 0) {
 		program_drop(p);
 		p = NULL;
