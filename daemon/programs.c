@@ -394,25 +394,28 @@ static int datagram_file(const struct program_datagram *d)
 }
 
 /* Where the datagram was sent to: the address of the cmsg that will be the reply's
- * source, and the port of the socket. */
+ * source (IPv4 as such, also on a dual-stack socket), and the port of the socket. */
 static void datagram_local(const struct program_datagram *d, char host[INET6_ADDRSTRLEN], unsigned *port)
 {
 	struct msghdr m = { .msg_control = (void *)d->control, .msg_controllen = d->control_len };
 	struct cmsghdr *c = d->control_len ? CMSG_FIRSTHDR(&m) : NULL;
-	struct sockaddr_storage bound;
-	socklen_t len = sizeof(bound);
+	union { struct sockaddr sa; struct sockaddr_in in; struct sockaddr_in6 in6; struct sockaddr_storage ss; } a;
+	socklen_t len = sizeof(a);
 	struct in6_pktinfo i6;
 	struct in_pktinfo i4;
 
-	if (getsockname(d->socket, (struct sockaddr *)&bound, &len) == 0)
-		addr_host_port((struct sockaddr *)&bound, host, port);
-	if (c && c->cmsg_level == IPPROTO_IP) {
+	if (getsockname(d->socket, &a.sa, &len) < 0)
+		return;
+	if (c && c->cmsg_level == IPPROTO_IP) {         /* the port stays: same offset */
 		memcpy(&i4, CMSG_DATA(c), sizeof(i4));
-		inet_ntop(AF_INET, &i4.ipi_spec_dst, host, INET6_ADDRSTRLEN);
+		a.in.sin_family = AF_INET;
+		a.in.sin_addr = i4.ipi_spec_dst;
 	} else if (c && c->cmsg_level == IPPROTO_IPV6) {
 		memcpy(&i6, CMSG_DATA(c), sizeof(i6));
-		inet_ntop(AF_INET6, &i6.ipi6_addr, host, INET6_ADDRSTRLEN);
+		a.in6.sin6_family = AF_INET6;
+		a.in6.sin6_addr = i6.ipi6_addr;
 	}
+	addr_host_port(&a.sa, host, port);
 }
 
 /* Everything the reply needs, then the program; 0 or -errno. */

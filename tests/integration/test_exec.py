@@ -14,7 +14,7 @@ import tempfile
 import threading
 import time
 
-from harness import (MINETD, SLOW, Daemon, config_text, connect_from, counters, free_port, service, spoof_udp,
+from harness import (MINETD, SLOW, Daemon, Skip, config_text, connect_from, counters, free_port, service, spoof_udp,
                      tcp_exchange, test, udp_exchange, udp_no_reply, run)
 
 ROOT = os.geteuid() == 0
@@ -87,6 +87,18 @@ def wait_until(what, timeout, message):
     raise AssertionError(message)
 
 
+def connect_when_listening(port, timeout=10 * SLOW):
+    """A connection to a socket that a launcher binds when it gets to it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        except ConnectionRefusedError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 def pids_in_log(d, pattern):
     return [int(p) for p in re.findall(pattern, d.output())]
 
@@ -135,6 +147,152 @@ def shell_script_answers_over_tcp_and_udp_even_when_the_request_comes_late():
             s.shutdown(socket.SHUT_WR)
             assert s.recv(100) == b""
         assert udp_exchange("127.0.0.1", port, b"three\n", timeout=5 * SLOW) == b"THREE\n"
+
+
+# --- What a program sees, and what it says.
+
+ENV = """#!%s
+# Its environment and its open descriptors beyond 0, 1 and 2, as JSON.
+import json, os, sys
+sys.stdin.buffer.read()
+def is_open(fd):
+    try:
+        os.fstat(fd)
+        return True
+    except OSError:
+        return False
+json.dump({"env": dict(os.environ), "fds": [fd for fd in range(3, 1024) if is_open(fd)]}, sys.stdout)
+""" % PYTHON
+# What the environment holds, beyond what python3 adds itself (LC_CTYPE, PEP 538).
+ENV_NAMES = {"PATH", "REMOTE_ADDR", "REMOTE_PORT", "LOCAL_ADDR", "LOCAL_PORT", "MINETD_SERVICE", "MINETD_PROTOCOL"}
+
+
+def check_env(seen, protocol, client, local):
+    env = seen["env"]
+    assert set(env) - {"LC_CTYPE"} == ENV_NAMES, sorted(env)
+    want = {"REMOTE_ADDR": client[0], "REMOTE_PORT": str(client[1]), "LOCAL_ADDR": local[0],
+            "LOCAL_PORT": str(local[1]), "MINETD_SERVICE": "envs", "MINETD_PROTOCOL": protocol}
+    assert {k: env[k] for k in want} == want, (env, want)
+    assert seen["fds"] == [], f"{protocol}: descriptors of minetd's open in the program: {seen['fds']}"
+
+
+@test
+def program_sees_its_peer_and_service_and_nothing_of_minetds_own():
+    """TCP from a socket unit's socket (systemd-socket-activate), UDP on a dual-stack socket
+    minetd bound itself; minetd itself is given what systemd gives a service (LISTEN_FDS,
+    NOTIFY_SOCKET, FDSTORE, INVOCATION_ID): none of it, nor any descriptor, reaches the program."""
+    if not shutil.which("systemd-socket-activate"):
+        raise Skip("no systemd-socket-activate (package systemd)")
+    port = free_port()
+    with Programs() as progs, socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as notify:
+        notify.bind(os.path.join(progs.dir, "notify"))
+        env = dict(os.environ, NOTIFY_SOCKET=os.path.join(progs.dir, "notify"), FDSTORE="16",
+                   INVOCATION_ID="0123456789abcdef0123456789abcdef")
+        d = Daemon(config_text([exec_service("envs", port, progs.write("env.py", ENV), host="::")]), env=env,
+                   launcher=["systemd-socket-activate", "-l", f"127.0.0.1:{port}", "--fdname=envs"], wait=False)
+        with connect_when_listening(port) as s:
+            s.shutdown(socket.SHUT_WR)
+            got = b""
+            while chunk := s.recv(65536):
+                got += chunk
+            check_env(json.loads(got), "tcp", s.getsockname(), ("127.0.0.1", port))
+        d.wait_log("socket from systemd")
+        for host, family in (("127.0.0.1", socket.AF_INET), ("::1", socket.AF_INET6)):
+            with socket.socket(family, socket.SOCK_DGRAM) as u:
+                u.bind((host, 0))
+                u.settimeout(5 * SLOW)
+                u.sendto(b"x" * 4000, (host, port))      # no reply larger than the request
+                check_env(json.loads(u.recv(65536)), "udp", u.getsockname()[:2], (host, port))
+
+
+STDERR = """#!/bin/sh
+printf 'first line\nsecond line, no newline' >&2
+echo answer
+exit 3
+"""
+
+
+@test
+def stderr_lines_reach_the_log_with_service_and_peer():
+    port = free_port()
+    with Programs() as progs:
+        d = Daemon(config_text([exec_service("talker", port, progs.write("talk.sh", STDERR))],
+                               extra="log_connections = true;"))
+        with connect_from("127.0.0.5", port) as s:
+            peer = "127.0.0.5:%d" % s.getsockname()[1]
+            s.shutdown(socket.SHUT_WR)
+            assert s.recv(100) == b"answer\n"
+        out = d.wait_log("exited with status 3")
+        pid = pids_in_log(d, r"talker: program (\d+) started for " + re.escape(peer))[0]
+        for line in ("first line", "second line, no newline"):
+            assert f"talker: program {pid} for {peer}: {line}\n" in out, out
+        assert re.search(rf"talker: program {pid} for {re.escape(peer)} exited with status 3 after \d+ ms", out), out
+
+
+# --- Programs that do not end by themselves, or write too much, or nothing.
+
+FOREVER = {
+    # its shell and its child both end at SIGTERM
+    "term": "sleep 1000 & echo \"grandchild $!\" >&2; wait",
+    # neither minds SIGTERM: SIGKILL
+    "kill": "trap '' TERM; sleep 1000 & echo \"grandchild $!\" >&2; while :; do wait; done",
+    # the shell ends at SIGTERM, its child does not: SIGKILL for what is left of the group
+    "left": "(trap '' TERM; exec sleep 1000) & echo \"grandchild $!\" >&2; wait",
+}
+
+
+@test
+def program_past_its_timeout_is_killed_with_its_whole_process_group():
+    ports = {name: free_port() for name in FOREVER}
+    with Programs() as progs:
+        d = Daemon(config_text([exec_service(name, ports[name], progs.write(name, "#!/bin/sh\n" + script), timeout=1)
+                                for name, script in FOREVER.items()], extra="log_connections = true;"))
+        conns = {name: socket.create_connection(("127.0.0.1", ports[name]), timeout=10 * SLOW) for name in FOREVER}
+        check_timeouts(d, conns)
+
+
+def check_timeouts(d, conns):
+    grandchildren = []
+    try:
+        out = d.wait_log("grandchild", count=3)
+        for name in FOREVER:
+            pid = pids_in_log(d, rf"{name}: program (\d+) started")[0]
+            grandchild = pids_in_log(d, rf"{name}: program {pid} for .*: grandchild (\d+)")[0]
+            grandchildren.append(grandchild)
+            signal_number = signal.SIGKILL if name == "kill" else signal.SIGTERM
+            out = d.wait_log(rf"{name}: program {pid} .* was killed by signal {signal_number:d} at its timeout")
+            wait_until(lambda: gone(grandchild), 5 * SLOW, f"{name}: grandchild {grandchild} still runs")
+            assert conns[name].recv(100) == b"", name         # nobody holds the connection any more
+        assert not children(d.proc.pid), children(d.proc.pid)
+    finally:
+        for c in conns.values():
+            c.close()
+        for pid in grandchildren:          # what a failed test leaves
+            if not gone(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+@test
+def udp_reply_of_more_than_a_datagram_is_not_sent_and_of_exactly_one_is():
+    """A cut reply would be a wrong one: the documented choice is none at all."""
+    full, over = free_port(), free_port()
+    d = Daemon(config_text([exec_service("full", full, ["/usr/bin/head", "-c", str(UDP_MAX), "/dev/zero"]),
+                            exec_service("over", over, ["/usr/bin/head", "-c", str(UDP_MAX + 1), "/dev/zero"])]))
+    request = b"r" * UDP_MAX        # as large as the reply: no amplification
+    assert udp_exchange("127.0.0.1", full, request, timeout=5 * SLOW) == bytes(UDP_MAX)
+    udp_no_reply("127.0.0.1", over, request, wait=2 * SLOW)
+    d.wait_log(r"over: program \d+ for 127.0.0.1:\d+ wrote more than a datagram: no reply")
+    assert counters(d, "over")["udp_replied"] == 0
+
+
+@test
+def program_with_no_output_sends_no_reply():
+    port = free_port()
+    d = Daemon(config_text([exec_service("quiet", port, "/bin/true")], extra="log_connections = true;"))
+    udp_no_reply("127.0.0.1", port, b"anyone?", wait=1 * SLOW)
+    d.wait_log("quiet: program .* exited with status 0")
+    c = counters(d, "quiet")
+    assert c["udp_received"] == 1 and c["udp_replied"] == 0 and c["udp_refused"] == 0, c
 
 
 if __name__ == "__main__":
