@@ -212,6 +212,10 @@ static void on_exited(struct loop *loop, struct loop_io *io, uint32_t events)
 
 	(void)loop;
 	(void)events;
+	/* What it leaves in its process group ends with it, as in systemd's unit per
+	 * connection: nothing runs on unbounded by 'processes' and 'timeout'. Before the wait,
+	 * while its pid, which is the group's id, cannot be another process's. */
+	kill(-p->pid, SIGKILL);
 	if (waitpid(p->pid, &status, WNOHANG) == p->pid)
 		program_finish(p, status);
 }

@@ -273,6 +273,23 @@ def check_timeouts(d, conns):
 
 
 @test
+def what_a_program_leaves_running_ends_with_it():
+    """Over UDP a flood of requests would otherwise leave processes that 'processes' does
+    not count; its stdout and stderr would keep the reply and the log waiting."""
+    port = free_port()
+    with Programs() as progs:
+        script = "#!/bin/sh\nsleep 1000 >/dev/null 2>&1 &\necho \"grandchild $!\" >&2\necho done\n"
+        d = Daemon(config_text([exec_service("leaver", port, progs.write("leave.sh", script))]))
+        assert udp_exchange("127.0.0.1", port, b"go", timeout=5 * SLOW) == b"done\n"
+        grandchild = pids_in_log(d, r"leaver: program \d+ for .*: grandchild (\d+)")[0]
+        try:
+            wait_until(lambda: gone(grandchild), 2 * SLOW, f"grandchild {grandchild} still runs")
+        finally:
+            if not gone(grandchild):
+                os.kill(grandchild, signal.SIGKILL)
+
+
+@test
 def udp_reply_of_more_than_a_datagram_is_not_sent_and_of_exactly_one_is():
     """A cut reply would be a wrong one: the documented choice is none at all."""
     full, over = free_port(), free_port()
