@@ -67,6 +67,8 @@ int exec_check(void *options, const struct config_place *at)
 	struct stat st;
 	int r;
 
+	if (!(o->running = calloc(1, sizeof(*o->running))))
+		return -ENOMEM;
 	if (path[0] != '/') {
 		config_error(at, "exec: the command must start with an absolute path, not '%s'", path);
 		return 1;
@@ -89,5 +91,8 @@ int exec_check(void *options, const struct config_place *at)
 
 void exec_release(void *options)
 {
-	free(((struct exec_options *)options)->groups);
+	struct exec_options *o = options;
+
+	free(o->groups);
+	free(o->running);
 }

@@ -13,6 +13,7 @@ struct exec_options {
 	char *user, *group;             /* whom it runs as; NULL: minetd's own */
 	unsigned processes;             /* at most this many at once, per service */
 	unsigned timeout;               /* seconds; then SIGTERM, then SIGKILL, to its group */
+	unsigned *running;              /* programs running now, every event loop's (atomic) */
 	/* worked out when loaded */
 	bool switch_user;               /* minetd runs as root: become uid, gid, groups */
 	uid_t uid;

@@ -57,6 +57,33 @@ static struct log_fields fields_of(const struct program *p)
 	return (struct log_fields){ .service = p->name, .protocol = p->protocol, .peer = p->peer_text };
 }
 
+/* One of the 'processes' places of as's service, which every loop shares; false when
+ * they are all taken. */
+static bool place_take(struct active_service *as)
+{
+	const struct exec_options *o = as->service->options;
+
+	if (__atomic_add_fetch(o->running, 1, __ATOMIC_RELAXED) > o->processes) {
+		__atomic_sub_fetch(o->running, 1, __ATOMIC_RELAXED);
+		return false;
+	}
+	as->programs++;
+	return true;
+}
+
+static void place_give(struct active_service *as)
+{
+	__atomic_sub_fetch(((const struct exec_options *)as->service->options)->running, 1, __ATOMIC_RELAXED);
+	as->programs--;
+}
+
+void programs_keep(struct active_service *as, const struct service *next)
+{
+	if (as->service && as->programs)
+		__atomic_add_fetch(((const struct exec_options *)next->options)->running, as->programs,
+				   __ATOMIC_RELAXED);
+}
+
 /* Its stderr, a line at a time, into the log: "PROGRAM[PID]: LINE". */
 static void log_line(struct program *p)
 {
@@ -186,7 +213,7 @@ static void program_finish(struct program *p, int status)
 			counter_add(&p->owner->counters.tcp_active, (uint64_t)-1);
 	}
 	if (p->owner)
-		p->owner->programs--;
+		place_give(p->owner);
 	for (struct loop_io *io = &p->exited; io; io = io == &p->exited ? &p->err : io == &p->err ? &p->out : NULL) {
 		if (io->fd >= 0) {
 			loop_remove(srv->loop, io);
@@ -257,28 +284,29 @@ static void program_env(struct env *e, const struct program *p, const char *loca
 	e->vars[e->n] = NULL;
 }
 
-/* A program for as, if its service allows one more (its share of 'processes' in this
- * loop); NULL when not, or without memory. */
+/* A program for as, if its service allows one more; NULL when not, or without memory. */
 static struct program *program_new(struct server *srv, struct active_service *as, const char *protocol,
 				   const struct sockaddr_in6 *peer)
 {
-	const struct exec_options *o = as->service->options;
 	struct program *p;
 
-	if (as->programs >= (o->processes + srv->loops - 1) / srv->loops || !(p = calloc(1, sizeof(*p))))
+	if (!place_take(as))
 		return NULL;
+	if (!(p = calloc(1, sizeof(*p)))) {
+		place_give(as);
+		return NULL;
+	}
 	*p = (struct program){ .server = srv, .owner = as, .protocol = protocol, .peer = *peer,
 			       .exited.fd = -1, .err.fd = -1, .out.fd = -1, .socket = -1 };
 	snprintf(p->name, sizeof(p->name), "%s", as->service->name);
 	addr_to_string((const struct sockaddr *)peer, p->peer_text);
-	as->programs++;
 	return p;
 }
 
 /* Forgets a program that never ran. */
 static void program_drop(struct program *p)
 {
-	p->owner->programs--;
+	place_give(p->owner);
 	if (p->socket >= 0)
 		close(p->socket);
 	free(p->reply);
@@ -488,7 +516,7 @@ void programs_end(struct server *srv, struct active_service *as)
 		kill(-p->pid, SIGKILL);
 		p->signals_sent = 2;
 		if (as) {               /* the service goes: it is reaped as usual */
-			p->owner->programs--;
+			place_give(p->owner);
 			p->owner = NULL;
 		} else if (waitpid(p->pid, &status, 0) == p->pid) {
 			program_finish(p, status);      /* minetd stops: now */

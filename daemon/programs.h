@@ -10,6 +10,7 @@
 
 struct active_service;
 struct server;
+struct service;
 struct sockaddr_in6;
 
 /* A datagram for a program, past the loop ports and the access lists. */
@@ -28,6 +29,8 @@ struct program_datagram {
  * and stdout; the connection counts against the limits until the program ends. */
 void program_tcp(struct server *server, struct active_service *as, int fd, const struct sockaddr_in6 *peer);
 void program_udp(struct server *server, struct active_service *as, const struct program_datagram *d);
+/* A reload keeps as, to go on as next: its programs count against next's 'processes'. */
+void programs_keep(struct active_service *as, const struct service *next);
 /* Once a tick: programs past their timeout get SIGTERM, then SIGKILL. */
 void programs_tick(struct server *server, uint64_t now);
 /* Ends the programs of as (NULL: every one): their process groups get SIGKILL, and they

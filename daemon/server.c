@@ -372,6 +372,7 @@ static void plan_retire(struct server *srv, struct plan *p)
 	}
 	srv->services = NULL;
 	for (size_t i = p->config->n_services; i-- > 0;) {
+		programs_keep(p->as[i], &p->config->services[i]);
 		p->as[i]->service = &p->config->services[i];
 		p->as[i]->failure[0] = '\0';
 		p->as[i]->next = srv->services;

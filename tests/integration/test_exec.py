@@ -312,5 +312,115 @@ def program_with_no_output_sends_no_reply():
     assert c["udp_received"] == 1 and c["udp_replied"] == 0 and c["udp_refused"] == 0, c
 
 
+# --- Many requests: limits hold, nothing is left behind.
+
+@test
+def two_thousand_tcp_connections_in_a_row_leave_no_zombie_and_no_descriptor():
+    port = free_port()
+    d = Daemon(config_text([exec_service("cat", port, "/bin/cat", protocol="tcp")]))
+    assert tcp_exchange("127.0.0.1", port, b"first") == b"first"
+    wait_until(lambda: not children(d.proc.pid), 5 * SLOW, "the first program was not reaped")
+    fds = d.fd_count()
+    for i in range(2000):
+        data = b"%d" % i
+        assert tcp_exchange("127.0.0.1", port, data) == data
+        if i % 500 == 0:
+            zombies = [pid for pid, state in children(d.proc.pid).items() if state == "Z"]
+            assert len(zombies) <= 1, f"after {i} connections: zombies {zombies}"   # one just ending
+    wait_until(lambda: not children(d.proc.pid), 5 * SLOW, f"programs left: {children(d.proc.pid)}")
+    assert d.fd_count() == fds, (fds, d.fd_count())
+    c = counters(d, "cat")
+    assert c["accepted"] == 2001 and c["active"] == 0, c
+
+
+class Flood:
+    """Datagrams from each of sources to port, as fast as a thread sends them, while the
+    block runs; the most programs seen running at once is .most (children of minetd)."""
+
+    def __init__(self, d, port, sources):
+        self.d, self.port, self.sources = d, port, sources
+        self.stop = threading.Event()
+        self.most = 0
+        self.threads = [threading.Thread(target=self.send, args=(src,)) for src in sources]
+        self.threads.append(threading.Thread(target=self.count))
+
+    def send(self, src):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as f:
+            f.bind((src, 0))
+            f.setblocking(False)
+            while not self.stop.is_set():
+                try:
+                    f.sendto(b"flood", ("127.0.0.1", self.port))
+                except BlockingIOError:
+                    pass
+                time.sleep(0.001)
+
+    def count(self):
+        while not self.stop.is_set():
+            self.most = max(self.most, len(children(self.d.proc.pid)))
+
+    def __enter__(self):
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        for t in self.threads:
+            t.join()
+
+
+SLOW_ANSWER = "#!/bin/sh\nsleep 0.3\necho ok\n"
+
+
+@test
+def udp_flood_from_many_sources_never_runs_more_than_processes_programs():
+    """With two event loops, which share the limit; what is over it is refused and counted."""
+    port = free_port()
+    with Programs() as progs:
+        d = Daemon(config_text([exec_service("slow", port, progs.write("slow.sh", SLOW_ANSWER), protocol="udp",
+                                             processes=3)], extra="workers = 2;"))
+        with Flood(d, port, [f"127.0.1.{i}" for i in range(1, 9)]) as flood:
+            time.sleep(2)
+        assert flood.most == 3, f"{flood.most} programs at once, 'processes' is 3"
+        c = counters(d, "slow")
+        assert c["udp_refused"] > 0 and c["udp_refused"] + c["udp_replied"] <= c["udp_received"], c
+        assert "refused udp client 127.0.1." in d.output() and "processes: as many programs" in d.output()
+
+
+
+# --- Reloads and the end.
+
+def refused(port):
+    """Whether a TCP client of port is closed without an answer (over the limits)."""
+    try:
+        return tcp_exchange("127.0.0.1", port, b"x", timeout=5 * SLOW) == b""
+    except ConnectionResetError:
+        return True
+
+
+@test
+def reload_keeps_the_count_of_running_programs_and_removing_the_service_ends_them():
+    port, other = free_port(), free_port()
+    waiting = exec_service("wait", port, "/bin/cat", protocol="tcp", processes=2)
+    d = Daemon(config_text([waiting]))
+    held = [socket.create_connection(("127.0.0.1", port), timeout=5 * SLOW) for _ in range(2)]
+    try:
+        wait_until(lambda: len(children(d.proc.pid)) == 2, 5 * SLOW, "two programs do not run")
+        programs = list(children(d.proc.pid))
+        d.reload(config_text([waiting.replace("processes = 2", "processes = 2; timeout = 20")]))
+        assert refused(port), "a third program ran after a reload that kept the service"
+        assert sorted(children(d.proc.pid)) == sorted(programs)
+        d.reload(config_text([service("echo", "echo", other)]))
+        d.wait_log("service 'wait' removed")
+        wait_until(lambda: not children(d.proc.pid), 5 * SLOW, f"programs left: {children(d.proc.pid)}")
+        assert all(gone(pid) for pid in programs)
+        for s in held:
+            assert s.recv(10) == b""
+    finally:
+        for s in held:
+            s.close()
+
+
 if __name__ == "__main__":
     run()
