@@ -207,11 +207,9 @@ static void program_finish(struct program *p, int status)
 	if (p->reply)
 		send_reply(p);
 	log_end(p, status);
-	if (strcmp(p->protocol, "tcp") == 0) {
-		client_registry_give(srv->clients, &p->peer.sin6_addr);
-		if (p->owner)
-			counter_add(&p->owner->counters.tcp_active, (uint64_t)-1);
-	}
+	client_registry_give(srv->clients, &p->peer.sin6_addr);
+	if (p->owner && strcmp(p->protocol, "tcp") == 0)
+		counter_add(&p->owner->counters.tcp_active, (uint64_t)-1);
 	if (p->owner)
 		place_give(p->owner);
 	for (struct loop_io *io = &p->exited; io; io = io == &p->exited ? &p->err : io == &p->err ? &p->out : NULL) {
@@ -376,9 +374,11 @@ static int program_start(struct program *p, int in, int out, int reply, const ch
 	return 0;
 }
 
+/* A client the limits had taken that gets no program after all. */
 static void program_refuse(struct server *srv, struct active_service *as, const char *protocol,
 			   const struct sockaddr_in6 *peer, int r)
 {
+	client_registry_give(srv->clients, &peer->sin6_addr);
 	serving_refuse(srv, as, protocol, (const struct sockaddr *)peer,
 		       r == 0 ? "processes: as many programs run as the service allows" : strerror(-r));
 }
@@ -403,7 +403,6 @@ void program_tcp(struct server *srv, struct active_service *as, int fd, const st
 	}
 	close(fd);              /* the program's now */
 	if (!p) {
-		client_registry_give(srv->clients, &peer->sin6_addr);
 		program_refuse(srv, as, "tcp", peer, r);
 		return;
 	}
@@ -483,10 +482,16 @@ static int program_udp_start(struct program *p, const struct program_datagram *d
 
 void program_udp(struct server *srv, struct active_service *as, const struct program_datagram *d)
 {
-	struct program *p = program_new(srv, as, "udp", d->from);
+	const struct tcp_limits *limits = &srv->config->limits;
+	/* a running program holds a connection of its client, over UDP as over TCP */
+	const char *refusal = client_registry_take(srv->clients, &d->from->sin6_addr, limits->connections,
+						   limits->connections_per_source);
+	struct program *p = refusal ? NULL : program_new(srv, as, "udp", d->from);
 	int r = p ? program_udp_start(p, d) : 0;
 
-	if (!p || r < 0) {
+	if (refusal) {
+		serving_refuse(srv, as, "udp", (const struct sockaddr *)d->from, refusal);
+	} else if (!p || r < 0) {
 		if (p)
 			program_drop(p);
 		program_refuse(srv, as, "udp", d->from, r);

@@ -388,6 +388,27 @@ def udp_flood_from_many_sources_never_runs_more_than_processes_programs():
         assert "refused udp client 127.0.1." in d.output() and "processes: as many programs" in d.output()
 
 
+@test
+def source_is_answered_while_others_flood():
+    """connections_per_source holds for programs over UDP as over TCP: three flooding
+    sources hold at most two programs each, the others are left to other clients."""
+    port = free_port()
+    with Programs() as progs:
+        d = Daemon(config_text([exec_service("slow", port, progs.write("slow.sh", SLOW_ANSWER), protocol="udp",
+                                             processes=7)],
+                               extra="workers = 2;\nlimits = { connections_per_source = 2; };"))
+        with Flood(d, port, ["127.0.0.2", "127.0.0.3", "127.0.0.4"]) as flood:
+            time.sleep(0.3)
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+                u.bind(("127.0.0.9", 0))
+                u.settimeout(2 * SLOW)
+                for i in range(5):
+                    u.sendto(b"honest", ("127.0.0.1", port))
+                    assert u.recv(100) == b"ok\n", i
+        assert 6 <= flood.most <= 7, flood.most
+        assert counters(d, "slow")["udp_refused"] > 0
+
+
 
 # --- Reloads and the end.
 
