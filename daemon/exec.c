@@ -1,8 +1,11 @@
 #include "exec.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
+#include <limits.h>
 #include <pwd.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -43,28 +46,49 @@ static int resolve_user(struct exec_options *o, const struct config_place *at)
 	return 0;
 }
 
-/* Whether uid (with gid and groups) may execute a file with st's owner and mode. */
+/* Whether the user the program runs as may execute (search, for a directory) a file with
+ * st's owner and mode. */
 static bool may_execute(const struct exec_options *o, const struct stat *st)
 {
-	uid_t uid = o->switch_user ? o->uid : geteuid();
-
-	if (uid == 0)
-		return st->st_mode & (S_IXUSR | S_IXGRP | S_IXOTH);
-	if (st->st_uid == uid)
+	if (o->uid == 0)
+		return S_ISDIR(st->st_mode) || st->st_mode & (S_IXUSR | S_IXGRP | S_IXOTH);
+	if (st->st_uid == o->uid)
 		return st->st_mode & S_IXUSR;
-	if (o->switch_user ? st->st_gid == o->gid : st->st_gid == getegid())
+	if (st->st_gid == o->gid)
 		return st->st_mode & S_IXGRP;
-	for (int i = 0; o->switch_user && i < o->n_groups; i++)
+	for (int i = 0; i < o->n_groups; i++)
 		if (st->st_gid == o->groups[i])
 			return st->st_mode & S_IXGRP;
 	return st->st_mode & S_IXOTH;
 }
 
+/* Why the program cannot run path, or NULL. As another user than minetd's: the file and
+ * every directory on the way, by their mode bits (ACLs are not read). */
+static const char *cannot_run(const struct exec_options *o, const char *path)
+{
+	char dir[PATH_MAX];
+	struct stat st;
+
+	if (stat(path, &st) < 0)
+		return strerror(errno);
+	if (!S_ISREG(st.st_mode))
+		return "not a regular file";
+	if (!o->switch_user)
+		return faccessat(AT_FDCWD, path, X_OK, AT_EACCESS) < 0 ? strerror(errno) : NULL;
+	if (!may_execute(o, &st))
+		return "not executable by that user";
+	for (const char *slash = strchr(path + 1, '/'); slash; slash = strchr(slash + 1, '/')) {
+		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
+		if (stat(dir, &st) == 0 && !may_execute(o, &st))
+			return "a directory on the way is not searchable by that user";
+	}
+	return NULL;
+}
+
 int exec_check(void *options, const struct config_place *at)
 {
 	struct exec_options *o = options;
-	const char *path = o->command.n ? o->command.items[0] : "";
-	struct stat st;
+	const char *path = o->command.n ? o->command.items[0] : "", *why;
 	int r;
 
 	if (!(o->running = calloc(1, sizeof(*o->running))))
@@ -81,9 +105,9 @@ int exec_check(void *options, const struct config_place *at)
 	}
 	if (o->switch_user && (r = resolve_user(o, at)) != 0)
 		return r;
-	if (stat(path, &st) < 0 || !S_ISREG(st.st_mode) || !may_execute(o, &st)) {
-		config_error(at, "exec: '%s' is %s", path, stat(path, &st) < 0 ? strerror(errno) :
-			     !S_ISREG(st.st_mode) ? "not a regular file" : "not executable by the program's user");
+	if ((why = cannot_run(o, path))) {
+		config_error(at, "exec: cannot run '%s' as %s: %s", path, o->switch_user ? o->user : "minetd's user",
+			     why);
 		return 1;
 	}
 	return 0;

@@ -443,5 +443,152 @@ def reload_keeps_the_count_of_running_programs_and_removing_the_service_ends_the
             s.close()
 
 
+
+# --- The amplification rule, over UDP.
+
+@test
+def spoofed_small_request_never_gets_a_larger_reply():
+    """A forged source (the victim's) gets no reply larger than the request, as from the
+    built-ins; a small one it gets, and once the address proved by a TCP handshake that it
+    is who it says, the larger one too."""
+    big, small = free_port(), free_port()
+    d = Daemon(config_text([exec_service("big", big, ["/usr/bin/head", "-c", "200", "/dev/zero"]),
+                            exec_service("small", small, ["/usr/bin/head", "-c", "20", "/dev/zero"])],
+                           extra="log_connections = true;"))
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as victim:
+        victim.bind(("127.0.0.7", 0))
+        victim.settimeout(1 * SLOW)
+        vport = victim.getsockname()[1]
+
+        def reply_to_forged(port):
+            spoof_udp("127.0.0.7", vport, "127.0.0.1", port, b"tiny")
+            try:
+                return victim.recv(65536)
+            except socket.timeout:
+                return None
+        assert reply_to_forged(big) is None, "a 4-byte forged request drew a 200-byte reply"
+        d.wait_log(r"big: refused udp client 127.0.0.7:\d+: amplification")
+        assert reply_to_forged(small) == bytes(20)
+        with connect_from("127.0.0.7", big) as s:
+            s.recv(1000)
+        assert reply_to_forged(big) == bytes(200)
+    assert counters(d, "big")["udp_refused"] == 1
+
+
+# --- Whom a program runs as, and what -t checks.
+
+def check_config(path):
+    return subprocess.run([MINETD, "-t", "-c", path], capture_output=True, text=True, timeout=10)
+
+
+@test
+def as_root_a_service_without_user_is_refused_with_file_and_line():
+    if not ROOT:
+        raise Skip("minetd asks for 'user' only when it runs as root")
+    with Programs() as progs:
+        text = config_text([service("noone", "exec", free_port(), command=["/bin/cat"])])
+        path = progs.write("minetd.conf", text, mode=0o644)
+        line = text.splitlines().index(next(l for l in text.splitlines() if "noone" in l)) + 1
+        want = f"{path}:{line}: exec: minetd runs as root: say which 'user' the program runs as"
+        r = check_config(path)
+        assert r.returncode == 1 and want in r.stderr, r
+        start = subprocess.run([MINETD, "-c", path, "-l", "stderr"], capture_output=True, text=True, timeout=10)
+        assert start.returncode == 1 and want in start.stderr, start
+
+
+@test
+def check_refuses_a_command_that_is_missing_or_that_the_user_cannot_execute():
+    with Programs() as progs:
+        ok = progs.write("ok.sh", "#!/bin/sh\n")
+        hidden_dir = os.path.join(progs.dir, "hidden")
+        os.mkdir(hidden_dir, 0o700)
+        cases = {
+            "missing": (os.path.join(progs.dir, "no-such"), "No such file or directory"),
+            "relative": ("cat", "the command must start with an absolute path, not 'cat'"),
+            "directory": (progs.dir, "not a regular file"),
+            "not-executable": (progs.write("plain.sh", "#!/bin/sh\n", mode=0o644),
+                               "not executable by that user" if ROOT else "Permission denied"),
+        }
+        if ROOT:
+            cases["owner-only"] = (progs.write("mine.sh", "#!/bin/sh\n", mode=0o744), "not executable by that user")
+            hidden = os.path.join(hidden_dir, "prog.sh")
+            shutil.copy(ok, hidden)
+            cases["hidden"] = (hidden, "a directory on the way is not searchable by that user")
+        for name, (command, message) in cases.items():
+            text = config_text([exec_service(name, free_port(), command)])
+            path = progs.write("minetd.conf", text, mode=0o644)
+            r = check_config(path)
+            assert r.returncode == 1 and re.search(rf"^{re.escape(path)}:4: exec: .*{re.escape(message)}",
+                                                   r.stderr, re.M), (name, r.stderr)
+        # executable through the group the program runs with
+        group_only = progs.write("group.sh", "#!/bin/sh\n", mode=0o750)
+        extra = {}
+        if ROOT:
+            os.chown(group_only, 0, grp.getgrnam("nogroup").gr_gid)
+            extra = {"group": "nogroup"}
+        path = progs.write("minetd.conf", config_text([exec_service("g", free_port(), group_only, **extra)]))
+        r = check_config(path)
+        assert r.returncode == 0, r.stderr
+
+
+IDENTITY = """#!/bin/sh
+grep -E '^(Uid|Gid|Groups|CapEff):' /proc/self/status
+"""
+
+
+def identity(port):
+    lines = tcp_exchange("127.0.0.1", port, timeout=5 * SLOW).decode().splitlines()
+    fields = dict(l.split(":", 1) for l in lines)
+    return (int(fields["Uid"].split()[0]), int(fields["Gid"].split()[0]),
+            sorted(int(g) for g in fields["Groups"].split()), int(fields["CapEff"], 16))
+
+
+def user_with_supplementary_groups():
+    for g in grp.getgrall():
+        for member in g.gr_mem:
+            try:
+                pwd.getpwnam(member)
+                return member
+            except KeyError:
+                pass
+    return None
+
+
+@test
+def program_runs_as_the_configured_user_with_its_groups():
+    if not ROOT:
+        raise Skip("minetd switches user only when it runs as root")
+    users = [("nobody", None), ("nobody", "daemon")]
+    member = user_with_supplementary_groups()
+    if member:
+        users.append((member, None))
+    with Programs() as progs:
+        prog = progs.write("id.sh", IDENTITY)
+        ports = [free_port() for _ in users]
+        Daemon(config_text([exec_service(f"id{i}", ports[i], prog, protocol="tcp", user=user,
+                                         **({"group": group} if group else {}))
+                            for i, (user, group) in enumerate(users)]))
+        for port, (user, group) in zip(ports, users):
+            pw = pwd.getpwnam(user)
+            gid = grp.getgrnam(group).gr_gid if group else pw.pw_gid
+            want = (pw.pw_uid, gid, sorted(set(os.getgrouplist(user, gid))), 0)
+            assert identity(port) == want, (user, group, identity(port), want)
+
+
+@test
+def sigterm_ends_running_programs_and_minetd_exits_0():
+    port = free_port()
+    with Programs() as progs:
+        d = Daemon(config_text([exec_service("long", port, progs.write("long.sh", "#!/bin/sh\nsleep 30\n"))]))
+        with socket.create_connection(("127.0.0.1", port), timeout=5 * SLOW) as s:
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+                u.sendto(b"x", ("127.0.0.1", port))
+                wait_until(lambda: len(children(d.proc.pid)) == 2, 5 * SLOW, "two programs do not run")
+                programs = list(children(d.proc.pid))
+                assert d.stop() == 0, d.output()
+                assert s.recv(10) == b""
+        wait_until(lambda: all(gone(pid) for pid in programs), 2 * SLOW, f"programs left: {programs}")
+
+
 if __name__ == "__main__":
     run()
