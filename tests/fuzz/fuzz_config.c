@@ -1,9 +1,9 @@
 /* The config loader and validator (daemon/config.c, libconfig underneath) with arbitrary
  * file contents. The input is written to a file in a private directory ($TMPDIR, else
  * /dev/shm), which also holds a quotes file, a file to @include and a directory etc/passwd,
- * and loaded with config_load. A config that loads must
- * hold only what the daemon can serve; one that does not must say why, as FILE:LINE: lines.
- * Everything is freed, so LeakSanitizer checks both paths. */
+ * and loaded with config_load. A config that loads must hold only what the daemon can serve
+ * (for exec: a command that can run, and as whom; none is run); one that does not must say
+ * why, as FILE:LINE: lines. Everything is freed, so LeakSanitizer checks both paths. */
 #include <dirent.h>
 #include <errno.h>
 #include <netdb.h>
@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "exec.h"
 #include "keys.h"
 #include "fuzz_data.h"
 #include "handlers.h"
@@ -122,6 +123,19 @@ static void check_error_line(const char *line)
 	CHECK(shaped, "error line not FILE:LINE: message: '%s'", line);
 }
 
+/* An exec service that loaded can run: its command, its limits, whom it runs as. */
+static void check_exec(const struct service *s)
+{
+	const struct exec_options *o = s->options;
+
+	CHECK(o->command.n >= 1 && o->command.items[0][0] == '/', "'%s' command", s->name);
+	CHECK(o->command.items[o->command.n] == NULL, "'%s' argv without its NULL", s->name);
+	CHECK(o->processes >= 1 && o->processes <= 100000, "'%s' processes %u", s->name, o->processes);
+	CHECK(o->timeout >= 1 && o->timeout <= 86400, "'%s' timeout %u", s->name, o->timeout);
+	CHECK(o->switch_user == (geteuid() == 0) && (!o->switch_user || o->user), "'%s' user", s->name);
+	CHECK(o->running && *o->running == 0, "'%s' programs counted before any ran", s->name);
+}
+
 /* What the daemon will do with a config that loaded: every reply must work. */
 static void check_service(const struct config *c, const struct service *s)
 {
@@ -152,6 +166,12 @@ static void check_service(const struct config *c, const struct service *s)
 		CHECK(s->acl.allow.items[i].prefix <= 128, "allow prefix");
 	for (size_t i = 0; i < s->acl.deny.n; i++)
 		CHECK(s->acl.deny.items[i].prefix <= 128, "deny prefix");
+	if (!s->handler->reply) {       /* exec: a program answers, and a fuzzer runs none */
+		CHECK(strcmp(s->handler->name, "exec") == 0, "'%s' (%s) without a reply", s->name, s->handler->name);
+		check_exec(s);
+		free(out);
+		return;
+	}
 	/* A format the loader accepted gives a daytime line at any date the daemon may see:
 	 * the longest day and month names, the years to come. */
 	static const time_t times[] = {
@@ -205,18 +225,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		check_config(c);
 		/* Sockets named after each service, and after each handler: a name that is no
 		 * service but a handler's becomes a service with the handler's defaults. */
-		struct named_socket *sockets = calloc(c->n_services + 6, sizeof(*sockets));
-		static const char *const handler_names[] = { "echo", "discard", "chargen", "qotd", "daytime", "time" };
+		static const char *const handler_names[] = { "echo", "discard", "chargen", "qotd", "daytime", "time",
+							     "exec" };
+		const size_t n_handlers = sizeof(handler_names) / sizeof(handler_names[0]);
+		struct named_socket *sockets = calloc(c->n_services + n_handlers, sizeof(*sockets));
 		size_t n = c->n_services, n_file = c->n_services;
 		if (!sockets)
 			abort();
 		for (size_t i = 0; i < n_file; i++)
 			sockets[i] = (struct named_socket){ c->services[i].name, PROTO_UDP };
-		for (size_t i = 0; i < 6; i++)
+		for (size_t i = 0; i < n_handlers; i++)
 			sockets[n++] = (struct named_socket){ handler_names[i], PROTO_TCP };
 		struct config_errors e = { 0 };
 		CHECK(config_add_sockets(c, sockets, n, &e) == 0, "config_add_sockets");
-		for (size_t i = 0; i < 6; i++) {
+		for (size_t i = 0; i < n_handlers; i++) {
 			const struct service *s = config_find_service(c, handler_names[i]);
 			CHECK(s || e.n > 0, "no service for a socket named '%s', and no reason", handler_names[i]);
 			if (s && s->from_socket)

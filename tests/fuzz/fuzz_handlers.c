@@ -1,15 +1,22 @@
 /* Every handler's reply to an arbitrary datagram, at an arbitrary time and sequence number,
  * for a service whose options (quotes, daytime format) come from the input too. The reply
  * buffer is exactly UDP_MAX_PAYLOAD bytes, the least a caller may pass; half of the time the
- * datagram sits in the reply buffer, as the daemon receives and replies from one buffer. */
+ * datagram sits in the reply buffer, as the daemon receives and replies from one buffer.
+ * exec has no reply (a program answers, and a fuzzer runs none): its options go through its
+ * check, which decides what may run and as whom. */
+#include <grp.h>
+#include <pwd.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "exec.h"
 #include "fuzz_data.h"
 #include "handlers.h"
 #include "proto.h"
 
-static const char *const names[] = { "echo", "discard", "chargen", "qotd", "daytime", "time" };
+static const char *const names[] = { "echo", "discard", "chargen", "qotd", "daytime", "time", "exec" };
 #define N_NAMES (sizeof(names) / sizeof(names[0]))
 
 /* Quotes as qotd.c stores them: formatted for the wire, at most QOTD_MAX bytes. */
@@ -71,8 +78,75 @@ static void check_reply(const struct handler *h, const struct qotd_options *s, c
 		uint32_t got = (uint32_t)out[0] << 24 | (uint32_t)out[1] << 16 | (uint32_t)out[2] << 8 | out[3];
 		CHECK(got == want, "time %lld: %u, want %u", (long long)in->now, got, want);
 	} else {
-		CHECK(0, "handler '%s' has no check here: add one", name);
+		CHECK(0, "handler '%s' has no check here: add one", name);     /* exec never gets here */
 	}
+}
+
+/* One of choices, or (past them) a string of the input; a heap copy either way. */
+static char *fd_pick(struct fuzz_data *d, const char *const *choices, size_t n)
+{
+	size_t i = fd_range(d, 0, n);
+	char *s = i < n ? (choices[i] ? strdup(choices[i]) : NULL) : fd_string(d, 64, NULL);
+
+	if (i < n && choices[i] && !s)
+		abort();
+	return s;
+}
+
+/* What exec's check accepts: an absolute path to a regular file; as root, a user that
+ * exists, whose uid and groups (the group's gid among them) the program will have. */
+static void check_exec_accepted(const struct exec_options *o)
+{
+	struct stat st;
+
+	CHECK(o->command.items[0][0] == '/', "command '%s' accepted", o->command.items[0]);
+	CHECK(stat(o->command.items[0], &st) == 0 && S_ISREG(st.st_mode), "'%s' accepted", o->command.items[0]);
+	CHECK(o->switch_user == (geteuid() == 0), "switch_user %d as uid %d", o->switch_user, (int)geteuid());
+	if (!o->switch_user)
+		return;
+	struct passwd *pw = o->user ? getpwnam(o->user) : NULL;
+	CHECK(pw && pw->pw_uid == o->uid, "user '%s' is uid %d", o->user ? o->user : "(none)", (int)o->uid);
+	bool has_gid = false;
+	for (int i = 0; i < o->n_groups; i++)
+		has_gid |= o->groups[i] == o->gid;
+	CHECK(has_gid, "gid %d not among the %d groups of '%s'", (int)o->gid, o->n_groups, o->user);
+}
+
+/* exec's options from the input, through its check: accepted only when they can run,
+ * else one "FILE:LINE: exec: ..." line; what the check made is released (LeakSanitizer). */
+static void fuzz_exec_options(struct fuzz_data *d)
+{
+	static const char *const paths[] = { "/bin/cat", "/bin", "/etc/passwd", "/nonexistent/x", "cat", "" };
+	static const char *const users[] = { NULL, "nobody", "root", "no-such-user.minetd" };
+	static const char *const groups[] = { NULL, "nogroup", "root", "no-such-group.minetd" };
+	const struct handler *h = handler_find("exec");
+	struct config_errors errors = { 0 };
+	struct config_place at = { "fuzz.conf", 7, "fuzz.conf", &errors };
+	struct exec_options o = { .command.n = fd_range(d, 0, 3), .processes = 1, .timeout = 1 };
+
+	if (!(o.command.items = calloc(o.command.n + 1, sizeof(char *))))
+		abort();
+	if (o.command.n)                /* none: as 'command = [ ];' */
+		o.command.items[0] = fd_pick(d, paths, sizeof(paths) / sizeof(paths[0]));
+	for (size_t i = 1; i < o.command.n; i++)
+		o.command.items[i] = fd_string(d, 64, NULL);
+	o.user = fd_pick(d, users, sizeof(users) / sizeof(users[0]));
+	o.group = fd_pick(d, groups, sizeof(groups) / sizeof(groups[0]));
+	int r = h->check(&o, &at);
+	CHECK(r == 0 || r == 1, "exec check returned %d", r);
+	CHECK(r == 0 ? errors.n == 0 : errors.n == 1, "exec check: %d and %zu errors", r, errors.n);
+	if (r == 0)
+		check_exec_accepted(&o);
+	else
+		CHECK(strncmp(errors.lines[0], "fuzz.conf:7: ", 13) == 0, "error '%s'", errors.lines[0]);
+	CHECK(!o.running || *o.running == 0, "programs counted before any ran");
+	h->release(&o);
+	for (size_t i = 0; i < o.command.n; i++)
+		free(o.command.items[i]);
+	free(o.command.items);
+	free(o.user);
+	free(o.group);
+	config_errors_clear(&errors);
 }
 
 /* Fills the stack below us with junk, so that a reply reading a local it never set (a
@@ -109,6 +183,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	day.format = fd_string(&d, DAYTIME_MAX, NULL);
 	day.utc = flags & 2;
 	make_quotes(&s, &d);
+	fuzz_exec_options(&d);
 	size_t len;
 	uint8_t *datagram = fd_rest(&d, &len);
 	if (flags & 4) {        /* stretch it, up to and past the largest UDP payload */
@@ -129,6 +204,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (size_t i = 0; i < N_NAMES; i++) {
 		const struct handler *h = handler_find(names[i]);
 		CHECK(h, "no handler '%s'", names[i]);
+		CHECK(!h->reply == (h->tcp == TCP_PROGRAM), "%s: a reply, or a program", names[i]);
+		if (!h->reply)
+			continue;
 		const void *options = strcmp(h->name, "qotd") == 0 ? (const void *)&s :
 				      strcmp(h->name, "daytime") == 0 ? (const void *)&day : NULL;
 		struct reply_input in = { .options = options, .seq = seq, .now = now, .data = datagram, .len = len };
