@@ -46,7 +46,7 @@ struct program {
 	int socket;                     /* a copy of the listener's: a reload may close that */
 	struct sockaddr_storage to;
 	socklen_t to_len;
-	uint8_t control[64];
+	_Alignas(struct cmsghdr) uint8_t control[64];
 	size_t control_len, request_len;
 	uint8_t *reply;                 /* UDP_MAX_PAYLOAD + 1 bytes while it runs */
 	size_t reply_len;
@@ -462,7 +462,9 @@ static int program_udp_start(struct program *p, const struct program_datagram *d
 		return -errno;
 	memcpy(&p->to, d->peer, d->peer_len);
 	p->to_len = d->peer_len;
-	memcpy(p->control, d->control, d->control_len);
+	/* the cmsg, not the padding after it, which nobody wrote: p's stays zero */
+	if (d->control_len)
+		memcpy(p->control, d->control, ((const struct cmsghdr *)d->control)->cmsg_len);
 	p->control_len = d->control_len;
 	p->request_len = d->len;
 	datagram_local(d, local, &port);

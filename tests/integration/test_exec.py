@@ -99,6 +99,20 @@ def connect_when_listening(port, timeout=10 * SLOW):
             time.sleep(0.05)
 
 
+def descriptors(d):
+    """minetd's open descriptors, but for valgrind's vgdb FIFO, which comes and goes."""
+    fd_dir = f"/proc/{d.proc.pid}/fd"
+    return sorted(int(fd) for fd in os.listdir(fd_dir) if "vgdb" not in os.readlink(f"{fd_dir}/{fd}"))
+
+
+def refused(port):
+    """Whether a TCP client of port is closed without an answer (over the limits)."""
+    try:
+        return tcp_exchange("127.0.0.1", port, b"x", timeout=5 * SLOW) == b""
+    except ConnectionResetError:
+        return True
+
+
 def pids_in_log(d, pattern):
     return [int(p) for p in re.findall(pattern, d.output())]
 
@@ -320,7 +334,7 @@ def two_thousand_tcp_connections_in_a_row_leave_no_zombie_and_no_descriptor():
     d = Daemon(config_text([exec_service("cat", port, "/bin/cat", protocol="tcp")]))
     assert tcp_exchange("127.0.0.1", port, b"first") == b"first"
     wait_until(lambda: not children(d.proc.pid), 5 * SLOW, "the first program was not reaped")
-    fds = d.fd_count()
+    fds = descriptors(d)
     for i in range(2000):
         data = b"%d" % i
         assert tcp_exchange("127.0.0.1", port, data) == data
@@ -328,7 +342,7 @@ def two_thousand_tcp_connections_in_a_row_leave_no_zombie_and_no_descriptor():
             zombies = [pid for pid, state in children(d.proc.pid).items() if state == "Z"]
             assert len(zombies) <= 1, f"after {i} connections: zombies {zombies}"   # one just ending
     wait_until(lambda: not children(d.proc.pid), 5 * SLOW, f"programs left: {children(d.proc.pid)}")
-    assert d.fd_count() == fds, (fds, d.fd_count())
+    assert descriptors(d) == fds, (fds, descriptors(d))
     c = counters(d, "cat")
     assert c["accepted"] == 2001 and c["active"] == 0, c
 
@@ -411,14 +425,6 @@ def source_is_answered_while_others_flood():
 
 
 # --- Reloads and the end.
-
-def refused(port):
-    """Whether a TCP client of port is closed without an answer (over the limits)."""
-    try:
-        return tcp_exchange("127.0.0.1", port, b"x", timeout=5 * SLOW) == b""
-    except ConnectionResetError:
-        return True
-
 
 @test
 def reload_keeps_the_count_of_running_programs_and_removing_the_service_ends_them():
