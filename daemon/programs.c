@@ -378,9 +378,15 @@ static int program_start(struct program *p, int in, int out, int reply, const ch
 static void program_refuse(struct server *srv, struct active_service *as, const char *protocol,
 			   const struct sockaddr_in6 *peer, int r)
 {
+	const struct exec_options *o = as->service->options;
+	char why[160];
+
 	client_registry_give(srv->clients, &peer->sin6_addr);
-	serving_refuse(srv, as, protocol, (const struct sockaddr *)peer,
-		       r == 0 ? "processes: as many programs run as the service allows" : strerror(-r));
+	if (r == 0)
+		snprintf(why, sizeof(why), "processes: as many programs run as the service allows");
+	else
+		snprintf(why, sizeof(why), "cannot run %s: %s", o->command.items[0], strerror(-r));
+	serving_refuse(srv, as, protocol, (const struct sockaddr *)peer, why);
 }
 
 void program_tcp(struct server *srv, struct active_service *as, int fd, const struct sockaddr_in6 *peer)

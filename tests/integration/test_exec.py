@@ -450,6 +450,22 @@ def reload_keeps_the_count_of_running_programs_and_removing_the_service_ends_the
 
 
 
+@test
+def command_that_cannot_run_any_more_is_refused_and_said_why():
+    """Removed after the config was loaded: the client is refused, the log names the
+    command and the reason (the child's report of its failed execve)."""
+    port = free_port()
+    with Programs() as progs:
+        prog = progs.write("gone.sh", SHELL)
+        d = Daemon(config_text([exec_service("gone", port, prog)]))
+        os.unlink(prog)
+        assert refused(port)
+        d.wait_log(rf"gone: refused tcp client 127.0.0.1:\d+: cannot run {re.escape(prog)}: No such file or directory")
+        udp_no_reply("127.0.0.1", port, b"x", wait=0.5 * SLOW)
+        c = counters(d, "gone")
+        assert c["tcp_refused"] == 1 and c["udp_refused"] == 1 and not children(d.proc.pid), c
+
+
 # --- The amplification rule, over UDP.
 
 @test
