@@ -338,9 +338,10 @@ def two_thousand_tcp_connections_in_a_row_leave_no_zombie_and_no_descriptor():
     for i in range(2000):
         data = b"%d" % i
         assert tcp_exchange("127.0.0.1", port, data) == data
-        if i % 500 == 0:
+        if i % 500 == 0:        # a program that just ended may wait a moment to be reaped
             zombies = [pid for pid, state in children(d.proc.pid).items() if state == "Z"]
-            assert len(zombies) <= 1, f"after {i} connections: zombies {zombies}"   # one just ending
+            wait_until(lambda: not set(zombies) & set(children(d.proc.pid)), 2 * SLOW,
+                       f"after {i} connections: zombies {zombies}")
     wait_until(lambda: not children(d.proc.pid), 5 * SLOW, f"programs left: {children(d.proc.pid)}")
     assert descriptors(d) == fds, (fds, descriptors(d))
     c = counters(d, "cat")
@@ -384,6 +385,19 @@ class Flood:
             t.join()
 
 
+def ask_until_answered(u, port, tries=5):
+    """As a UDP client does: asks again when no answer comes (a flood may fill the socket's
+    queue before minetd reads it, under valgrind)."""
+    u.settimeout(1 * SLOW)
+    for _ in range(tries):
+        u.sendto(b"honest", ("127.0.0.1", port))
+        try:
+            return u.recv(100)
+        except socket.timeout:
+            pass
+    raise AssertionError(f"no answer to {tries} requests")
+
+
 SLOW_ANSWER = "#!/bin/sh\nsleep 0.3\necho ok\n"
 
 
@@ -415,10 +429,8 @@ def source_is_answered_while_others_flood():
             time.sleep(0.3)
             with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
                 u.bind(("127.0.0.9", 0))
-                u.settimeout(2 * SLOW)
                 for i in range(5):
-                    u.sendto(b"honest", ("127.0.0.1", port))
-                    assert u.recv(100) == b"ok\n", i
+                    assert ask_until_answered(u, port) == b"ok\n", i
         assert 6 <= flood.most <= 7, flood.most
         assert counters(d, "slow")["udp_refused"] > 0
 

@@ -12,7 +12,15 @@
 #  - ten_thousand_concurrent_connections while harness.py does not scale its RSS bound
 #    (MINETD_RSS_FACTOR): the RSS it reads is valgrind's own as well;
 #  - the soak (test_soak.py): a minute of load whose every honest request must be answered
-#    in time, which valgrind's speed does not allow, and a minute more of make check.
+#    in time, which valgrind's speed does not allow, and a minute more of make check;
+#  - command_that_cannot_run_any_more_is_refused_and_said_why (test_exec.py): valgrind runs
+#    the vfork-style clone of spawn.c (CLONE_VM | CLONE_VFORK) as a fork, so the child's
+#    report of its failed execve lands in a copy of minetd's memory: under valgrind the
+#    program shows as exiting with status 127 instead of being refused. Every other exec
+#    test runs its programs under valgrind this way;
+#  - two_thousand_tcp_connections_in_a_row_leave_no_zombie_and_no_descriptor (test_exec.py):
+#    2,000 programs started one after the other take 45 s under valgrind; the other exec
+#    tests start a hundred or so.
 # They run under ASan (tests/sanitize/test_asan.sh). VALGRIND_TESTS="name ..." runs only those.
 set -u
 TOP=${TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -35,6 +43,8 @@ fi
 declare -A why_excluded=(
 	[udp_flood_from_one_source_leaves_others_answered]="throughput under a flood, not at valgrind's speed"
 	[soak_reloads_load_descriptor_exhaustion_and_vanishing_clients]="a minute of load answered in time, not at valgrind's speed (it runs under ASan)"
+	[command_that_cannot_run_any_more_is_refused_and_said_why]="valgrind runs spawn.c's vfork-style clone as a fork: the child's execve error never reaches minetd (it runs under ASan)"
+	[two_thousand_tcp_connections_in_a_row_leave_no_zombie_and_no_descriptor]="2,000 programs one after the other: 45 s at valgrind's speed (it runs under ASan)"
 )
 rss_tests_unscaled && why_excluded[ten_thousand_concurrent_connections]="its RSS bound is not scaled for valgrind (harness.py does not read MINETD_RSS_FACTOR)"
 
