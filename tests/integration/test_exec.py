@@ -14,7 +14,7 @@ import tempfile
 import threading
 import time
 
-from harness import (MINETD, SLOW, Daemon, Skip, config_text, connect_from, counters, free_port, service, spoof_udp,
+from harness import (MINETD, SLOW, TOP, Daemon, Skip, config_text, connect_from, counters, free_port, service, spoof_udp,
                      tcp_exchange, test, udp_exchange, udp_no_reply, run)
 
 ROOT = os.geteuid() == 0
@@ -144,6 +144,28 @@ while read -r line; do
 	echo "$line" | tr a-z A-Z
 done
 """
+
+
+def readme_example():
+    """The script and the config of README.md's example (after the hello.sh marker)."""
+    with open(os.path.join(TOP, "README.md")) as f:
+        text = f.read().split("<!-- hello.sh", 1)[1]
+    script, config = re.findall(r"^```[a-z]*\n(.*?)^```", text, re.M | re.S)[:2]
+    return script, config
+
+
+@test
+def readme_example_answers_over_tcp_and_udp():
+    port = free_port()
+    script, config = readme_example()
+    with Programs() as progs:
+        config = config.replace("/usr/local/bin/hello", progs.write("hello", script))
+        d = Daemon('host = "127.0.0.1";\n' + config.replace("port = 7000", f"port = {port}"))
+        assert tcp_exchange("127.0.0.1", port, b"world\n") == b"Hello, world!\n"
+        assert tcp_exchange("127.0.0.1", port, b"telnet\r\n") == b"Hello, telnet!\n"
+        assert tcp_exchange("127.0.0.1", port, b"") == b"Who is there?\n"
+        assert udp_exchange("127.0.0.1", port, b"world\n", timeout=5 * SLOW) == b"Hello, world!\n"
+        d.wait_log(r"hello: program \d+ for 127.0.0.1:\d+: answered 127.0.0.1:\d+ over udp")
 
 
 @test
