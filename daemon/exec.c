@@ -106,8 +106,8 @@ int exec_check(void *options, const struct config_place *at)
 	if (o->switch_user && (r = resolve_user(o, at)) != 0)
 		return r;
 	if ((why = cannot_run(o, path))) {
-		config_error(at, "exec: cannot run '%s' as %s: %s", path, o->switch_user ? o->user : "minetd's user",
-			     why);
+		config_error(at, "exec: cannot run '%s' as %s: %s", path,
+			     o->switch_user ? o->user : "minetd's user", why);
 		return 1;
 	}
 	return 0;

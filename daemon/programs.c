@@ -436,7 +436,12 @@ static void datagram_local(const struct program_datagram *d, char host[INET6_ADD
 {
 	struct msghdr m = { .msg_control = (void *)d->control, .msg_controllen = d->control_len };
 	struct cmsghdr *c = d->control_len ? CMSG_FIRSTHDR(&m) : NULL;
-	union { struct sockaddr sa; struct sockaddr_in in; struct sockaddr_in6 in6; struct sockaddr_storage ss; } a;
+	union {
+		struct sockaddr sa;
+		struct sockaddr_in in;
+		struct sockaddr_in6 in6;
+		struct sockaddr_storage ss;
+	} a;
 	socklen_t len = sizeof(a);
 	struct in6_pktinfo i6;
 	struct in_pktinfo i4;

@@ -167,7 +167,8 @@ static void check_service(const struct config *c, const struct service *s)
 	for (size_t i = 0; i < s->acl.deny.n; i++)
 		CHECK(s->acl.deny.items[i].prefix <= 128, "deny prefix");
 	if (!s->handler->reply) {       /* exec: a program answers, and a fuzzer runs none */
-		CHECK(strcmp(s->handler->name, "exec") == 0, "'%s' (%s) without a reply", s->name, s->handler->name);
+		CHECK(strcmp(s->handler->name, "exec") == 0, "'%s' (%s) without a reply", s->name,
+		      s->handler->name);
 		check_exec(s);
 		free(out);
 		return;
@@ -225,8 +226,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		check_config(c);
 		/* Sockets named after each service, and after each handler: a name that is no
 		 * service but a handler's becomes a service with the handler's defaults. */
-		static const char *const handler_names[] = { "echo", "discard", "chargen", "qotd", "daytime", "time",
-							     "exec" };
+		static const char *const handler_names[] = {
+			"echo", "discard", "chargen", "qotd", "daytime", "time", "exec",
+		};
 		const size_t n_handlers = sizeof(handler_names) / sizeof(handler_names[0]);
 		struct named_socket *sockets = calloc(c->n_services + n_handlers, sizeof(*sockets));
 		size_t n = c->n_services, n_file = c->n_services;

@@ -100,7 +100,8 @@ static void check_exec_accepted(const struct exec_options *o)
 	struct stat st;
 
 	CHECK(o->command.items[0][0] == '/', "command '%s' accepted", o->command.items[0]);
-	CHECK(stat(o->command.items[0], &st) == 0 && S_ISREG(st.st_mode), "'%s' accepted", o->command.items[0]);
+	CHECK(stat(o->command.items[0], &st) == 0 && S_ISREG(st.st_mode), "'%s' accepted",
+	      o->command.items[0]);
 	CHECK(o->switch_user == (geteuid() == 0), "switch_user %d as uid %d", o->switch_user, (int)geteuid());
 	if (!o->switch_user)
 		return;
