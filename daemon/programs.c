@@ -40,6 +40,7 @@ struct program {
 	struct sockaddr_in6 peer;       /* IPv4 as mapped */
 	uint64_t started_usec, deadline_usec;
 	int signals_sent;               /* 0, then SIGTERM, then SIGKILL */
+	bool ended;                     /* killed as its service went or minetd stopped */
 	size_t line_len;
 	char line[LINE_MAX_LEN];
 	/* UDP */
@@ -181,7 +182,7 @@ static void log_end(const struct program *p, int status)
 
 	if (WIFSIGNALED(status))
 		snprintf(how, sizeof(how), "was killed by signal %d%s", WTERMSIG(status),
-			 p->signals_sent ? " at its timeout" : "");
+			 p->ended ? " as its service ended" : p->signals_sent ? " at its timeout" : "");
 	else
 		snprintf(how, sizeof(how), "exited with status %d", WEXITSTATUS(status));
 	f.has_traffic = true;
@@ -533,6 +534,7 @@ void programs_end(struct server *srv, struct active_service *as)
 			continue;
 		kill(-p->pid, SIGKILL);
 		p->signals_sent = 2;
+		p->ended = true;
 		if (as) {               /* the service goes: it is reaped as usual */
 			place_give(p->owner);
 			p->owner = NULL;

@@ -479,6 +479,7 @@ def reload_keeps_the_count_of_running_programs_and_removing_the_service_ends_the
         assert sorted(children(d.proc.pid)) == sorted(programs)
         d.reload(config_text([service("echo", "echo", other)]))
         d.wait_log("service 'wait' removed")
+        d.wait_log(r"wait: program \d+ for .* was killed by signal 9 as its service ended", count=2)
         wait_until(lambda: not children(d.proc.pid), 5 * SLOW, f"programs left: {children(d.proc.pid)}")
         assert all(gone(pid) for pid in programs)
         for s in held:
