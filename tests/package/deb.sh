@@ -93,9 +93,9 @@ for exe in $(sed -n 's/^Exec[A-Za-z]*=[-@:+!]*\([^ ]*\).*/\1/p' "$x${unitdir:-/l
 done
 if [ -z "$missing" ]; then pass deb-depends-cover-units; else fail deb-depends-cover-units "not in Depends:$missing"; fi
 # Every file of minetd the man pages name is in the package (/etc/systemd/system is the
-# admin's).
+# admin's; /var/lib/minetd, a directory systemd makes for a drop-in, is no /lib path).
 named=$(sed 's/\\-/-/g; s/\\f[BIRP]//g' "$TOP"/man/minetd.8 "$TOP"/man/minetd.conf.5 |
-	grep -o '/\(etc\|usr\|lib\)/[A-Za-z0-9_.*/-]*minetd[A-Za-z0-9_.*/-]*' |
+	grep -oP '(?<![\w./-])/(etc|usr|lib)/[\w.*/-]*minetd[\w.*/-]*' |
 	grep -v '^/etc/systemd/system' | sed 's/[.,]$//' | sort -u)
 absent=
 for path in $named; do
