@@ -197,13 +197,13 @@ static void write_all(int fd, const char *p, size_t n)
 	while (n > 0) {
 		ssize_t w = write(fd, p, n);
 
-		if (w < 0 && errno == EAGAIN) {         /* someone made stderr non-blocking */
-			poll(&(struct pollfd){ .fd = fd, .events = POLLOUT }, 1, -1);
-		} else if (w < 0 && errno != EINTR) {
-			return;
-		} else if (w > 0) {
+		if (w > 0) {
 			p += w;
 			n -= (size_t)w;
+		} else if (w < 0 && errno == EAGAIN) {  /* someone made stderr non-blocking */
+			poll(&(struct pollfd){ .fd = fd, .events = POLLOUT }, 1, -1);
+		} else if (w == 0 || errno != EINTR) {
+			return;
 		}
 	}
 }
