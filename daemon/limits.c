@@ -33,21 +33,26 @@ static uint64_t random_seed(void)
 	return seed;
 }
 
-/* A keyed mix of the address, so that an attacker cannot aim at one slot. */
-static uint64_t hash_addr(const struct in6_addr *a, size_t len, uint64_t seed)
+static uint64_t mix(uint64_t h)
 {
-	uint64_t h = seed;
-
-	for (size_t i = 0; i < len; i++) {
-		h ^= a->s6_addr[i];
-		h *= 0x100000001b3ULL;
-		h ^= h >> 29;
-	}
-	return h ^ (h >> 32);
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdULL;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ULL;
+	return h ^ (h >> 33);
 }
 
-/* IPv4 (mapped) addresses count whole, IPv6 ones by /64. */
-static void source_key(const struct in6_addr *addr, struct in6_addr *key)
+/* A keyed mix of the address (murmur3's finalizer, a word at a time), so that an attacker
+ * cannot aim at one slot; every bit of the result depends on every bit of the address. */
+static uint64_t hash_addr(const struct in6_addr *a, uint64_t seed)
+{
+	uint64_t w[2];
+
+	memcpy(w, a, sizeof(w));
+	return mix(mix(seed ^ w[0]) ^ w[1]);
+}
+
+void source_key(const struct in6_addr *addr, struct in6_addr *key)
 {
 	*key = *addr;
 	if (!IN6_IS_ADDR_V4MAPPED(addr))
@@ -76,7 +81,7 @@ struct source_slot *source_lookup(struct source_table *t, const struct in6_addr 
 	struct source_slot *s;
 
 	source_key(addr, &key);
-	s = &t->slots[hash_addr(&key, 16, t->seed) & t->mask];
+	s = &t->slots[hash_addr(&key, t->seed) & t->mask];
 	if (!s->used || memcmp(&s->key, &key, sizeof(key)) != 0) {
 		memset(s, 0, sizeof(*s));
 		s->key = key;
@@ -87,7 +92,7 @@ struct source_slot *source_lookup(struct source_table *t, const struct in6_addr 
 
 struct conn_count {
 	struct conn_count *next;
-	struct in6_addr addr;
+	struct in6_addr key;
 	unsigned n;
 };
 
@@ -113,11 +118,11 @@ void conn_counts_free(struct conn_counts *c)
 	c->buckets = NULL;
 }
 
-static struct conn_count **find(const struct conn_counts *c, const struct in6_addr *addr)
+static struct conn_count **find(const struct conn_counts *c, const struct in6_addr *key)
 {
-	struct conn_count **p = &c->buckets[hash_addr(addr, 16, c->seed) & c->mask];
+	struct conn_count **p = &c->buckets[hash_addr(key, c->seed) & c->mask];
 
-	while (*p && memcmp(&(*p)->addr, addr, sizeof(*addr)) != 0)
+	while (*p && memcmp(&(*p)->key, key, sizeof(*key)) != 0)
 		p = &(*p)->next;
 	return p;
 }
@@ -133,7 +138,7 @@ static void grow(struct conn_counts *c)
 		struct conn_count *e = c->buckets[i], *next;
 		for (; e; e = next) {
 			next = e->next;
-			size_t h = hash_addr(&e->addr, 16, c->seed) & mask;
+			size_t h = hash_addr(&e->key, c->seed) & mask;
 			e->next = buckets[h];
 			buckets[h] = e;
 		}
@@ -143,9 +148,9 @@ static void grow(struct conn_counts *c)
 	c->mask = mask;
 }
 
-bool conn_counts_take(struct conn_counts *c, const struct in6_addr *addr, unsigned limit)
+bool conn_counts_take(struct conn_counts *c, const struct in6_addr *key, unsigned limit)
 {
-	struct conn_count **p = find(c, addr);
+	struct conn_count **p = find(c, key);
 
 	if (*p) {
 		if ((*p)->n >= limit)
@@ -158,7 +163,7 @@ bool conn_counts_take(struct conn_counts *c, const struct in6_addr *addr, unsign
 	struct conn_count *e = calloc(1, sizeof(*e));
 	if (!e)
 		return false;
-	e->addr = *addr;
+	e->key = *key;
 	e->n = 1;
 	*p = e;
 	if (++c->n > c->mask)
@@ -166,9 +171,9 @@ bool conn_counts_take(struct conn_counts *c, const struct in6_addr *addr, unsign
 	return true;
 }
 
-void conn_counts_give(struct conn_counts *c, const struct in6_addr *addr)
+void conn_counts_give(struct conn_counts *c, const struct in6_addr *key)
 {
-	struct conn_count **p = find(c, addr), *e = *p;
+	struct conn_count **p = find(c, key), *e = *p;
 
 	if (!e)
 		return;
@@ -179,9 +184,9 @@ void conn_counts_give(struct conn_counts *c, const struct in6_addr *addr)
 	}
 }
 
-unsigned conn_counts_get(const struct conn_counts *c, const struct in6_addr *addr)
+unsigned conn_counts_get(const struct conn_counts *c, const struct in6_addr *key)
 {
-	struct conn_count **p = find(c, addr);
+	struct conn_count **p = find(c, key);
 
 	return *p ? (*p)->n : 0;
 }
@@ -218,11 +223,13 @@ const char *client_registry_take(struct client_registry *r, const struct in6_add
 				 unsigned per_source)
 {
 	const char *refusal = NULL;
+	struct in6_addr key;
 
+	source_key(addr, &key);
 	pthread_mutex_lock(&r->lock);
 	if (r->n_conns >= total)
 		refusal = "connection limit";
-	else if (!conn_counts_take(&r->per_source, addr, per_source))
+	else if (!conn_counts_take(&r->per_source, &key, per_source))
 		refusal = "per-source connection limit";
 	else
 		r->n_conns++;
@@ -232,26 +239,30 @@ const char *client_registry_take(struct client_registry *r, const struct in6_add
 
 void client_registry_give(struct client_registry *r, const struct in6_addr *addr)
 {
-	pthread_mutex_lock(&r->lock);
-	r->n_conns--;
-	conn_counts_give(&r->per_source, addr);
-	pthread_mutex_unlock(&r->lock);
-}
-
-static uint64_t verified_tag(const struct client_registry *r, const struct in6_addr *addr)
-{
 	struct in6_addr key;
 
 	source_key(addr, &key);
-	return hash_addr(&key, 16, r->seed) | 1;        /* 0 marks an empty slot */
+	pthread_mutex_lock(&r->lock);
+	r->n_conns--;
+	conn_counts_give(&r->per_source, &key);
+	pthread_mutex_unlock(&r->lock);
 }
 
-/* Relaxed atomics: a torn pair at worst misjudges one datagram, and the tag is a 64-bit
- * keyed hash, so another source matching it is not a practical attack. */
+/* The slot from the hash's high bits, the tag the whole hash: every slot is usable, and an
+ * empty slot (tag 0, deadline 0) never matches, as its deadline is past. */
+static size_t verified_slot(const struct client_registry *r, uint64_t tag)
+{
+	return (size_t)(tag >> 32) & r->verified_mask;
+}
+
+/* Relaxed atomics: two loops verifying sources of one slot at once may leave one's tag with
+ * the other's deadline (both "now + verified_time"), never a tag nobody verified; and the
+ * tag is a 64-bit keyed hash of the exact address, so another source matching it is not a
+ * practical attack. */
 void client_registry_verify(struct client_registry *r, const struct in6_addr *addr, uint64_t until_usec)
 {
-	uint64_t tag = verified_tag(r, addr);
-	size_t slot = tag & r->verified_mask;
+	uint64_t tag = hash_addr(addr, r->seed);
+	size_t slot = verified_slot(r, tag);
 
 	__atomic_store_n(&r->verified_until[slot], until_usec, __ATOMIC_RELAXED);
 	__atomic_store_n(&r->verified_tag[slot], tag, __ATOMIC_RELAXED);
@@ -259,8 +270,8 @@ void client_registry_verify(struct client_registry *r, const struct in6_addr *ad
 
 bool client_registry_verified(const struct client_registry *r, const struct in6_addr *addr, uint64_t now_usec)
 {
-	uint64_t tag = verified_tag(r, addr);
-	size_t slot = tag & r->verified_mask;
+	uint64_t tag = hash_addr(addr, r->seed);
+	size_t slot = verified_slot(r, tag);
 
 	return __atomic_load_n(&r->verified_tag[slot], __ATOMIC_RELAXED) == tag &&
 	       __atomic_load_n(&r->verified_until[slot], __ATOMIC_RELAXED) > now_usec;

@@ -235,14 +235,26 @@ static void fuzz_conn_counts(struct fuzz_data *d)
 	conn_counts_free(&c);
 }
 
-/* The registry shared by the event loops: both connection limits exactly, and "verified"
- * only for a source that was, until its deadline (a slot taken over by another source may
- * forget one, never invent one). */
+/* Another address of a's source (IPv6: its /64), never a itself. */
+static struct in6_addr neighbour(const struct in6_addr *a, uint8_t how)
+{
+	struct in6_addr n = *a;
+
+	if (IN6_IS_ADDR_V4MAPPED(a))
+		return n;
+	n.s6_addr[8 + how % 8] ^= (uint8_t)(how | 1);
+	return n;
+}
+
+/* The registry shared by the event loops: both connection limits exactly, counted by source
+ * (any address of a /64 counts for it), and "verified" only for the exact address that was,
+ * until its deadline (a slot taken over by another address may forget one, never invent
+ * one). */
 static void fuzz_registry(struct fuzz_data *d)
 {
 	enum { POOL = 64 };
 	struct client_registry r;
-	struct in6_addr pool[POOL];
+	struct in6_addr pool[POOL], key;
 	unsigned counts[POOL] = { 0 }, total = 0;
 	uint64_t until[POOL] = { 0 }, now = fd_range(d, 1, 1ULL << 40);
 	unsigned max_total = (unsigned)fd_range(d, 0, 40), max_source = (unsigned)fd_range(d, 0, 8);
@@ -261,12 +273,13 @@ static void fuzz_registry(struct fuzz_data *d)
 		}
 	}
 	while (d->left > 0) {
-		uint8_t op = fd_u8(d);
+		uint8_t op = fd_u8(d), how = fd_u8(d);
 		unsigned i = op % POOL;
-		const struct in6_addr *a = &pool[i];
+		/* Connections come and go from any address of the source. */
+		struct in6_addr a = how & 1 ? neighbour(&pool[i], how) : pool[i];
 		switch (op >> 6) {
 		case 0: {
-			const char *why = client_registry_take(&r, a, max_total, max_source);
+			const char *why = client_registry_take(&r, &a, max_total, max_source);
 			const char *want = total >= max_total ? "connection limit" :
 					   counts[i] >= max_source ? "per-source connection limit" : NULL;
 			CHECK((why == NULL) == (want == NULL) && (!why || strcmp(why, want) == 0),
@@ -277,24 +290,28 @@ static void fuzz_registry(struct fuzz_data *d)
 		}
 		case 1:         /* only what was taken is given back: the daemon's rule */
 			if (counts[i] > 0) {
-				client_registry_give(&r, a);
+				client_registry_give(&r, &a);
 				counts[i]--, total--;
 			}
 			break;
 		case 2:
 			until[i] = now + fd_range(d, 0, 1000000);
-			client_registry_verify(&r, a, until[i]);
-			CHECK(client_registry_verified(&r, a, until[i] - 1) || until[i] == 0, "just verified");
-			CHECK(!client_registry_verified(&r, a, until[i]), "verified at its deadline");
+			client_registry_verify(&r, &pool[i], until[i]);
+			CHECK(client_registry_verified(&r, &pool[i], until[i] - 1) || until[i] == 0, "just verified");
+			CHECK(!client_registry_verified(&r, &pool[i], until[i]), "verified at its deadline");
 			break;
 		case 3:
 			now += fd_range(d, 0, 500000);
 			break;
 		}
-		bool v = client_registry_verified(&r, a, now);
+		bool v = client_registry_verified(&r, &pool[i], now);
 		CHECK(!v || until[i] > now, "source %u verified without a handshake (until %llu, now %llu)", i,
 		      (unsigned long long)until[i], (unsigned long long)now);
-		CHECK(conn_counts_get(&r.per_source, a) == counts[i], "count of %u", i);
+		struct in6_addr n = neighbour(&pool[i], how | 1);
+		CHECK(IN6_IS_ADDR_V4MAPPED(&n) || !client_registry_verified(&r, &n, now),
+		      "a neighbour of source %u verified by its handshake", i);
+		source_key(&a, &key);
+		CHECK(conn_counts_get(&r.per_source, &key) == counts[i], "count of %u", i);
 	}
 	while (total > 0)       /* everyone leaves: nothing may stay behind */
 		for (unsigned i = 0; i < POOL; i++)

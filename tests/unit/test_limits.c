@@ -19,6 +19,22 @@ static struct in6_addr addr(const char *text)
 	return c.addr;
 }
 
+/* The i-th of many sources, each in a /64 of its own: IPv4 and IPv6 in turn. */
+static struct in6_addr numbered(uint32_t i)
+{
+	struct in6_addr a = addr(i % 2 ? "2001:db8::1" : "10.0.0.0");
+
+	memcpy(&a.s6_addr[i % 2 ? 4 : 12], &i, 4);
+	return a;
+}
+
+/* A refusal, and the right one. */
+static void assert_refused(const char *why, const char *want)
+{
+	assert_non_null(why);
+	assert_string_equal(why, want);
+}
+
 static void cidr_parses_v4_v6_and_refuses_junk(void **state)
 {
 	struct cidr c;
@@ -142,66 +158,81 @@ static void registry_limits_and_verified_sources(void **state)
 	client_registry_free(&r);
 }
 
-/* Issue 11, item 7: connections are counted per source as UDP budgets are: an IPv6 source
- * by its /64, which one host can fill with addresses of its own. */
-static void regression_7_connections_per_source_count_ipv6_by_64(void **state)
+/* Issue 11, item 7a: one host holds a whole /64 and may connect from any address of it. */
+static void regression_7a_ipv6_sources_counted_by_64(void **state)
 {
 	struct client_registry r;
-	struct in6_addr a = addr("2001:db8::1"), b = addr("2001:db8::2"), other = addr("2001:db8:0:1::1");
-	const char *second, *elsewhere;
+	struct in6_addr a = addr("2001:db8:1:2::1"), other_64 = addr("2001:db8:1:3::1");
 
 	(void)state;
 	assert_int_equal(client_registry_init(&r), 0);
-	assert_null(client_registry_take(&r, &a, 10, 1));
-	second = client_registry_take(&r, &b, 10, 1);
-	elsewhere = client_registry_take(&r, &other, 10, 1);
+	for (unsigned i = 0; i < 40; i++) {
+		a.s6_addr[15] = (uint8_t)(i + 1);
+		a.s6_addr[9] = (uint8_t)(i * 7);
+		const char *why = client_registry_take(&r, &a, 1000, 4);
+		if (i < 4)
+			assert_null(why);
+		else
+			assert_refused(why, "per-source connection limit");
+	}
+	assert_null(client_registry_take(&r, &other_64, 1000, 4));
+	/* Any address of the /64 gives a connection back, and one more fits. */
+	a.s6_addr[15] = 0xee;
+	client_registry_give(&r, &a);
+	assert_null(client_registry_take(&r, &a, 1000, 4));
+	assert_refused(client_registry_take(&r, &a, 1000, 4), "per-source connection limit");
+	/* IPv4 addresses still count one by one. */
+	struct in6_addr v4 = addr("192.0.2.1"), v4_next = addr("192.0.2.2");
+	assert_null(client_registry_take(&r, &v4, 1000, 1));
+	assert_null(client_registry_take(&r, &v4_next, 1000, 1));
 	client_registry_free(&r);
-	assert_non_null(second);
-	assert_null(elsewhere);
 }
 
-/* Issue 11, item 7: a TCP handshake proves that its own address receives, not that every
- * address of its /64 does (UDP budgets count by /64; verification may not). */
-static void regression_7_handshake_verifies_its_own_address_only(void **state)
+/* Item 7b: a handshake proves that its own address receives, not its neighbours. */
+static void regression_7b_handshake_verifies_its_own_address_only(void **state)
 {
 	struct client_registry r;
-	struct in6_addr v6 = addr("2001:db8::1"), v6_same_64 = addr("2001:db8::2");
+	struct in6_addr v6 = addr("2001:db8:5::10"), v4 = addr("198.51.100.7");
 
 	(void)state;
 	assert_int_equal(client_registry_init(&r), 0);
-	client_registry_verify(&r, &v6, 1000);
+	client_registry_verify(&r, &v6, 5000);
+	client_registry_verify(&r, &v4, 5000);
 	assert_true(client_registry_verified(&r, &v6, 10));
-	bool neighbour = client_registry_verified(&r, &v6_same_64, 10);
+	assert_true(client_registry_verified(&r, &v4, 10));
+	for (unsigned i = 0; i < 255; i++) {
+		struct in6_addr n6 = v6, n4 = v4;
+		n6.s6_addr[15] ^= (uint8_t)(i + 1);             /* same /64 */
+		n6.s6_addr[8 + i % 7] ^= 0x80;
+		n4.s6_addr[15] ^= (uint8_t)(i + 1);             /* same /24 */
+		assert_false(client_registry_verified(&r, &n6, 10));
+		assert_false(client_registry_verified(&r, &n4, 10));
+	}
 	client_registry_free(&r);
-	assert_false(neighbour);
 }
 
-/* Issue 11, item 7: every slot of the verified table can hold a source. The tag used to
- * force its low bit, which also picked the slot: only the odd half ever held one. After
- * four times as many distinct addresses as slots, each slot holds the last one that hit
- * it (about 98 % of them with all slots usable, at most 50 % with half). */
-static void regression_7_verified_table_fully_usable(void **state)
+/* Item 7c: as many distinct addresses as slots, verified one after the other: a table
+ * without collisions keeps all, a hashed one about 1 - 1/e (63%); only half the slots
+ * usable would keep at most 50%. */
+static void regression_7c_verified_table_fully_usable(void **state)
 {
 	struct client_registry r;
-	struct in6_addr a = addr("10.0.0.0");
-	size_t slots, held = 0;
+	size_t slots, kept = 0;
 
 	(void)state;
 	assert_int_equal(client_registry_init(&r), 0);
 	slots = r.verified_mask + 1;
-	for (uint32_t i = 0; i < 4 * slots; i++) {
-		uint32_t v4 = htonl(0x0a000000 + i);
-		memcpy(&a.s6_addr[12], &v4, 4);
+	for (uint32_t i = 0; i < slots; i++) {
+		struct in6_addr a = numbered(i);
 		client_registry_verify(&r, &a, 1000);
 	}
-	for (uint32_t i = 0; i < 4 * slots; i++) {
-		uint32_t v4 = htonl(0x0a000000 + i);
-		memcpy(&a.s6_addr[12], &v4, 4);
-		held += client_registry_verified(&r, &a, 10);
+	for (uint32_t i = 0; i < slots; i++) {
+		struct in6_addr a = numbered(i);
+		kept += client_registry_verified(&r, &a, 10);
 	}
+	print_message("%zu of %zu verified addresses kept\n", kept, slots);
+	assert_true(kept * 100 > slots * 60);
 	client_registry_free(&r);
-	print_message("%zu of %zu slots hold a verified source\n", held, slots);
-	assert_true(held > slots * 3 / 4);
 }
 
 int main(void)
@@ -213,9 +244,9 @@ int main(void)
 		cmocka_unit_test(source_table_bounded_and_keyed_by_prefix),
 		cmocka_unit_test(conn_counts_exact_per_address),
 		cmocka_unit_test(registry_limits_and_verified_sources),
-		cmocka_unit_test(regression_7_connections_per_source_count_ipv6_by_64),
-		cmocka_unit_test(regression_7_handshake_verifies_its_own_address_only),
-		cmocka_unit_test(regression_7_verified_table_fully_usable),
+		cmocka_unit_test(regression_7a_ipv6_sources_counted_by_64),
+		cmocka_unit_test(regression_7b_handshake_verifies_its_own_address_only),
+		cmocka_unit_test(regression_7c_verified_table_fully_usable),
 	};
 
 	return cmocka_run_group_tests_name("limits", tests, NULL, NULL);
