@@ -5,7 +5,12 @@
 #include <string.h>
 #include <sys/random.h>
 
-bool bucket_take(struct bucket *b, uint64_t rate, uint64_t burst, uint64_t cost, uint64_t now)
+#include "config.h"
+
+/* Adds what the time since the last update earned, up to the burst. A time before the
+ * last update (loops read the clock before they share a bucket) earns nothing and moves
+ * nothing back. */
+static void bucket_refill(struct bucket *b, uint64_t rate, uint64_t burst, uint64_t now)
 {
 	uint64_t cap = burst * 1000;
 
@@ -16,8 +21,15 @@ bool bucket_take(struct bucket *b, uint64_t rate, uint64_t burst, uint64_t cost,
 		/* elapsed µs × rate/s = tokens in thousandths of a token ×1000 / 1000 */
 		uint64_t add = elapsed > 1000000000 ? cap : elapsed * rate / 1000;
 		b->tokens_milli = b->tokens_milli + add > cap ? cap : b->tokens_milli + add;
+	} else {
+		return;
 	}
 	b->updated_usec = now;
+}
+
+bool bucket_take(struct bucket *b, uint64_t rate, uint64_t burst, uint64_t cost, uint64_t now)
+{
+	bucket_refill(b, rate, burst, now);
 	if (b->tokens_milli < cost * 1000)
 		return false;
 	b->tokens_milli -= cost * 1000;
@@ -42,8 +54,9 @@ static uint64_t mix(uint64_t h)
 	return h ^ (h >> 33);
 }
 
-/* A keyed mix of the address (murmur3's finalizer, a word at a time), so that an attacker
- * cannot aim at one slot; every bit of the result depends on every bit of the address. */
+/* A keyed mix of the address (murmur3's finalizer, a word at a time), every bit of the
+ * result depending on every bit of the address. Not a MAC, but without the seed an attacker
+ * cannot aim at a slot. */
 static uint64_t hash_addr(const struct in6_addr *a, uint64_t seed)
 {
 	uint64_t w[2];
@@ -59,35 +72,61 @@ void source_key(const struct in6_addr *addr, struct in6_addr *key)
 		memset(&key->s6_addr[8], 0, 8);
 }
 
-int source_table_init(struct source_table *t, size_t size_pow2)
+int udp_budgets_init(struct udp_budgets *b, size_t size_pow2)
 {
-	t->slots = calloc(size_pow2, sizeof(*t->slots));
-	if (!t->slots)
+	memset(b, 0, sizeof(*b));
+	b->sources = calloc(size_pow2, sizeof(*b->sources));
+	if (!b->sources)
 		return -ENOMEM;
-	t->mask = size_pow2 - 1;
-	t->seed = random_seed();
+	if (pthread_mutex_init(&b->lock, NULL) != 0) {
+		free(b->sources);
+		b->sources = NULL;
+		return -ENOMEM;
+	}
+	b->mask = size_pow2 - 1;
+	b->seed = random_seed();
 	return 0;
 }
 
-void source_table_free(struct source_table *t)
+void udp_budgets_free(struct udp_budgets *b)
 {
-	free(t->slots);
-	t->slots = NULL;
+	if (b->sources)
+		pthread_mutex_destroy(&b->lock);
+	free(b->sources);
+	b->sources = NULL;
 }
 
-struct source_slot *source_lookup(struct source_table *t, const struct in6_addr *addr)
+size_t udp_budgets_slot(const struct udp_budgets *b, const struct in6_addr *addr)
 {
 	struct in6_addr key;
-	struct source_slot *s;
 
 	source_key(addr, &key);
-	s = &t->slots[hash_addr(&key, t->seed) & t->mask];
-	if (!s->used || memcmp(&s->key, &key, sizeof(key)) != 0) {
-		memset(s, 0, sizeof(*s));
-		s->key = key;
-		s->used = true;
+	return (size_t)hash_addr(&key, b->seed) & b->mask;
+}
+
+/* One lock for both buckets: the loops hold it for about a hundred instructions a reply, and
+ * with one loop (the default) it is never contended; per-slot locks would still share the
+ * global bucket's. */
+const char *udp_budgets_take(struct udp_budgets *b, const struct in6_addr *addr, uint64_t cost,
+			     const struct udp_policy *policy, uint64_t now_usec)
+{
+	struct bucket *source = &b->sources[udp_budgets_slot(b, addr)];
+	const char *refusal = NULL;
+
+	cost *= 1000;
+	pthread_mutex_lock(&b->lock);
+	bucket_refill(source, policy->source_rate, policy->source_burst, now_usec);
+	bucket_refill(&b->global, policy->global_rate, policy->global_burst, now_usec);
+	if (source->tokens_milli < cost) {
+		refusal = "source budget";
+	} else if (b->global.tokens_milli < cost) {
+		refusal = "global budget";
+	} else {
+		source->tokens_milli -= cost;
+		b->global.tokens_milli -= cost;
 	}
-	return s;
+	pthread_mutex_unlock(&b->lock);
+	return refusal;
 }
 
 struct conn_count {
@@ -191,6 +230,11 @@ unsigned conn_counts_get(const struct conn_counts *c, const struct in6_addr *key
 	return *p ? (*p)->n : 0;
 }
 
+/* 16384 buckets of 16 bytes, 256 KiB for the whole process, paged in as sources appear. Any
+ * number of sources fits: more of them share budgets, memory stays. Sharing costs honest
+ * sources little: only what is answered drains a budget, and the global budget bounds that
+ * (at the default rates, 32 sources' worth at a time), spoofed or not. */
+#define UDP_SOURCE_SLOTS 16384
 #define VERIFIED_SLOTS 16384
 
 int client_registry_init(struct client_registry *r)
@@ -201,7 +245,7 @@ int client_registry_init(struct client_registry *r)
 	r->verified_tag = calloc(VERIFIED_SLOTS, sizeof(*r->verified_tag));
 	r->verified_until = calloc(VERIFIED_SLOTS, sizeof(*r->verified_until));
 	if (!r->verified_tag || !r->verified_until || conn_counts_init(&r->per_source) < 0 ||
-	    pthread_mutex_init(&r->lock, NULL) != 0) {
+	    pthread_mutex_init(&r->lock, NULL) != 0 || udp_budgets_init(&r->udp, UDP_SOURCE_SLOTS) < 0) {
 		client_registry_free(r);
 		return -ENOMEM;
 	}
@@ -214,6 +258,7 @@ void client_registry_free(struct client_registry *r)
 		conn_counts_free(&r->per_source);
 		pthread_mutex_destroy(&r->lock);
 	}
+	udp_budgets_free(&r->udp);
 	free(r->verified_tag);
 	free(r->verified_until);
 	r->verified_tag = r->verified_until = NULL;

@@ -15,8 +15,6 @@
 #include "programs.h"
 #include "udp.h"
 
-#define SOURCE_TABLE_SIZE 8192
-
 int server_new(struct loop *loop, struct client_registry *clients, struct server **out)
 {
 	struct server *srv = calloc(1, sizeof(*srv));
@@ -31,8 +29,7 @@ int server_new(struct loop *loop, struct client_registry *clients, struct server
 	srv->fd_limit = INT_MAX;
 	srv->client_log = (struct log_ratelimit){ .interval_usec = 10 * 1000000, .burst = 20 };
 	srv->program_log = (struct log_ratelimit){ .interval_usec = 10 * 1000000, .burst = 200 };
-	if (source_table_init(&srv->sources, SOURCE_TABLE_SIZE) < 0 || udp_batch_new(&srv->udp) < 0) {
-		source_table_free(&srv->sources);
+	if (udp_batch_new(&srv->udp) < 0) {
 		free(srv->scratch);
 		free(srv);
 		return -ENOMEM;
@@ -491,7 +488,6 @@ void server_free(struct server *srv)
 	free(srv->stored);
 	free(srv->listeners);
 	conn_bufs_free(srv);
-	source_table_free(&srv->sources);
 	udp_batch_free(srv->udp);
 	config_free(srv->config);
 	free(srv->scratch);
