@@ -18,9 +18,11 @@ static void bucket_refill(struct bucket *b, uint64_t rate, uint64_t burst, uint6
 		b->tokens_milli = cap;
 	} else if (now > b->updated_usec) {
 		uint64_t elapsed = now - b->updated_usec;
-		/* elapsed µs × rate/s = tokens in thousandths of a token ×1000 / 1000 */
-		uint64_t add = elapsed > 1000000000 ? cap : elapsed * rate / 1000;
-		b->tokens_milli = b->tokens_milli + add > cap ? cap : b->tokens_milli + add;
+		/* elapsed µs × rate/s in thousandths of a token: elapsed × rate / 1000, in 128
+		 * bits past 1000 s (rate is at most 10^9), which is rare */
+		unsigned __int128 add = elapsed <= 1000000000 ? elapsed * rate / 1000 :
+					(unsigned __int128)elapsed * rate / 1000;
+		b->tokens_milli = b->tokens_milli + add > cap ? cap : b->tokens_milli + (uint64_t)add;
 	} else {
 		return;
 	}

@@ -112,7 +112,7 @@ static void fuzz_acl(struct fuzz_data *d)
 }
 
 /* A token bucket computed in 128 bits: never more than the burst saved, refilled at the
- * rate (whole after 1000 s); a time before the last update earns nothing, moves nothing. */
+ * rate; a time before the last update earns nothing, moves nothing. */
 struct model_bucket {
 	unsigned __int128 tokens;
 	uint64_t updated;
@@ -126,7 +126,7 @@ static void model_refill(struct model_bucket *m, uint64_t rate, uint64_t burst, 
 		m->tokens = cap;
 	} else if (now > m->updated) {
 		unsigned __int128 elapsed = now - m->updated;
-		unsigned __int128 add = elapsed > 1000000000 ? cap : elapsed * rate / 1000;
+		unsigned __int128 add = elapsed * rate / 1000;
 		m->tokens = m->tokens + add > cap ? cap : m->tokens + add;
 	} else {
 		return;
@@ -181,11 +181,12 @@ static struct in6_addr neighbour(const struct in6_addr *a, uint8_t how)
 	return n;
 }
 
-/* What a source may have had in [first, now]: its burst and its rate since. */
+/* What a source may have had in [first, last] µs: its burst, and its rate a second since. */
 static bool within_budget(unsigned __int128 given, uint64_t rate, uint64_t burst, uint64_t first,
 			  uint64_t last)
 {
-	return given * 1000 <= (unsigned __int128)burst * 1000 + (unsigned __int128)(last - first) * rate;
+	return given * 1000000 <= (unsigned __int128)burst * 1000000 +
+				  (unsigned __int128)(last - first) * rate;
 }
 
 /* The UDP budgets against a model of one exact bucket per slot, shared by the sources the
@@ -200,7 +201,7 @@ static void fuzz_budgets(struct fuzz_data *d)
 		.source_rate = fd_range(d, 1, 1000000000), .source_burst = fd_range(d, 65600, 1000000000),
 		.global_rate = fd_range(d, 1, 1000000000), .global_burst = fd_range(d, 65600, 1000000000),
 	};
-	uint64_t first = fd_range(d, 1, 1ULL << 60), now = first, last = first;
+	uint64_t now = fd_range(d, 1, 1ULL << 60), first = now, last = now;
 	struct model_bucket *slots = calloc(size, sizeof(*slots)), global = { 0 };
 	unsigned __int128 given[POOL] = { 0 }, given_all = 0;
 	struct in6_addr pool[POOL];
@@ -215,6 +216,7 @@ static void fuzz_budgets(struct fuzz_data *d)
 		uint64_t cost = fd_range(d, 0, 65507 + 64);
 		size_t slot = udp_budgets_slot(&b, &a);
 		now = step_time(d, now);
+		first = now < first ? now : first;
 		last = now > last ? now : last;
 		CHECK(slot < size && slot == udp_budgets_slot(&b, &pool[op % POOL]), "slot %zu of %zu", slot,
 		      size);

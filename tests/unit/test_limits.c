@@ -90,6 +90,11 @@ static void bucket_refills_at_rate_up_to_burst(void **state)
 	assert_false(bucket_take(&b, 1000, 2000, 1, t + 500000));
 	assert_true(bucket_take(&b, 1000, 2000, 2000, t + 100 * 1000000));     /* capped at burst */
 	assert_false(bucket_take(&b, 1000, 2000, 1, t + 100 * 1000000));
+	/* A slow rate holds however long the wait: 2000 s at 1 a second, not the whole burst. */
+	struct bucket slow = { 0 };
+	assert_true(bucket_take(&slow, 1, 65600, 65600, t));
+	assert_true(bucket_take(&slow, 1, 65600, 2000, t + 2000 * 1000000ULL));
+	assert_false(bucket_take(&slow, 1, 65600, 1, t + 2000 * 1000000ULL));
 }
 
 static const struct udp_policy policy = {
