@@ -20,7 +20,8 @@
 #define INTEGER(n, t, field, lo, hi, d) \
 	{ .name = n, .type = t, .offset = C(field), .min = lo, .max = hi, .def = d }
 
-static bool addrs_overlap(const struct sockaddr_storage *a, size_t na, const struct sockaddr_storage *b, size_t nb)
+static bool addrs_overlap(const struct sockaddr_storage *a, size_t na,
+			  const struct sockaddr_storage *b, size_t nb)
 {
 	for (size_t i = 0; i < na; i++)
 		for (size_t j = 0; j < nb; j++)

@@ -133,7 +133,8 @@ static int check_file(struct guard *g, const char *path, int depth, const char *
 	if (from && asprintf(&full, "%s/%s", g->include_dir, path) < 0)
 		return 1;
 	struct config_place at = { from ? from : path, from_line, NULL, g->errors };
-	if ((why = seen_before(g, full ? full : path)) || (len = file_read_small(full ? full : path, &text)) < 0) {
+	const char *file = full ? full : path;
+	if ((why = seen_before(g, file)) || (len = file_read_small(file, &text)) < 0) {
 		why = why ? why : file_error(len);
 		if (from)
 			config_error(&at, "cannot include '%s': %s", path, why);

@@ -312,7 +312,8 @@ static void conn_start(struct conn *c)
 
 /* A connection from peer on fd, once the access lists and the limits let it in; NULL
  * when they did not (fd is closed then, and the refusal counted and logged). */
-static struct conn *conn_new(struct server *srv, struct active_service *as, int fd, const struct sockaddr_storage *addr)
+static struct conn *conn_new(struct server *srv, struct active_service *as, int fd,
+			     const struct sockaddr_storage *addr)
 {
 	struct sockaddr_in6 peer;
 	const char *refusal;
@@ -351,7 +352,8 @@ int conn_save_all(struct active_service *as, conn_save_fn *save, void *ctx)
 			.stream_pos = c->stream_pos, .bytes_in = c->bytes_in, .bytes_out = c->bytes_out,
 			.started_usec = c->started_usec, .active_usec = c->active_usec,
 			.read_closed = c->read_closed, .close_when_flushed = c->close_when_flushed,
-			.out = c->out ? c->out + c->out_start : NULL, .out_len = c->out ? c->out_end - c->out_start : 0,
+			.out = c->out ? c->out + c->out_start : NULL,
+			.out_len = c->out ? c->out_end - c->out_start : 0,
 		};
 		if (save(ctx, c->io.fd, &st) == 0)
 			n++;
@@ -412,7 +414,8 @@ void conn_accept(struct listener *l)
 
 		if (fd >= l->server->fd_limit) {
 			close(fd);
-			serving_refuse(l->server, l->owner, "tcp", (struct sockaddr *)&peer, "open files limit");
+			serving_refuse(l->server, l->owner, "tcp", (struct sockaddr *)&peer,
+				       "open files limit");
 			continue;
 		}
 		if (fd >= 0 && l->owner->service->handler->tcp == TCP_PROGRAM) {

@@ -45,7 +45,8 @@ static int save_conn(void *ctx, int fd, const struct conn_state *st)
 	snprintf(r.service, sizeof(r.service), "%s", s->service);
 	snprintf(name, sizeof(name), STORED_CONN "%u.%u", s->loop, s->n);
 	if (write(s->state, &r, sizeof(r)) != sizeof(r) ||
-	    (r.out_len && write(s->state, st->out, r.out_len) != (ssize_t)r.out_len) || notify_store(fd, name) < 0)
+	    (r.out_len && write(s->state, st->out, r.out_len) != (ssize_t)r.out_len) ||
+	    notify_store(fd, name) < 0)
 		return -1;
 	s->n++;
 	return 0;
@@ -115,8 +116,9 @@ static unsigned restore_loop(struct server *srv, const char *loop, FILE *state)
 	       fread(out, 1, r.out_len, state) == r.out_len) {
 		struct conn_state st = {
 			.stream_pos = r.stream_pos, .bytes_in = r.bytes_in, .bytes_out = r.bytes_out,
-			.started_usec = r.started_usec, .active_usec = r.active_usec, .read_closed = r.read_closed,
-			.close_when_flushed = r.close_when_flushed, .out = out, .out_len = r.out_len,
+			.started_usec = r.started_usec, .active_usec = r.active_usec,
+			.read_closed = r.read_closed, .close_when_flushed = r.close_when_flushed,
+			.out = out, .out_len = r.out_len,
 		};
 		struct inherited_socket *sock;
 		struct active_service *as;

@@ -5,7 +5,12 @@
 #include <string.h>
 #include <sys/random.h>
 
-bool bucket_take(struct bucket *b, uint64_t rate, uint64_t burst, uint64_t cost, uint64_t now)
+#include "config.h"
+
+/* Adds what the time since the last update earned, up to the burst. A time before the
+ * last update (loops read the clock before they share a bucket) earns nothing and moves
+ * nothing back. */
+static void bucket_refill(struct bucket *b, uint64_t rate, uint64_t burst, uint64_t now)
 {
 	uint64_t cap = burst * 1000;
 
@@ -13,11 +18,20 @@ bool bucket_take(struct bucket *b, uint64_t rate, uint64_t burst, uint64_t cost,
 		b->tokens_milli = cap;
 	} else if (now > b->updated_usec) {
 		uint64_t elapsed = now - b->updated_usec;
-		/* elapsed µs × rate/s = tokens in thousandths of a token ×1000 / 1000 */
-		uint64_t add = elapsed > 1000000000 ? cap : elapsed * rate / 1000;
-		b->tokens_milli = b->tokens_milli + add > cap ? cap : b->tokens_milli + add;
+		/* elapsed µs × rate/s in thousandths of a token: elapsed × rate / 1000, in 128
+		 * bits past 1000 s (rate is at most 10^9), which is rare */
+		unsigned __int128 add = elapsed <= 1000000000 ? elapsed * rate / 1000 :
+					(unsigned __int128)elapsed * rate / 1000;
+		b->tokens_milli = b->tokens_milli + add > cap ? cap : b->tokens_milli + (uint64_t)add;
+	} else {
+		return;
 	}
 	b->updated_usec = now;
+}
+
+bool bucket_take(struct bucket *b, uint64_t rate, uint64_t burst, uint64_t cost, uint64_t now)
+{
+	bucket_refill(b, rate, burst, now);
 	if (b->tokens_milli < cost * 1000)
 		return false;
 	b->tokens_milli -= cost * 1000;
@@ -33,61 +47,93 @@ static uint64_t random_seed(void)
 	return seed;
 }
 
-/* A keyed mix of the address, so that an attacker cannot aim at one slot. */
-static uint64_t hash_addr(const struct in6_addr *a, size_t len, uint64_t seed)
+static uint64_t mix(uint64_t h)
 {
-	uint64_t h = seed;
-
-	for (size_t i = 0; i < len; i++) {
-		h ^= a->s6_addr[i];
-		h *= 0x100000001b3ULL;
-		h ^= h >> 29;
-	}
-	return h ^ (h >> 32);
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdULL;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ULL;
+	return h ^ (h >> 33);
 }
 
-/* IPv4 (mapped) addresses count whole, IPv6 ones by /64. */
-static void source_key(const struct in6_addr *addr, struct in6_addr *key)
+/* A keyed mix of the address (murmur3's finalizer, a word at a time), every bit of the
+ * result depending on every bit of the address. Not a MAC, but without the seed an attacker
+ * cannot aim at a slot. */
+static uint64_t hash_addr(const struct in6_addr *a, uint64_t seed)
+{
+	uint64_t w[2];
+
+	memcpy(w, a, sizeof(w));
+	return mix(mix(seed ^ w[0]) ^ w[1]);
+}
+
+void source_key(const struct in6_addr *addr, struct in6_addr *key)
 {
 	*key = *addr;
 	if (!IN6_IS_ADDR_V4MAPPED(addr))
 		memset(&key->s6_addr[8], 0, 8);
 }
 
-int source_table_init(struct source_table *t, size_t size_pow2)
+int udp_budgets_init(struct udp_budgets *b, size_t size_pow2)
 {
-	t->slots = calloc(size_pow2, sizeof(*t->slots));
-	if (!t->slots)
+	memset(b, 0, sizeof(*b));
+	b->sources = calloc(size_pow2, sizeof(*b->sources));
+	if (!b->sources)
 		return -ENOMEM;
-	t->mask = size_pow2 - 1;
-	t->seed = random_seed();
+	if (pthread_mutex_init(&b->lock, NULL) != 0) {
+		free(b->sources);
+		b->sources = NULL;
+		return -ENOMEM;
+	}
+	b->mask = size_pow2 - 1;
+	b->seed = random_seed();
 	return 0;
 }
 
-void source_table_free(struct source_table *t)
+void udp_budgets_free(struct udp_budgets *b)
 {
-	free(t->slots);
-	t->slots = NULL;
+	if (b->sources)
+		pthread_mutex_destroy(&b->lock);
+	free(b->sources);
+	b->sources = NULL;
 }
 
-struct source_slot *source_lookup(struct source_table *t, const struct in6_addr *addr)
+size_t udp_budgets_slot(const struct udp_budgets *b, const struct in6_addr *addr)
 {
 	struct in6_addr key;
-	struct source_slot *s;
 
 	source_key(addr, &key);
-	s = &t->slots[hash_addr(&key, 16, t->seed) & t->mask];
-	if (!s->used || memcmp(&s->key, &key, sizeof(key)) != 0) {
-		memset(s, 0, sizeof(*s));
-		s->key = key;
-		s->used = true;
+	return (size_t)hash_addr(&key, b->seed) & b->mask;
+}
+
+/* One lock for both buckets: the loops hold it for about a hundred instructions a reply, and
+ * with one loop (the default) it is never contended; per-slot locks would still share the
+ * global bucket's. */
+const char *udp_budgets_take(struct udp_budgets *b, const struct in6_addr *addr, uint64_t cost,
+			     const struct udp_policy *policy, uint64_t now_usec)
+{
+	struct bucket *source = &b->sources[udp_budgets_slot(b, addr)];
+	const char *refusal = NULL;
+
+	cost *= 1000;
+	pthread_mutex_lock(&b->lock);
+	bucket_refill(source, policy->source_rate, policy->source_burst, now_usec);
+	bucket_refill(&b->global, policy->global_rate, policy->global_burst, now_usec);
+	if (source->tokens_milli < cost) {
+		refusal = "source budget";
+	} else if (b->global.tokens_milli < cost) {
+		refusal = "global budget";
+	} else {
+		source->tokens_milli -= cost;
+		b->global.tokens_milli -= cost;
 	}
-	return s;
+	pthread_mutex_unlock(&b->lock);
+	return refusal;
 }
 
 struct conn_count {
 	struct conn_count *next;
-	struct in6_addr addr;
+	struct in6_addr key;
 	unsigned n;
 };
 
@@ -113,11 +159,11 @@ void conn_counts_free(struct conn_counts *c)
 	c->buckets = NULL;
 }
 
-static struct conn_count **find(const struct conn_counts *c, const struct in6_addr *addr)
+static struct conn_count **find(const struct conn_counts *c, const struct in6_addr *key)
 {
-	struct conn_count **p = &c->buckets[hash_addr(addr, 16, c->seed) & c->mask];
+	struct conn_count **p = &c->buckets[hash_addr(key, c->seed) & c->mask];
 
-	while (*p && memcmp(&(*p)->addr, addr, sizeof(*addr)) != 0)
+	while (*p && memcmp(&(*p)->key, key, sizeof(*key)) != 0)
 		p = &(*p)->next;
 	return p;
 }
@@ -133,7 +179,7 @@ static void grow(struct conn_counts *c)
 		struct conn_count *e = c->buckets[i], *next;
 		for (; e; e = next) {
 			next = e->next;
-			size_t h = hash_addr(&e->addr, 16, c->seed) & mask;
+			size_t h = hash_addr(&e->key, c->seed) & mask;
 			e->next = buckets[h];
 			buckets[h] = e;
 		}
@@ -143,9 +189,9 @@ static void grow(struct conn_counts *c)
 	c->mask = mask;
 }
 
-bool conn_counts_take(struct conn_counts *c, const struct in6_addr *addr, unsigned limit)
+bool conn_counts_take(struct conn_counts *c, const struct in6_addr *key, unsigned limit)
 {
-	struct conn_count **p = find(c, addr);
+	struct conn_count **p = find(c, key);
 
 	if (*p) {
 		if ((*p)->n >= limit)
@@ -158,7 +204,7 @@ bool conn_counts_take(struct conn_counts *c, const struct in6_addr *addr, unsign
 	struct conn_count *e = calloc(1, sizeof(*e));
 	if (!e)
 		return false;
-	e->addr = *addr;
+	e->key = *key;
 	e->n = 1;
 	*p = e;
 	if (++c->n > c->mask)
@@ -166,9 +212,9 @@ bool conn_counts_take(struct conn_counts *c, const struct in6_addr *addr, unsign
 	return true;
 }
 
-void conn_counts_give(struct conn_counts *c, const struct in6_addr *addr)
+void conn_counts_give(struct conn_counts *c, const struct in6_addr *key)
 {
-	struct conn_count **p = find(c, addr), *e = *p;
+	struct conn_count **p = find(c, key), *e = *p;
 
 	if (!e)
 		return;
@@ -179,13 +225,18 @@ void conn_counts_give(struct conn_counts *c, const struct in6_addr *addr)
 	}
 }
 
-unsigned conn_counts_get(const struct conn_counts *c, const struct in6_addr *addr)
+unsigned conn_counts_get(const struct conn_counts *c, const struct in6_addr *key)
 {
-	struct conn_count **p = find(c, addr);
+	struct conn_count **p = find(c, key);
 
 	return *p ? (*p)->n : 0;
 }
 
+/* 16384 buckets of 16 bytes, 256 KiB for the whole process, paged in as sources appear. Any
+ * number of sources fits: more of them share budgets, memory stays. Sharing costs honest
+ * sources little: only what is answered drains a budget, and the global budget bounds that
+ * (at the default rates, 32 sources' worth at a time), spoofed or not. */
+#define UDP_SOURCE_SLOTS 16384
 #define VERIFIED_SLOTS 16384
 
 int client_registry_init(struct client_registry *r)
@@ -196,7 +247,7 @@ int client_registry_init(struct client_registry *r)
 	r->verified_tag = calloc(VERIFIED_SLOTS, sizeof(*r->verified_tag));
 	r->verified_until = calloc(VERIFIED_SLOTS, sizeof(*r->verified_until));
 	if (!r->verified_tag || !r->verified_until || conn_counts_init(&r->per_source) < 0 ||
-	    pthread_mutex_init(&r->lock, NULL) != 0) {
+	    pthread_mutex_init(&r->lock, NULL) != 0 || udp_budgets_init(&r->udp, UDP_SOURCE_SLOTS) < 0) {
 		client_registry_free(r);
 		return -ENOMEM;
 	}
@@ -209,6 +260,7 @@ void client_registry_free(struct client_registry *r)
 		conn_counts_free(&r->per_source);
 		pthread_mutex_destroy(&r->lock);
 	}
+	udp_budgets_free(&r->udp);
 	free(r->verified_tag);
 	free(r->verified_until);
 	r->verified_tag = r->verified_until = NULL;
@@ -218,11 +270,13 @@ const char *client_registry_take(struct client_registry *r, const struct in6_add
 				 unsigned per_source)
 {
 	const char *refusal = NULL;
+	struct in6_addr key;
 
+	source_key(addr, &key);
 	pthread_mutex_lock(&r->lock);
 	if (r->n_conns >= total)
 		refusal = "connection limit";
-	else if (!conn_counts_take(&r->per_source, addr, per_source))
+	else if (!conn_counts_take(&r->per_source, &key, per_source))
 		refusal = "per-source connection limit";
 	else
 		r->n_conns++;
@@ -232,26 +286,30 @@ const char *client_registry_take(struct client_registry *r, const struct in6_add
 
 void client_registry_give(struct client_registry *r, const struct in6_addr *addr)
 {
-	pthread_mutex_lock(&r->lock);
-	r->n_conns--;
-	conn_counts_give(&r->per_source, addr);
-	pthread_mutex_unlock(&r->lock);
-}
-
-static uint64_t verified_tag(const struct client_registry *r, const struct in6_addr *addr)
-{
 	struct in6_addr key;
 
 	source_key(addr, &key);
-	return hash_addr(&key, 16, r->seed) | 1;        /* 0 marks an empty slot */
+	pthread_mutex_lock(&r->lock);
+	r->n_conns--;
+	conn_counts_give(&r->per_source, &key);
+	pthread_mutex_unlock(&r->lock);
 }
 
-/* Relaxed atomics: a torn pair at worst misjudges one datagram, and the tag is a 64-bit
- * keyed hash, so another source matching it is not a practical attack. */
+/* The slot from the hash's high bits, the tag the whole hash: every slot is usable, and an
+ * empty slot (tag 0, deadline 0) never matches, as its deadline is past. */
+static size_t verified_slot(const struct client_registry *r, uint64_t tag)
+{
+	return (size_t)(tag >> 32) & r->verified_mask;
+}
+
+/* Relaxed atomics: two loops verifying sources of one slot at once may leave one's tag with
+ * the other's deadline (both "now + verified_time"), never a tag nobody verified; and the
+ * tag is a 64-bit keyed hash of the exact address, so another source matching it is not a
+ * practical attack. */
 void client_registry_verify(struct client_registry *r, const struct in6_addr *addr, uint64_t until_usec)
 {
-	uint64_t tag = verified_tag(r, addr);
-	size_t slot = tag & r->verified_mask;
+	uint64_t tag = hash_addr(addr, r->seed);
+	size_t slot = verified_slot(r, tag);
 
 	__atomic_store_n(&r->verified_until[slot], until_usec, __ATOMIC_RELAXED);
 	__atomic_store_n(&r->verified_tag[slot], tag, __ATOMIC_RELAXED);
@@ -259,8 +317,8 @@ void client_registry_verify(struct client_registry *r, const struct in6_addr *ad
 
 bool client_registry_verified(const struct client_registry *r, const struct in6_addr *addr, uint64_t now_usec)
 {
-	uint64_t tag = verified_tag(r, addr);
-	size_t slot = tag & r->verified_mask;
+	uint64_t tag = hash_addr(addr, r->seed);
+	size_t slot = verified_slot(r, tag);
 
 	return __atomic_load_n(&r->verified_tag[slot], __ATOMIC_RELAXED) == tag &&
 	       __atomic_load_n(&r->verified_until[slot], __ATOMIC_RELAXED) > now_usec;

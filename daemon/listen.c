@@ -29,8 +29,9 @@ int listen_inherited(struct inherited_socket **out)
 		if (socks) {
 			socks[i].fd = fd;
 			/* Only what minetd serves: listening TCP, or UDP, over IPv4 or IPv6. */
-			socks[i].type = sd_is_socket_inet(fd, AF_UNSPEC, SOCK_STREAM, 1, 0) > 0 ? SOCK_STREAM :
-					sd_is_socket_inet(fd, AF_UNSPEC, SOCK_DGRAM, -1, 0) > 0 ? SOCK_DGRAM : 0;
+			socks[i].type =
+				sd_is_socket_inet(fd, AF_UNSPEC, SOCK_STREAM, 1, 0) > 0 ? SOCK_STREAM :
+				sd_is_socket_inet(fd, AF_UNSPEC, SOCK_DGRAM, -1, 0) > 0 ? SOCK_DGRAM : 0;
 			socks[i].name = names[i];
 		} else {
 			free(names[i]);

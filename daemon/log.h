@@ -1,4 +1,5 @@
-/* Logging: the journal with structured fields, or stderr. */
+/* Logging: the journal with structured fields, or stderr. A log call never waits for the output
+ * once log_open has run: it queues its message, or drops and counts it when the queue is full. */
 #pragma once
 
 #include <stdbool.h>
@@ -26,10 +27,16 @@ struct log_ratelimit {
 };
 
 int log_parse_target(const char *s, enum log_target *out);
-/* Resolves auto: the journal when started by systemd, else stderr. */
+/* Resolves auto: the journal when started by systemd, else stderr; starts the thread that
+ * writes. Once, before other threads log; until then messages go to stderr at once. */
 void log_open(enum log_target target);
+/* After the last message (log_open also has it run at exit): waits a second at most for the
+ * queue to be written, then leaves a writer stuck on its output to the exit. Messages after it
+ * are written at once if the writer ended, else queued. */
+void log_close(void);
 bool log_to_journal(void);
 
+/* From any thread; a child between fork and exec must not log. */
 void log_full(int priority, const struct log_fields *fields, const char *file, int line,
 	      const char *func, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 

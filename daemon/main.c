@@ -290,8 +290,9 @@ static int run(const char *config_path)
 	d.config_path = config_path;
 	signal(SIGPIPE, SIG_IGN);
 	if ((exit_status = start(&d)) == 0) {
-		log_info("minetd %s started with %s: %zu services, %zu sockets, %u event loops", MINETD_VERSION,
-			 config_path, d.server->config->n_services, d.server->n_listeners, d.loops);
+		log_info("minetd %s started with %s: %zu services, %zu sockets, %u event loops",
+			 MINETD_VERSION, config_path, d.server->config->n_services, d.server->n_listeners,
+			 d.loops);
 		notify_ready(status_text(&d, status));
 		r = loop_run(d.loop);
 		notify_stopping();

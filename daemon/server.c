@@ -15,8 +15,6 @@
 #include "programs.h"
 #include "udp.h"
 
-#define SOURCE_TABLE_SIZE 8192
-
 int server_new(struct loop *loop, struct client_registry *clients, struct server **out)
 {
 	struct server *srv = calloc(1, sizeof(*srv));
@@ -31,8 +29,7 @@ int server_new(struct loop *loop, struct client_registry *clients, struct server
 	srv->fd_limit = INT_MAX;
 	srv->client_log = (struct log_ratelimit){ .interval_usec = 10 * 1000000, .burst = 20 };
 	srv->program_log = (struct log_ratelimit){ .interval_usec = 10 * 1000000, .burst = 200 };
-	if (source_table_init(&srv->sources, SOURCE_TABLE_SIZE) < 0 || udp_batch_new(&srv->udp) < 0) {
-		source_table_free(&srv->sources);
+	if (udp_batch_new(&srv->udp) < 0) {
 		free(srv->scratch);
 		free(srv);
 		return -ENOMEM;
@@ -139,12 +136,13 @@ int server_take_inherited(struct server *srv)
 			take_stored(srv, &socks[i]);
 			continue;
 		}
-		struct listener *l = socks[i].type ? listener_new(srv, socks[i].fd, socks[i].type) : NULL;
-		int r = !socks[i].type ? -ESOCKTNOSUPPORT : l ? listen_prepare(socks[i].fd, socks[i].type) : -ENOMEM;
+		int type = socks[i].type;
+		struct listener *l = type ? listener_new(srv, socks[i].fd, type) : NULL;
+		int r = !type ? -ESOCKTNOSUPPORT : l ? listen_prepare(socks[i].fd, type) : -ENOMEM;
 		if (r < 0) {
-			log_warning("inherited socket '%s' (fd %d) unusable: %s; closing it", socks[i].name, socks[i].fd,
-				    r == -ESOCKTNOSUPPORT ? "not a listening TCP or a UDP socket of IPv4 or IPv6" :
-				    strerror(-r));
+			log_warning("inherited socket '%s' (fd %d) unusable: %s; closing it",
+				    socks[i].name, socks[i].fd, r != -ESOCKTNOSUPPORT ? strerror(-r) :
+				    "not a listening TCP or a UDP socket of IPv4 or IPv6");
 			close(socks[i].fd);
 			free(socks[i].name);
 			free(l);
@@ -228,9 +226,10 @@ static void warn_if_elsewhere(const struct service *svc, const struct listener *
 		here = addr_overlap(&svc->host.addrs[i], &l->addr);
 	if (svc->from_socket || (port == svc->port && here))
 		return;
-	log_warning("service '%s': the config says port %u on %s, but its %s socket from systemd listens on "
-		    "%s; serving the socket", svc->name, svc->port, svc->host.n_addrs ? svc->host.text : "every address",
-		    socket_type_name(l->type), l->addr_text);
+	log_warning("service '%s': the config says port %u on %s, but its %s socket from systemd "
+		    "listens on %s; serving the socket", svc->name, svc->port,
+		    svc->host.n_addrs ? svc->host.text : "every address", socket_type_name(l->type),
+		    l->addr_text);
 }
 
 /* Finds the service an inherited socket belongs to, by FileDescriptorName= and type.
@@ -241,8 +240,8 @@ static int plan_inherited(struct plan *p, struct listener *l, bool starting)
 	const char *type = socket_type_name(l->type);
 
 	if (!svc && handler_find(l->fd_name))
-		log_warning("socket '%s' (%s %s): cannot serve it with the handler's defaults", l->fd_name, type,
-			    l->addr_text);
+		log_warning("socket '%s' (%s %s): cannot serve it with the handler's defaults",
+			    l->fd_name, type, l->addr_text);
 	else if (svc && !(svc->protocols & protocol_of(l->type)) && starting)
 		log_warning("socket '%s' (%s %s) from systemd: service '%s' does not serve %s; closing it",
 			    l->fd_name, type, l->addr_text, svc->name, type);
@@ -260,8 +259,8 @@ static bool plan_has(const struct plan *p, size_t service, const struct listener
 {
 	for (size_t i = 0; i < p->n_listeners; i++) {
 		const struct planned_listener *pl = &p->listeners[i];
-		if (l ? pl->listener == l : pl->listener && pl->listener->inherited && pl->service == service &&
-						pl->type == type)
+		if (l ? pl->listener == l :
+			pl->listener && pl->listener->inherited && pl->service == service && pl->type == type)
 			return true;
 	}
 	return false;
@@ -382,7 +381,8 @@ static void plan_retire(struct server *srv, struct plan *p)
 
 /* Binds what the plan says to bind; a socket that cannot be had is its service's failure,
  * said in the log and in the status, and the others go on. */
-static struct listener *plan_bind(struct server *srv, const struct planned_listener *pl, struct active_service *as)
+static struct listener *plan_bind(struct server *srv, const struct planned_listener *pl,
+				  struct active_service *as)
 {
 	const struct service *svc = as->service;
 	struct sockaddr_storage bound;
@@ -492,7 +492,6 @@ void server_free(struct server *srv)
 	free(srv->stored);
 	free(srv->listeners);
 	conn_bufs_free(srv);
-	source_table_free(&srv->sources);
 	udp_batch_free(srv->udp);
 	config_free(srv->config);
 	free(srv->scratch);
@@ -528,8 +527,8 @@ void server_status(struct server *const *servers, size_t n, char *buf, size_t le
 	for (const struct active_service *as = servers[0]->services; as && used >= 0 && (size_t)used < len;
 	     as = as->next)
 		if (as->failure[0])
-			used += snprintf(buf + used, len - (size_t)used, "; not served: %s (%s)", as->service->name,
-					 as->failure);
+			used += snprintf(buf + used, len - (size_t)used, "; not served: %s (%s)",
+					 as->service->name, as->failure);
 }
 
 void server_log_counters(struct server *const *servers, size_t n)

@@ -31,35 +31,16 @@ bool serving_permits(const struct server *srv, const struct active_service *as, 
 	return acl_permits(&srv->config->acl, addr) && acl_permits(&as->service->acl, addr);
 }
 
-static uint64_t share(uint64_t budget, unsigned loops, uint64_t least)
-{
-	uint64_t s = (budget + loops - 1) / loops;
-
-	return s < least ? least : s;
-}
-
 /* Amplification cap and budgets, once the reply's size is known. */
 const char *serving_reply_refusal(struct server *srv, const struct sockaddr_in6 *peer, size_t request,
 				     size_t reply, uint64_t now)
 {
 	const struct udp_policy *policy = &srv->config->udp;
-	struct source_slot *source = source_lookup(&srv->sources, &peer->sin6_addr);
-	uint64_t cost = reply + DATAGRAM_OVERHEAD;
 
 	if (reply > policy->small_reply && reply > request * policy->amplification &&
 	    !client_registry_verified(srv->clients, &peer->sin6_addr, now))
 		return "amplification";
-	/* A source's datagrams from one port always reach the same loop (SO_REUSEPORT
-	 * hashes the addresses and ports), so its budget is per loop. The global budget is
-	 * shared out, so that it holds for the whole process; a burst never shrinks below
-	 * the largest datagram. */
-	if (!bucket_take(&source->udp, policy->source_rate, policy->source_burst, cost, now))
-		return "source budget";
-	uint64_t rate = share(policy->global_rate, srv->loops, 0);
-	uint64_t burst = share(policy->global_burst, srv->loops, UDP_MAX_PAYLOAD + DATAGRAM_OVERHEAD);
-	if (!bucket_take(&srv->udp_global, rate, burst, cost, now))
-		return "global budget";
-	return NULL;
+	return udp_budgets_take(&srv->clients->udp, &peer->sin6_addr, reply + DATAGRAM_OVERHEAD, policy, now);
 }
 
 /* Access lists first, then the limits: no work for a client that will be refused. */

@@ -97,10 +97,8 @@ struct server {
 	void *spawn_stack;              /* programs.c's */
 	struct log_ratelimit program_log;       /* what programs write to stderr, how they end */
 	/* against hostile clients */
-	struct client_registry *clients;        /* shared by every loop */
-	struct source_table sources;            /* UDP budgets, this loop's share */
-	struct bucket udp_global;
-	unsigned loops;                 /* more than one: SO_REUSEPORT, shared UDP rates */
+	struct client_registry *clients;        /* shared by every loop, UDP budgets too */
+	unsigned loops;                 /* more than one: SO_REUSEPORT */
 	int fd_limit;                   /* clients' descriptors stay below it: the rest is minetd's */
 	uint64_t refused_ports[65536 / 64];     /* UDP source ports never answered */
 	uint32_t broadcasts[BROADCASTS_MAX];    /* of the interfaces, host order: forged sources */

@@ -242,7 +242,8 @@ static void find_broadcasts(struct server *srv)
 	if (getifaddrs(&ifs) < 0)
 		return;
 	for (struct ifaddrs *i = ifs; i && srv->n_broadcasts < BROADCASTS_MAX; i = i->ifa_next)
-		if ((i->ifa_flags & IFF_BROADCAST) && i->ifa_broadaddr && i->ifa_broadaddr->sa_family == AF_INET)
+		if ((i->ifa_flags & IFF_BROADCAST) && i->ifa_broadaddr &&
+		    i->ifa_broadaddr->sa_family == AF_INET)
 			srv->broadcasts[srv->n_broadcasts++] =
 				ntohl(((struct sockaddr_in *)(void *)i->ifa_broadaddr)->sin_addr.s_addr);
 	freeifaddrs(ifs);

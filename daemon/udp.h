@@ -13,6 +13,7 @@ struct udp_batch;
 void udp_serve(struct listener *listener);
 /* Works out the sources never answered under config, with these listeners: loop ports,
  * and the interfaces' broadcast addresses. */
-void udp_refuse(struct server *server, const struct config *config, struct listener *const *listeners, size_t n);
+void udp_refuse(struct server *server, const struct config *config, struct listener *const *listeners,
+		size_t n);
 int udp_batch_new(struct udp_batch **out);
 void udp_batch_free(struct udp_batch *batch);

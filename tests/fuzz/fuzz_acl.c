@@ -1,11 +1,12 @@
 /* Access lists and budgets (daemon/acl.c, daemon/limits.c) against simple models:
  * cidr_parse of arbitrary text, acl_permits of arbitrary addresses, token buckets with the
- * rates and bursts the config allows, the per-source table, the exact connection counts and
- * the client registry the event loops share.
+ * rates and bursts the config allows, the UDP budgets, the exact connection counts and the
+ * client registry the event loops share.
  * The first byte picks the part. */
 #include <arpa/inet.h>
 
 #include "acl.h"
+#include "config.h"
 #include "fuzz_data.h"
 #include "limits.h"
 
@@ -47,11 +48,13 @@ static void check_parsed(const char *text, const struct cidr *c)
 
 	CHECK(c->prefix <= 128, "'%s': prefix %u", text, c->prefix);
 	for (unsigned bit = c->prefix; bit < 128; bit++)
-		CHECK(!(c->addr.s6_addr[bit / 8] & (0x80 >> (bit % 8))), "'%s': host bit %u set", text, bit);
+		CHECK(!(c->addr.s6_addr[bit / 8] & (0x80 >> (bit % 8))), "'%s': host bit %u set", text,
+		      bit);
 	CHECK(cidr_match(c, &c->addr), "'%s' does not match its own address", text);
 	bool v4 = strchr(text, ':') == NULL;
 	if (v4) {
-		CHECK(c->prefix >= 96 && IN6_IS_ADDR_V4MAPPED(&c->addr), "'%s': IPv4 not mapped (/%u)", text, c->prefix);
+		CHECK(c->prefix >= 96 && IN6_IS_ADDR_V4MAPPED(&c->addr), "'%s': IPv4 not mapped (/%u)", text,
+		      c->prefix);
 		inet_ntop(AF_INET, &c->addr.s6_addr[12], addr, sizeof(addr));
 		snprintf(again_text, sizeof(again_text), "%s/%u", addr, c->prefix - 96);
 	} else {
@@ -60,7 +63,8 @@ static void check_parsed(const char *text, const struct cidr *c)
 	}
 	/* Printing and parsing again gives the same prefix. */
 	CHECK(cidr_parse(again_text, &again) == 0, "'%s' printed as '%s' does not parse", text, again_text);
-	CHECK(again.prefix == c->prefix && memcmp(&again.addr, &c->addr, 16) == 0, "'%s' != '%s'", text, again_text);
+	CHECK(again.prefix == c->prefix && memcmp(&again.addr, &c->addr, 16) == 0, "'%s' != '%s'", text,
+	      again_text);
 }
 
 static void fuzz_acl(struct fuzz_data *d)
@@ -107,77 +111,137 @@ static void fuzz_acl(struct fuzz_data *d)
 	free(acl.deny.items);
 }
 
-/* bucket_take against the same policy computed in 128 bits: never more than the burst saved,
- * refill at the rate (whole after 1000 s), a take succeeds exactly when the tokens are there. */
+/* A token bucket computed in 128 bits: never more than the burst saved, refilled at the
+ * rate; a time before the last update earns nothing, moves nothing. */
+struct model_bucket {
+	unsigned __int128 tokens;
+	uint64_t updated;
+};
+
+static void model_refill(struct model_bucket *m, uint64_t rate, uint64_t burst, uint64_t now)
+{
+	unsigned __int128 cap = (unsigned __int128)burst * 1000;
+
+	if (m->updated == 0) {
+		m->tokens = cap;
+	} else if (now > m->updated) {
+		unsigned __int128 elapsed = now - m->updated;
+		unsigned __int128 add = elapsed * rate / 1000;
+		m->tokens = m->tokens + add > cap ? cap : m->tokens + add;
+	} else {
+		return;
+	}
+	m->updated = now;
+}
+
+/* Mostly forward, by µs to hours; sometimes backwards (loops read the clock before they
+ * take the lock, and a clock is not ours to trust). */
+static uint64_t step_time(struct fuzz_data *d, uint64_t now)
+{
+	uint8_t step = fd_u8(d);
+
+	if (step & 0x80)
+		return now - (now > step ? step : 0);
+	return now + fd_uint(d, step % 6);
+}
+
+/* bucket_take against the model: a take succeeds exactly when the tokens are there. */
 static void fuzz_bucket(struct fuzz_data *d)
 {
 	/* The ranges config.c accepts for udp.*_rate and *_burst; costs are UDP replies. */
 	uint64_t rate = fd_range(d, 1, 1000000000), burst = fd_range(d, 65536 + 64, 1000000000);
 	uint64_t now = fd_range(d, 1, UINT64_MAX / 2);
 	struct bucket b = { 0 };
-	unsigned __int128 tokens = 0, cap = (unsigned __int128)burst * 1000;
-	uint64_t updated = 0;
+	struct model_bucket m = { 0 };
 
 	while (d->left > 0) {
 		uint64_t cost = fd_range(d, 0, 65507 + 64);
-		uint8_t step = fd_u8(d);
-		/* Mostly forward, by µs to hours; sometimes backwards (a clock is not ours to trust). */
-		if (step & 0x80)
-			now -= now > step ? step : 0;
-		else
-			now += fd_uint(d, step % 6);
-		if (updated == 0) {
-			tokens = cap;
-		} else if (now > updated) {
-			unsigned __int128 elapsed = now - updated;
-			unsigned __int128 add = elapsed > 1000000000 ? cap : elapsed * rate / 1000;
-			tokens = tokens + add > cap ? cap : tokens + add;
-		}
-		updated = now;
-		bool want = tokens >= (unsigned __int128)cost * 1000;
+		now = step_time(d, now);
+		model_refill(&m, rate, burst, now);
+		bool want = m.tokens >= (unsigned __int128)cost * 1000;
 		if (want)
-			tokens -= (unsigned __int128)cost * 1000;
+			m.tokens -= (unsigned __int128)cost * 1000;
 		bool got = bucket_take(&b, rate, burst, cost, now);
 		CHECK(got == want, "bucket_take(rate %llu, burst %llu, cost %llu, now %llu) = %d",
 		      (unsigned long long)rate, (unsigned long long)burst, (unsigned long long)cost,
 		      (unsigned long long)now, got);
-		CHECK(b.tokens_milli == tokens && b.tokens_milli <= cap, "tokens %llu, model %llu",
-		      (unsigned long long)b.tokens_milli, (unsigned long long)tokens);
+		CHECK(b.tokens_milli == m.tokens, "tokens %llu, model %llu",
+		      (unsigned long long)b.tokens_milli, (unsigned long long)m.tokens);
 	}
 }
 
-static void source_key_reference(const struct in6_addr *a, struct in6_addr *key)
+/* Another address of a's source (IPv6: its /64), never a itself; a for IPv4. */
+static struct in6_addr neighbour(const struct in6_addr *a, uint8_t how)
 {
-	*key = *a;
-	if (!IN6_IS_ADDR_V4MAPPED(a))
-		memset(&key->s6_addr[8], 0, 8);
+	struct in6_addr n = *a;
+
+	if (IN6_IS_ADDR_V4MAPPED(a))
+		return n;
+	n.s6_addr[8 + how % 8] ^= (uint8_t)(how | 1);
+	return n;
 }
 
-/* The per-source table: a slot per key, state kept while no other key takes the slot. */
-static void fuzz_sources(struct fuzz_data *d)
+/* What a source may have had in [first, last] µs: its burst, and its rate a second since. */
+static bool within_budget(unsigned __int128 given, uint64_t rate, uint64_t burst, uint64_t first,
+			  uint64_t last)
 {
-	struct source_table t;
-	size_t size = (size_t)1 << fd_range(d, 0, 8);
-	struct in6_addr pool[16];
+	return given * 1000000 <= (unsigned __int128)burst * 1000000 +
+				  (unsigned __int128)(last - first) * rate;
+}
 
-	CHECK(source_table_init(&t, size) == 0, "source_table_init(%zu)", size);
-	for (int i = 0; i < 16; i++)
+/* The UDP budgets against a model of one exact bucket per slot, shared by the sources the
+ * table puts there (all addresses of a source in one slot, nothing ever evicted), and one
+ * for everyone: a reply takes from both or neither. And what the design promises whatever
+ * the collisions: no source, and not everyone together, ever gets more than its budget. */
+static void fuzz_budgets(struct fuzz_data *d)
+{
+	enum { POOL = 16 };
+	size_t size = (size_t)1 << fd_range(d, 0, 8);
+	struct udp_policy p = {
+		.source_rate = fd_range(d, 1, 1000000000), .source_burst = fd_range(d, 65600, 1000000000),
+		.global_rate = fd_range(d, 1, 1000000000), .global_burst = fd_range(d, 65600, 1000000000),
+	};
+	uint64_t now = fd_range(d, 1, 1ULL << 60), first = now, last = now;
+	struct model_bucket *slots = calloc(size, sizeof(*slots)), global = { 0 };
+	unsigned __int128 given[POOL] = { 0 }, given_all = 0;
+	struct in6_addr pool[POOL];
+	struct udp_budgets b;
+
+	CHECK(slots && udp_budgets_init(&b, size) == 0, "udp_budgets_init(%zu)", size);
+	for (int i = 0; i < POOL; i++)
 		pick_address(d, NULL, 0, &pool[i]);
 	while (d->left > 0) {
 		uint8_t op = fd_u8(d);
-		const struct in6_addr *a = &pool[op % 16];
-		struct in6_addr key, other = *a;
-		struct source_slot *s = source_lookup(&t, a);
-		source_key_reference(a, &key);
-		CHECK(s >= t.slots && s < t.slots + size, "slot outside the table");
-		CHECK(s->used && memcmp(&s->key, &key, sizeof(key)) == 0, "slot holds another key");
-		/* The same key again is the same slot, with its state. */
-		s->udp.updated_usec = op;
-		if (!IN6_IS_ADDR_V4MAPPED(a))
-			other.s6_addr[15] ^= op;        /* same /64 */
-		CHECK(source_lookup(&t, &other) == s && s->udp.updated_usec == op, "same key, other slot or state");
+		struct in6_addr a = op & 0x10 ? neighbour(&pool[op % POOL], op) : pool[op % POOL];
+		uint64_t cost = fd_range(d, 0, 65507 + 64);
+		size_t slot = udp_budgets_slot(&b, &a);
+		now = step_time(d, now);
+		first = now < first ? now : first;
+		last = now > last ? now : last;
+		CHECK(slot < size && slot == udp_budgets_slot(&b, &pool[op % POOL]), "slot %zu of %zu", slot,
+		      size);
+		model_refill(&slots[slot], p.source_rate, p.source_burst, now);
+		model_refill(&global, p.global_rate, p.global_burst, now);
+		const char *want = slots[slot].tokens < (unsigned __int128)cost * 1000 ? "source budget" :
+				   global.tokens < (unsigned __int128)cost * 1000 ? "global budget" : NULL;
+		const char *why = udp_budgets_take(&b, &a, cost, &p, now);
+		CHECK((why == NULL) == (want == NULL) && (!why || strcmp(why, want) == 0),
+		      "take %llu: '%s', want '%s'", (unsigned long long)cost, why ? why : "ok",
+		      want ? want : "ok");
+		if (!why) {
+			slots[slot].tokens -= (unsigned __int128)cost * 1000;
+			global.tokens -= (unsigned __int128)cost * 1000;
+			given[op % POOL] += cost, given_all += cost;
+		}
+		CHECK(b.sources[slot].tokens_milli == slots[slot].tokens &&
+		      b.global.tokens_milli == global.tokens, "tokens differ from the model");
+		CHECK(within_budget(given[op % POOL], p.source_rate, p.source_burst, first, last),
+		      "a source got more than its budget");
+		CHECK(within_budget(given_all, p.global_rate, p.global_burst, first, last),
+		      "everyone got more than the global budget");
 	}
-	source_table_free(&t);
+	udp_budgets_free(&b);
+	free(slots);
 }
 
 /* Exact connection counts against an array, with enough addresses to make the table grow. */
@@ -200,7 +264,8 @@ static void fuzz_conn_counts(struct fuzz_data *d)
 		switch (v >> 14) {
 		case 0: case 1: {       /* take */
 			bool want = model[i] < limit;
-			CHECK(conn_counts_take(&c, &a, limit) == want, "take %u (has %u, limit %u)", i, model[i], limit);
+			CHECK(conn_counts_take(&c, &a, limit) == want, "take %u (has %u, limit %u)", i,
+			      model[i], limit);
 			model[i] += want;
 			break;
 		}
@@ -235,14 +300,15 @@ static void fuzz_conn_counts(struct fuzz_data *d)
 	conn_counts_free(&c);
 }
 
-/* The registry shared by the event loops: both connection limits exactly, and "verified"
- * only for a source that was, until its deadline (a slot taken over by another source may
- * forget one, never invent one). */
+/* The registry shared by the event loops: both connection limits exactly, counted by source
+ * (any address of a /64 counts for it), and "verified" only for the exact address that was,
+ * until its deadline (a slot taken over by another address may forget one, never invent
+ * one). */
 static void fuzz_registry(struct fuzz_data *d)
 {
 	enum { POOL = 64 };
 	struct client_registry r;
-	struct in6_addr pool[POOL];
+	struct in6_addr pool[POOL], key;
 	unsigned counts[POOL] = { 0 }, total = 0;
 	uint64_t until[POOL] = { 0 }, now = fd_range(d, 1, 1ULL << 40);
 	unsigned max_total = (unsigned)fd_range(d, 0, 40), max_source = (unsigned)fd_range(d, 0, 8);
@@ -261,12 +327,13 @@ static void fuzz_registry(struct fuzz_data *d)
 		}
 	}
 	while (d->left > 0) {
-		uint8_t op = fd_u8(d);
+		uint8_t op = fd_u8(d), how = fd_u8(d);
 		unsigned i = op % POOL;
-		const struct in6_addr *a = &pool[i];
+		/* Connections come and go from any address of the source. */
+		struct in6_addr a = how & 1 ? neighbour(&pool[i], how) : pool[i];
 		switch (op >> 6) {
 		case 0: {
-			const char *why = client_registry_take(&r, a, max_total, max_source);
+			const char *why = client_registry_take(&r, &a, max_total, max_source);
 			const char *want = total >= max_total ? "connection limit" :
 					   counts[i] >= max_source ? "per-source connection limit" : NULL;
 			CHECK((why == NULL) == (want == NULL) && (!why || strcmp(why, want) == 0),
@@ -277,24 +344,29 @@ static void fuzz_registry(struct fuzz_data *d)
 		}
 		case 1:         /* only what was taken is given back: the daemon's rule */
 			if (counts[i] > 0) {
-				client_registry_give(&r, a);
+				client_registry_give(&r, &a);
 				counts[i]--, total--;
 			}
 			break;
 		case 2:
 			until[i] = now + fd_range(d, 0, 1000000);
-			client_registry_verify(&r, a, until[i]);
-			CHECK(client_registry_verified(&r, a, until[i] - 1) || until[i] == 0, "just verified");
-			CHECK(!client_registry_verified(&r, a, until[i]), "verified at its deadline");
+			client_registry_verify(&r, &pool[i], until[i]);
+			CHECK(client_registry_verified(&r, &pool[i], until[i] - 1) || until[i] == 0,
+			      "just verified");
+			CHECK(!client_registry_verified(&r, &pool[i], until[i]), "verified at its deadline");
 			break;
 		case 3:
 			now += fd_range(d, 0, 500000);
 			break;
 		}
-		bool v = client_registry_verified(&r, a, now);
-		CHECK(!v || until[i] > now, "source %u verified without a handshake (until %llu, now %llu)", i,
-		      (unsigned long long)until[i], (unsigned long long)now);
-		CHECK(conn_counts_get(&r.per_source, a) == counts[i], "count of %u", i);
+		bool v = client_registry_verified(&r, &pool[i], now);
+		CHECK(!v || until[i] > now, "source %u verified without a handshake (until %llu, now %llu)",
+		      i, (unsigned long long)until[i], (unsigned long long)now);
+		struct in6_addr n = neighbour(&pool[i], how | 1);
+		CHECK(IN6_IS_ADDR_V4MAPPED(&n) || !client_registry_verified(&r, &n, now),
+		      "a neighbour of source %u verified by its handshake", i);
+		source_key(&a, &key);
+		CHECK(conn_counts_get(&r.per_source, &key) == counts[i], "count of %u", i);
 	}
 	while (total > 0)       /* everyone leaves: nothing may stay behind */
 		for (unsigned i = 0; i < POOL; i++)
@@ -312,7 +384,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	switch (fd_u8(&d) % 5) {
 	case 0: fuzz_acl(&d); break;
 	case 1: fuzz_bucket(&d); break;
-	case 2: fuzz_sources(&d); break;
+	case 2: fuzz_budgets(&d); break;
 	case 3: fuzz_conn_counts(&d); break;
 	case 4: fuzz_registry(&d); break;
 	}

@@ -440,51 +440,8 @@ def regression_5_closed_stdio_never_sends_log_lines_to_clients():
 
 # 6. Nothing blocks the event loop: a full log pipe, a resolver that never answers.
 
-@test
-def regression_6_full_log_pipe_never_blocks_the_loop():
-    port = free_port()
-    d = Daemon(config_text([service("echo", "echo", port, protocol="tcp")], extra="log_connections = true;"),
-               stdio="pipe")
-
-    def exchanges(n, what):
-        for i in range(n):
-            msg = b"%s %d" % (what.encode(), i)
-            start = time.monotonic()
-            try:
-                got = tcp_exchange("127.0.0.1", port, msg, timeout=1 * SLOW)
-            except (socket.timeout, ConnectionError) as e:
-                raise AssertionError(f"{what}: exchange {i} of {n} failed after {time.monotonic() - start:.1f} s "
-                                     f"while nobody reads minetd's log pipe: {e!r}") from None
-            took = time.monotonic() - start
-            assert got == msg, f"{what}: exchange {i}: {got!r}"
-            assert took <= 1 * SLOW, f"{what}: exchange {i} took {took:.2f} s while nobody reads the log pipe"
-
-    exchanges(3000, "pipe full")
-    # Read the pipe again: what was dropped is said, once there is room.
-    stop = threading.Event()
-
-    def drain():
-        while not stop.is_set():
-            d.output()
-            time.sleep(0.02)
-    t = threading.Thread(target=drain)
-    t.start()
-    try:
-        deadline = time.monotonic() + 5 * SLOW
-        while "log messages dropped" not in d.output() and time.monotonic() < deadline:
-            exchanges(5, "pipe read")
-            time.sleep(0.1)
-    finally:
-        stop.set()
-        t.join()
-    assert re.search(r"^.*(\d.*log messages dropped|log messages dropped.*\d)", d.output(), re.M), \
-        f"no 'N log messages dropped' line once the pipe was read:\n{d.output()[-1500:]}"
-    exchanges(300, "pipe full again")
-    start = time.monotonic()
-    rc = d.stop(timeout=5 * SLOW)
-    assert rc == 0, f"exit status {rc} at SIGTERM with a full log pipe"
-    print(f"stopped {time.monotonic() - start:.2f} s after SIGTERM with the log pipe full")
-
+# (A log pipe nobody reads: test_logging.py, regression_6a_*, which checks the order and the
+# count of what is dropped as well.)
 
 @test
 def regression_6_unanswered_resolver_never_blocks_the_loop():
@@ -648,8 +605,8 @@ def regression_7_other_sources_do_not_refill_an_exhausted_budget():
                 refused += 1
         assert 1 <= answered <= 9 and refused == 2, \
             f"the victim got {answered} replies, {refused} refusals from a 65600-byte burst"
-        # 50,000 sources on a table of 8192 slots hit the victim's with a probability of 99.8 %
-        # (still 96 % when valgrind keeps up with only half of them)
+        # 50,000 sources on a table of 16384 slots hit the victim's with a probability of 95 %
+        # (78 % when valgrind keeps up with only half of them); test_limits.c's 7d aims at it
         flood = 50000
         for what, port, data, start in [("refused (amplification)", chargen, b"", 0), ("answered", echo, b"e", flood)]:
             before = counters(d, "echo" if port == echo else "chargen")

@@ -6,8 +6,8 @@ import socket
 import threading
 import time
 
-from harness import (RSS_FACTOR, TOP, Daemon, Skip, config_text, connect_from, counters, free_port, need_root, service,
-                     spoof_udp, tcp_exchange, test, udp_exchange, udp_no_reply, run)
+from harness import (RSS_FACTOR, SLOW, TOP, Daemon, Skip, config_text, connect_from, counters, free_port,
+                     need_root, service, spoof_udp, tcp_exchange, test, udp_exchange, udp_no_reply, run)
 
 
 @test
@@ -145,6 +145,33 @@ def global_budget_caps_total_output():
                     pass
     # 70,000 bytes of burst and 10,000 a second: about eight 8 KB replies, from 40 sources.
     assert 5 <= replied <= 15, replied
+
+
+@test
+def regression_7_global_budget_whole_with_two_loops():
+    """The global budget was shared out among the loops, each with a burst of at least the
+    largest reply: two loops answered twice the burst at once."""
+    echo = free_port()
+    d = Daemon(config_text([service("echo", "echo", echo, protocol="udp")],
+                           extra="workers = 2;\nudp = { global_rate = 1; global_burst = 70000; };"))
+    socks = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(40)]
+    for i, s in enumerate(socks):       # 40 sources: SO_REUSEPORT gives both loops some
+        s.bind((f"127.0.2.{i + 1}", 0))
+        s.sendto(b"g" * 8000, ("127.0.0.1", echo))
+        time.sleep(0.002 * SLOW)        # more at once would overflow the sockets' buffers
+    time.sleep(0.5 * SLOW)
+    replied = 0
+    for s in socks:
+        s.setblocking(False)
+        try:
+            replied += len(s.recv(9000)) == 8000
+        except BlockingIOError:
+            pass
+        s.close()
+    # 70,000 bytes for the whole process, 1 a second: eight replies of 8000 + 64 bytes.
+    assert 6 <= replied <= 8, f"{replied} replies to 40 sources over 2 loops; the global burst pays for 8"
+    c = counters(d, "echo")
+    assert c["udp_refused"] >= 30, c
 
 
 @test

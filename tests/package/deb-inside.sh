@@ -68,6 +68,23 @@ check upgrade-echo client echo-tcp 5000
 check upgrade-daytime client daytime-tcp 13
 check upgrade-time client time-tcp 37
 
+# --- The package's system user lets the check before a reload (ExecReload's minetd -t)
+# ask systemd which sockets it passes: a service no socket unit passes is named then.
+check package-user getent passwd _minetd
+expect service-user _minetd "$(ps -o user= -p "$(prop minetd.service MainPID)" | tr -d ' ')"
+conf=/etc/minetd/minetd.conf
+cp "$conf" /run/minetd-good.conf
+sed -i 's/^services = (/services = (\n  { name = "unsocketed"; handler = "discard"; port = 6011; protocol = "tcp"; },/' "$conf"
+c=$(cursor)
+check reload-with-unsocketed systemctl reload minetd.service
+if journal_since "$c" -u minetd.service | grep -q "warning: service 'unsocketed' (tcp .*) will not be served"; then
+	pass reload-check-names-unsocketed
+else
+	fail reload-check-names-unsocketed "$(journal_since "$c" -u minetd.service | tr '\n' '|')"
+fi
+cp /run/minetd-good.conf "$conf"
+check reload-back systemctl reload minetd.service
+
 # --- Remove and reinstall, with an admin's own socket beside the package's: removal
 # stops every one of them and minetd; the reinstall starts every one still enabled.
 cat >/etc/systemd/system/minetd-local.socket <<'EOF'

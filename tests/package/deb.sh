@@ -84,7 +84,7 @@ for f in README.md changelog examples/minetd.conf; do
 done
 if [ -z "$docs" ]; then pass deb-docs; else fail deb-docs "not in /usr/share/doc/minetd:$docs"; fi
 # Every program a unit runs: in the package, or in a package it depends on.
-depends=$(dpkg-deb -f "$deb" Depends | tr ',|' '\n\n' | sed 's/[ (].*//; s/^ *//' | sed '/^$/d')
+depends=$(dpkg-deb -f "$deb" Depends | tr ',|' '\n\n' | sed 's/^ *//; s/[ (].*//' | sed '/^$/d')
 missing=
 for exe in $(sed -n 's/^Exec[A-Za-z]*=[-@:+!]*\([^ ]*\).*/\1/p' "$x${unitdir:-/lib/systemd/system}"/minetd* | sort -u); do
 	[ -e "$x$exe" ] && continue

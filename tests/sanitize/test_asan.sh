@@ -80,7 +80,9 @@ if rss_tests_unscaled; then
 		"is not scaled for ASan (harness.py does not read MINETD_RSS_FACTOR)"
 fi
 
-for test in tests/integration/test_*.py tests/integration/test_*.sh; do
+# The soak (soak.py) runs here only: a minute of load, reloads and exhausted descriptors,
+# where a sanitizer sees what goes wrong.
+for test in tests/integration/test_*.py tests/integration/soak.py tests/integration/test_*.sh; do
 	[ -f "$test" ] || continue
 	name=integration/$(basename "$test")
 	log=$LOGS/$(basename "$test").log

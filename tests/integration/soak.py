@@ -11,7 +11,9 @@ permitted source (127.0.0.2 to .5, ::1, never denied), to a service in the confi
 them and the next one). Everything else (127.0.0.6 to .9: vanishing clients, descriptor
 hogs) is load whose answers are not checked.
 
-SOAK_SECONDS (default 45) is how long the load runs."""
+make check runs it under ASan/UBSan only (it is no test_*.py: the sanitizer run is the one
+that finds what a minute of this breaks): tests/sanitize/test_asan.sh. By hand:
+python3 tests/integration/soak.py. SOAK_SECONDS (default 45) is how long the load runs."""
 import os
 import random
 import resource
