@@ -32,7 +32,8 @@ static int resolve_user(struct exec_options *o, const struct config_place *at)
 	int n = 0;
 
 	if (!pw || (o->group && !gr)) {
-		config_error(at, "exec: no %s '%s' on this system", !pw ? "user" : "group", !pw ? o->user : o->group);
+		config_error(at, "exec: no %s '%s' on this system", !pw ? "user" : "group",
+			     !pw ? o->user : o->group);
 		return 1;
 	}
 	o->uid = pw->pw_uid;

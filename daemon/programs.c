@@ -92,7 +92,8 @@ static void log_line(struct program *p)
 
 	p->line[p->line_len] = '\0';
 	if (log_ratelimit_pass(&p->server->program_log, now_usec()))
-		log_fields(LOG_NOTICE, &f, "%s: program %d for %s: %s", p->name, (int)p->pid, p->peer_text, p->line);
+		log_fields(LOG_NOTICE, &f, "%s: program %d for %s: %s", p->name, (int)p->pid, p->peer_text,
+			   p->line);
 	p->line_len = 0;
 }
 
@@ -154,13 +155,14 @@ static void send_reply(struct program *p)
 	const char *refusal;
 	struct iovec iov = { p->reply, p->reply_len };
 	struct msghdr m = { .msg_name = &p->to, .msg_namelen = p->to_len, .msg_iov = &iov, .msg_iovlen = 1,
-			    .msg_control = p->control_len ? p->control : NULL, .msg_controllen = p->control_len };
+			    .msg_control = p->control_len ? p->control : NULL,
+			    .msg_controllen = p->control_len };
 
 	if (p->reply_len > UDP_MAX_PAYLOAD) {
 		struct log_fields f = fields_of(p);
 		if (log_ratelimit_pass(&p->server->program_log, now_usec()))
-			log_fields(LOG_WARNING, &f, "%s: program %d for %s wrote more than a datagram: no reply",
-				   p->name, (int)p->pid, p->peer_text);
+			log_fields(LOG_WARNING, &f, "%s: program %d for %s wrote more than a datagram: "
+				   "no reply", p->name, (int)p->pid, p->peer_text);
 		return;
 	}
 	if (p->reply_len == 0 || !p->owner)
@@ -213,7 +215,8 @@ static void program_finish(struct program *p, int status)
 		counter_add(&p->owner->counters.tcp_active, (uint64_t)-1);
 	if (p->owner)
 		place_give(p->owner);
-	for (struct loop_io *io = &p->exited; io; io = io == &p->exited ? &p->err : io == &p->err ? &p->out : NULL) {
+	for (struct loop_io *io = &p->exited; io;
+	     io = io == &p->exited ? &p->err : io == &p->err ? &p->out : NULL) {
 		if (io->fd >= 0) {
 			loop_remove(srv->loop, io);
 			close(io->fd);
@@ -323,7 +326,8 @@ static int watch(struct program *p, struct loop_io *io, int fd, loop_io_fn *fn)
 
 /* Runs p with in and out as its stdin and stdout, reply (or -1) the end of out to read,
  * local the address the client reached. Returns 0, or -errno when it does not run. */
-static int program_start(struct program *p, int in, int out, int reply, const char *local, unsigned local_port)
+static int program_start(struct program *p, int in, int out, int reply, const char *local,
+			 unsigned local_port)
 {
 	struct server *srv = p->server;
 	const struct exec_options *o = p->owner->service->options;

@@ -136,13 +136,36 @@ static void check_exec(const struct service *s)
 	CHECK(o->running && *o->running == 0, "'%s' programs counted before any ran", s->name);
 }
 
-/* What the daemon will do with a config that loaded: every reply must work. */
-static void check_service(const struct config *c, const struct service *s)
+/* A format the loader accepted gives a daytime line at any date the daemon may see: the
+ * longest day and month names, the years to come. */
+static void check_replies(const struct service *s, const char *format)
 {
+	static const time_t times[] = {
+		0, 1790000000 /* 2026 */, 1757462400 /* a Wednesday in September 2025 */,
+		253402300799 /* 9999-12-31 */, 7258118400 /* 2200 */, 2147483647,
+	};
 	uint8_t *out = malloc(UDP_MAX_PAYLOAD);
 
 	if (!out)
 		abort();
+	for (size_t i = 0; i < sizeof(times) / sizeof(times[0]); i++) {
+		/* An empty datagram: echo is asked for replies only over UDP. */
+		struct reply_input in = { .options = s->options, .seq = i, .now = times[i], .data = out, .len = 0 };
+		ssize_t n = s->handler->reply(&in, out, UDP_MAX_PAYLOAD);
+		if (strcmp(s->handler->name, "discard") == 0 || strcmp(s->handler->name, "echo") == 0) {
+			CHECK(n == (strcmp(s->handler->name, "echo") == 0 ? 0 : -1), "%s gave %zd", s->handler->name, n);
+			continue;
+		}
+		CHECK(n > 0, "service '%s' (%s) gives no reply at %lld%s%s%s", s->name, s->handler->name,
+		      (long long)times[i], format ? " with format '" : "", format ? format : "", format ? "'" : "");
+	}
+	free(out);
+}
+
+/* What the daemon will do with a config that loaded: every reply must work, every
+ * program must be able to run. */
+static void check_service(const struct config *c, const struct service *s)
+{
 	CHECK(s->name && valid_name(s->name), "service name '%s'", s->name ? s->name : "(null)");
 	CHECK(config_find_service(c, s->name) == s, "'%s' found as another service", s->name);
 	CHECK(s->handler && handler_find(s->handler->name) == s->handler, "service '%s' handler", s->name);
@@ -166,31 +189,12 @@ static void check_service(const struct config *c, const struct service *s)
 		CHECK(s->acl.allow.items[i].prefix <= 128, "allow prefix");
 	for (size_t i = 0; i < s->acl.deny.n; i++)
 		CHECK(s->acl.deny.items[i].prefix <= 128, "deny prefix");
-	if (!s->handler->reply) {       /* exec: a program answers, and a fuzzer runs none */
-		CHECK(strcmp(s->handler->name, "exec") == 0, "'%s' (%s) without a reply", s->name,
-		      s->handler->name);
+	/* exec: a program answers, and a fuzzer runs none */
+	CHECK(!s->handler->reply == (strcmp(s->handler->name, "exec") == 0), "'%s' reply", s->name);
+	if (s->handler->reply)
+		check_replies(s, format);
+	else
 		check_exec(s);
-		free(out);
-		return;
-	}
-	/* A format the loader accepted gives a daytime line at any date the daemon may see:
-	 * the longest day and month names, the years to come. */
-	static const time_t times[] = {
-		0, 1790000000 /* 2026 */, 1757462400 /* a Wednesday in September 2025 */,
-		253402300799 /* 9999-12-31 */, 7258118400 /* 2200 */, 2147483647,
-	};
-	for (size_t i = 0; i < sizeof(times) / sizeof(times[0]); i++) {
-		/* An empty datagram: echo is asked for replies only over UDP. */
-		struct reply_input in = { .options = s->options, .seq = i, .now = times[i], .data = out, .len = 0 };
-		ssize_t n = s->handler->reply(&in, out, UDP_MAX_PAYLOAD);
-		if (strcmp(s->handler->name, "discard") == 0 || strcmp(s->handler->name, "echo") == 0) {
-			CHECK(n == (strcmp(s->handler->name, "echo") == 0 ? 0 : -1), "%s gave %zd", s->handler->name, n);
-			continue;
-		}
-		CHECK(n > 0, "service '%s' (%s) gives no reply at %lld%s%s%s", s->name, s->handler->name,
-		      (long long)times[i], format ? " with format '" : "", format ? format : "", format ? "'" : "");
-	}
-	free(out);
 }
 
 static void check_config(const struct config *c)
