@@ -336,6 +336,7 @@ def what_a_program_leaves_running_ends_with_it():
         script = "#!/bin/sh\nsleep 1000 >/dev/null 2>&1 &\necho \"grandchild $!\" >&2\necho done\n"
         d = Daemon(config_text([exec_service("leaver", port, progs.write("leave.sh", script))]))
         assert udp_exchange("127.0.0.1", port, b"go", timeout=5 * SLOW) == b"done\n"
+        d.wait_log("grandchild")        # the log has a writer of its own: it may come after the reply
         grandchild = pids_in_log(d, r"leaver: program \d+ for .*: grandchild (\d+)")[0]
         try:
             wait_until(lambda: gone(grandchild), 2 * SLOW, f"grandchild {grandchild} still runs")
