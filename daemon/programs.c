@@ -207,7 +207,7 @@ static void program_finish(struct program *p, int status)
 		read_stdout(p);
 	if (p->err.fd >= 0 && p->line_len)
 		log_line(p);
-	if (p->reply)
+	if (p->reply && !p->signals_sent && !p->ended)  /* killed unfinished: no answer */
 		send_reply(p);
 	log_end(p, status);
 	client_registry_give(srv->clients, &p->peer.sin6_addr);

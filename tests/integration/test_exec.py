@@ -373,6 +373,20 @@ def program_with_no_output_sends_no_reply():
     assert c["udp_received"] == 1 and c["udp_replied"] == 0 and c["udp_refused"] == 0, c
 
 
+@test
+def program_killed_at_its_timeout_sends_no_reply():
+    port = free_port()
+    script = "#!/bin/sh\necho partial\nsleep 30\n"
+    with Programs() as progs, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+        d = Daemon(config_text([exec_service("slow", port, progs.write("slow", script), protocol="udp",
+                                             timeout=1)]))
+        u.sendto(b"anyone?", ("127.0.0.1", port))
+        d.wait_log(r"slow: program .* was killed by signal 15 at its timeout", timeout=10 * SLOW)
+        assert nothing_came(u), "an unfinished program's output was sent as the reply"
+    c = counters(d, "slow")
+    assert c["udp_received"] == 1 and c["udp_replied"] == 0, c
+
+
 # --- Many requests: limits hold, nothing is left behind.
 
 @test
