@@ -8,7 +8,8 @@
 #                              /usr, /etc or /var (copy-on-write over the host's; the host is
 #                              left untouched)
 #   container_install          puts $MINETD, the quotes, the config and the units of the
-#                              tree where the package puts them (under $CONTAINER/up)
+#                              tree where the package puts them (under $CONTAINER/up); a
+#                              FAIL line and status 1 when $MINETD is not built
 #   container_boot SCRIPT [SYSTEMD-NSPAWN-OPTION...]
 #                              boots with a private network and runs SCRIPT as a oneshot unit;
 #                              returns when SCRIPT ends the container (`systemctl exit`, see
@@ -27,7 +28,7 @@ CONTAINER_LIB=$TOP/tests/lib
 BOOT_TIMEOUT=${BOOT_TIMEOUT:-180}
 
 container_preflight() {
-	_why=
+	CONTAINER_TEST=$1 _why=
 	if [ "$(id -u)" != 0 ]; then
 		_why="needs root to run systemd-nspawn"
 	elif ! command -v systemd-nspawn >/dev/null 2>&1; then
@@ -54,6 +55,10 @@ container_init() {
 # them, the host does not. The units in /lib (which is /usr/lib: --volatile=yes takes
 # only /usr of the host), not /etc, so that systemctl mask and drop-ins work on them.
 container_install() {
+	if [ ! -x "$MINETD" ]; then
+		echo "FAIL: $CONTAINER_TEST: $MINETD not built"
+		return 1
+	fi
 	_up=$CONTAINER/up
 	mkdir -p "$_up/usr/sbin" "$_up/usr/share/minetd" "$_up/usr/lib/systemd/system" "$_up/etc/minetd" &&
 		cp "$MINETD" "$_up/usr/sbin/minetd" &&

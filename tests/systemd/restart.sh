@@ -9,17 +9,8 @@ MINETD=${MINETD:-$TOP/build/minetd}
 . "$TOP/tests/lib/container.sh"
 
 container_preflight restart
-if [ ! -x "$MINETD" ]; then
-	echo "FAIL: restart: $MINETD not built"
-	exit 1
-fi
 container_init
-up=$CONTAINER/up
-mkdir -p "$up/usr/sbin" "$up/usr/share/minetd" "$up/usr/lib/systemd/system" "$up/etc/minetd"
-cp "$MINETD" "$up/usr/sbin/minetd"
-cp "$TOP/config/quotes" "$up/usr/share/minetd/quotes"
-cp "$TOP/config/minetd.conf" "$up/etc/minetd/minetd.conf"
-cp "$TOP"/systemd/*.socket "$TOP"/systemd/*.service "$up/usr/lib/systemd/system/"
+container_install || exit 1
 
 container_boot "$TOP/tests/systemd/restart-inside.sh"
 container_report $? restart
