@@ -223,7 +223,7 @@ minetd_exec_check() {
 
 write_minetd_conf() {
 	local s=$1 workers=$2 exec=""
-	[ -z "${NA_EXEC[$s]:-}" ] && exec=",
+	want exec && [ -z "${NA_EXEC[$s]:-}" ] && exec=",
   $(minetd_exec_service "${EXEC_PORT[$s]}")"
 	cat >"$DATA/conf/$s.conf" <<-EOF
 		# $s under benchmark (issues 7, 13): default limits and protections.
