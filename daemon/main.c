@@ -43,7 +43,7 @@ struct daemon {
 
 static const char usage[] =
 	"Usage: minetd [-c FILE] [-t] [-l auto|journal|stderr] [-V] [-h]\n"
-	"Serve the small inetd services: echo, discard, chargen, qotd, daytime, time.\n"
+	"Serve the small inetd services (echo, discard, chargen, qotd, daytime, time) and programs.\n"
 	"\n"
 	"  -c, --config FILE     configuration file (default " MINETD_CONFIG_PATH ")\n"
 	"  -t, --check-config    check the configuration file and exit\n"
