@@ -374,13 +374,16 @@ def regression_4_inherited_socket_of_unserved_type_is_closed_not_spun_on():
 # 5. Started with stdin, stdout and stderr closed.
 
 def wait_refused(port, timeout):
-    """Until nothing listens on TCP port of 127.0.0.1."""
+    """Until nothing listens on TCP port of 127.0.0.1. A connection caught in the backlog
+    of a listener as it closes is reset: the next one tells."""
     deadline = time.monotonic() + timeout
     while True:
         try:
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
         except ConnectionRefusedError:
             return
+        except ConnectionResetError:
+            pass
         assert time.monotonic() < deadline, f"port {port} still listening after {timeout} s"
         time.sleep(0.05)
 
