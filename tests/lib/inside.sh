@@ -72,7 +72,9 @@ finish() {
 # A chroot (such as a fresh-root check) cannot create user namespaces, so PrivateUsers=yes
 # cannot run there: say so loudly and test the rest with a runtime drop-in (which no check
 # of files under /etc or /lib sees).
+userns=yes
 if ! unshare --user true 2>/dev/null; then
+	userns=no
 	skip private-users "no user namespaces on this machine (a chroot?); minetd.service runs with PrivateUsers=no here"
 	mkdir -p /run/systemd/system/minetd.service.d
 	printf '[Service]\nPrivateUsers=no\n' >/run/systemd/system/minetd.service.d/no-userns.conf

@@ -2,7 +2,7 @@
 
 # The test functions of a harness file, in order.
 tests_in() {
-	awk '/^@test/ { getline; if (match($0, /^def [A-Za-z0-9_]+/)) print substr($0, 5, RLENGTH - 4) }' "$1"
+	awk '/^@([a-z]+_)?test$/ { getline; if (match($0, /^def [A-Za-z0-9_]+/)) print substr($0, 5, RLENGTH - 4) }' "$1"
 }
 
 # run_python FILE OUT [EXCLUDED...]: runs FILE's tests but the excluded ones, all output into

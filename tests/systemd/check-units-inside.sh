@@ -48,8 +48,9 @@ socket_unit() {
 }
 # The unit's sandbox for -t: the options of minetd.service that stop minetd binding, and a
 # static user, since dbus-daemon drops a DynamicUser= client (systemd issue 22737; the
-# unit's own reload, below, shows what -t says then).
-sandbox="systemd-run -q --wait --pipe -p User=nobody -p PrivateUsers=yes"
+# unit's own reload, below, shows what -t says then). Without user namespaces (inside.sh
+# has said so) PrivateUsers= cannot be.
+sandbox="systemd-run -q --wait --pipe -p User=nobody -p PrivateUsers=$userns"
 hardened="$sandbox -p PrivateNetwork=yes -p RestrictAddressFamilies=AF_UNIX"
 
 check enable-minetd-socket systemctl enable --now minetd.socket
