@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Small loopback clients for the systemd tests.
 
-    client.py freeports N             N ports free for TCP and UDP on 127.0.0.1
+    client.py freeports N             N ports free for TCP and UDP, not ephemeral ones
     client.py wait-tcp PORT SECONDS   until a TCP connect to PORT succeeds
     client.py echo-tcp PORT           bytes sent come back, in order
     client.py echo-udp PORT           a datagram comes back unchanged
@@ -70,16 +70,26 @@ def udp_exchange(port, payload):
 
 
 def freeports(n):
+    """Ports free for TCP and UDP on every IPv4 address, never among the kernel's ephemeral
+    ports: a client's connection may take one of those for its own end at any time, and a
+    service bound later could not have it (as harness.free_port in tests/integration)."""
+    import random
+    with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+        low, high = map(int, f.read().split())
+    candidates = [p for p in range(20000, 40000) if not low <= p <= high] or list(range(10000, 20000))
     held, ports = [], []
     while len(ports) < n:
+        port = random.choice(candidates)
+        if port in ports:
+            continue
         t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        t.bind(("127.0.0.1", 0))
-        port = t.getsockname()[1]
         u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         try:
-            u.bind(("127.0.0.1", port))
+            t.bind(("0.0.0.0", port))
+            u.bind(("0.0.0.0", port))
         except OSError:
             t.close()
+            u.close()
             continue
         held += [t, u]
         ports.append(port)
