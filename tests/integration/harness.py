@@ -261,22 +261,40 @@ def family_of(host):
     return socket.AF_INET6 if ":" in host else socket.AF_INET
 
 
-def tcp_exchange(host, port, data=b"", shutdown=True, timeout=5, limit=1 << 26):
-    """Connects, sends data, shuts down the write side, reads until EOF."""
-    with socket.create_connection((host, port), timeout=timeout) as s:
+def recv_until_eof(s, limit=1 << 26):
+    """What s receives until end of file, or the first limit bytes and more."""
+    chunks = []
+    total = 0
+    while total < limit:
+        b = s.recv(65536)
+        if not b:
+            break
+        chunks.append(b)
+        total += len(b)
+    return b"".join(chunks)
+
+
+def recv_exactly(s, n):
+    """The next n bytes s receives; ConnectionError when it reaches end of file first."""
+    got = b""
+    while len(got) < n:
+        b = s.recv(min(65536, n - len(got)))
+        if not b:
+            raise ConnectionError(f"closed after {got[:60]!r} ({len(got)} of {n} bytes)")
+        got += b
+    return got
+
+
+def tcp_exchange(host, port, data=b"", shutdown=True, timeout=5, limit=1 << 26, source=None):
+    """Connects (from source, an address, when given), sends data, shuts down the write
+    side, reads until EOF."""
+    with socket.create_connection((host, port), timeout=timeout,
+                                  source_address=(source, 0) if source else None) as s:
         if data:
             s.sendall(data)
         if shutdown:
             s.shutdown(socket.SHUT_WR)
-        chunks = []
-        total = 0
-        while total < limit:
-            b = s.recv(65536)
-            if not b:
-                break
-            chunks.append(b)
-            total += len(b)
-        return b"".join(chunks)
+        return recv_until_eof(s, limit)
 
 
 def udp_exchange(host, port, data, timeout=2, bufsize=65536):

@@ -22,7 +22,8 @@ import struct
 import threading
 import time
 
-from harness import SLOW, TOP, Daemon, config_text, counters, free_port, service, test, run
+from harness import (SLOW, TOP, Daemon, config_text, counters, free_port, recv_exactly, service, tcp_exchange,
+                     test, run)
 
 SECONDS = float(os.environ.get("SOAK_SECONDS", "45"))
 HONEST = ["127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5"]
@@ -148,12 +149,7 @@ class Soak:
                 msg = b"%s %d %d|" % (src.encode(), conn, n) + b"p" * rng.randrange(0, 3000)
                 try:
                     s.sendall(msg)
-                    got = b""
-                    while len(got) < len(msg):
-                        b = s.recv(65536)
-                        if not b:
-                            raise ConnectionError("closed by minetd")
-                        got += b
+                    got = recv_exactly(s, len(msg))
                     if got != msg:
                         raise ValueError(f"got {got[:40]!r}...")
                     self.count("tcp persistent")
@@ -173,16 +169,7 @@ class Soak:
                 n += 1
                 msg = b"%s short %d" % (src.encode(), n)
                 try:
-                    with socket.create_connection(("127.0.0.1", self.echo), timeout=5 * SLOW,
-                                                  source_address=(src, 0)) as s:
-                        s.sendall(msg)
-                        s.shutdown(socket.SHUT_WR)
-                        got = b""
-                        while True:
-                            b = s.recv(65536)
-                            if not b:
-                                break
-                            got += b
+                    got = tcp_exchange("127.0.0.1", self.echo, msg, timeout=5 * SLOW, source=src)
                     if got != msg:
                         raise ValueError(f"got {got!r}")
                     self.count("tcp short")

@@ -7,8 +7,8 @@ import subprocess
 import threading
 import time
 
-from harness import (MINETD, RSS_FACTOR, TOP, Daemon, config_text, free_port, service, tcp_exchange, test, udp_exchange,
-                     run)
+from harness import (MINETD, RSS_FACTOR, TOP, Daemon, config_text, free_port, recv_exactly, service, tcp_exchange, test,
+                     udp_exchange, run)
 
 
 def minetd(*args):
@@ -189,12 +189,7 @@ def five_hundred_concurrent_clients():
         s.sendall(b"client %d\n" % i)
     for i, s in enumerate(socks):
         want = b"client %d\n" % i
-        got = b""
-        while len(got) < len(want):
-            b = s.recv(100)
-            assert b, f"client {i} closed after {got!r}"
-            got += b
-        assert got == want
+        assert recv_exactly(s, len(want)) == want, f"client {i}"
     for s in socks:
         s.close()
 

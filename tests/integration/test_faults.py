@@ -17,7 +17,8 @@ import threading
 import time
 
 from harness import (MINETD, SLOW, WRAPPER, Daemon, Netns, Skip, config_text, connect_from, counters, free_port,
-                     ipv4_header, need_root, service, spoof_udp, tcp_exchange, test, udp_exchange, run)
+                     ipv4_header, need_root, recv_exactly, recv_until_eof, service, spoof_udp, tcp_exchange, test,
+                     udp_exchange, run)
 
 
 def check_config(path, within=2):
@@ -426,12 +427,7 @@ def regression_5_closed_stdio_never_sends_log_lines_to_clients():
                 msg = b"held %d %d\n" % (rnd, i)
                 s.sendall(msg)
                 s.shutdown(socket.SHUT_WR)
-                got = b""
-                while True:
-                    b = s.recv(65536)
-                    if not b:
-                        break
-                    got += b
+                got = recv_until_eof(s)
                 s.close()
                 assert got == msg, f"{what}: a client got {got[:120]!r}... for {msg!r}"
             for i in range(3):
@@ -479,9 +475,7 @@ def regression_6_unanswered_resolver_never_blocks_the_loop():
                 while u.recv(100) != b"tick %d" % i:
                     pass
                 held.sendall(b"tick %d" % i)
-                got = b""
-                while len(got) < len(b"tick %d" % i):
-                    got += held.recv(100)
+                recv_exactly(held, len(b"tick %d" % i))
                 worst = max(worst, time.monotonic() - start)
                 time.sleep(0.05)
         line = [l for l in d.output().splitlines() if "reloaded" in l][n]

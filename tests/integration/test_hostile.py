@@ -7,7 +7,7 @@ import threading
 import time
 
 from harness import (RSS_FACTOR, SLOW, TOP, Daemon, Skip, config_text, connect_from, counters, free_port,
-                     need_root, service, spoof_udp, tcp_exchange, test, udp_exchange, udp_no_reply, run)
+                     need_root, recv_exactly, service, spoof_udp, tcp_exchange, test, udp_exchange, udp_no_reply, run)
 
 
 @test
@@ -314,13 +314,7 @@ def reload_under_load_loses_no_request():
                 while not stop.is_set():
                     msg = b"req %d %d\n" % (i, n)
                     s.sendall(msg)
-                    got = b""
-                    while len(got) < len(msg):
-                        b = s.recv(100)
-                        if not b:
-                            raise AssertionError("closed")
-                        got += b
-                    assert got == msg
+                    assert recv_exactly(s, len(msg)) == msg
                     n += 1
                 done[0] += n
         except Exception as e:
@@ -381,12 +375,7 @@ def ten_thousand_concurrent_connections():
             s.sendall(b"%05d" % i)
         for i, s in enumerate(socks):
             s.settimeout(10)
-            got = b""
-            while len(got) < 5:
-                b = s.recv(5)
-                assert b, f"connection {i} closed"
-                got += b
-            assert got == b"%05d" % i
+            assert recv_exactly(s, 5) == b"%05d" % i, f"connection {i}"
         c = counters(d, "echo")
         assert c["active"] == 10000 and c["tcp_refused"] == 0, c
         rss = d.rss_kib()

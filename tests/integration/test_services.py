@@ -6,7 +6,7 @@ import socket
 import struct
 import time
 
-from harness import (Daemon, TOP, config_text, free_port, service, tcp_exchange, test, udp_exchange,
+from harness import (Daemon, TOP, config_text, free_port, recv_exactly, service, tcp_exchange, test, udp_exchange,
                      udp_no_reply, run)
 
 HOSTS = ["127.0.0.1", "::1"]
@@ -51,10 +51,7 @@ def echo_tcp_and_udp():
         with socket.create_connection((host, port), timeout=5) as s:
             for msg in [b"one", b"two" * 100, bytes(range(256))]:
                 s.sendall(msg)
-                got = b""
-                while len(got) < len(msg):
-                    got += s.recv(65536)
-                assert got == msg
+                assert recv_exactly(s, len(msg)) == msg
         assert udp_exchange(host, port, b"datagram") == b"datagram"
 
 
@@ -72,10 +69,8 @@ def chargen_tcp_streams_rfc864_lines():
     d, ports = all_services()
     for host in HOSTS:
         with socket.create_connection((host, ports[("chargen", host)]), timeout=5) as s:
-            got = b""
-            while len(got) < 100000:
-                got += s.recv(65536)
-        assert got[:100000] == chargen_stream(0, 100000)
+            got = recv_exactly(s, 100000)
+        assert got == chargen_stream(0, 100000)
 
 
 @test
