@@ -22,6 +22,9 @@
 #                              lines, a FAIL when it did not finish, and its log and journal
 #                              when something failed (or with VERBOSE=1). Returns 0 when all
 #                              passed, else 1
+#   container_test NAME SCRIPT [SYSTEMD-NSPAWN-OPTION...]
+#                              all of the above in turn, for a test whose container needs
+#                              only the tree installed: container_report's status
 
 # The sourcing test sets TOP, the root of the source tree.
 CONTAINER_LIB=$TOP/tests/lib
@@ -120,4 +123,14 @@ container_report() {
 		done
 	fi
 	return $_status
+}
+
+container_test() {
+	_test=$1 _script=$2
+	shift 2
+	container_preflight "$_test"
+	container_init
+	container_install || exit 1
+	container_boot "$_script" "$@"
+	container_report $? "$_test"
 }

@@ -33,9 +33,4 @@ else
 	fi
 fi
 
-container_preflight check-units
-container_init
-container_install || exit 1
-
-container_boot "$TOP/tests/systemd/check-units-inside.sh"
-container_report $? check-units
+container_test check-units "$TOP/tests/systemd/check-units-inside.sh"

@@ -13,9 +13,4 @@ INSIDE=${INSIDE:-$TOP/tests/systemd/container-inside.sh}
 BOOT_TIMEOUT=${BOOT_TIMEOUT:-120}
 . "$TOP/tests/lib/container.sh"
 
-container_preflight container
-container_init
-container_install || exit 1
-
-container_boot "$INSIDE"
-container_report $? container
+container_test container "$INSIDE"

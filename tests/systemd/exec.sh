@@ -9,9 +9,5 @@ TOP=${TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
 MINETD=${MINETD:-$TOP/build/minetd}
 . "$TOP/tests/lib/container.sh"
 
-container_preflight exec
-container_init
-container_install || exit 1
 # The drop-in is taken from the manual page, so that what it says is what is tested.
-container_boot "$TOP/tests/systemd/exec-inside.sh" --bind-ro="$TOP/man/minetd.8":/minetd.8
-container_report $? exec
+container_test exec "$TOP/tests/systemd/exec-inside.sh" --bind-ro="$TOP/man/minetd.8":/minetd.8

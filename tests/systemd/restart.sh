@@ -8,9 +8,4 @@ TOP=${TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
 MINETD=${MINETD:-$TOP/build/minetd}
 . "$TOP/tests/lib/container.sh"
 
-container_preflight restart
-container_init
-container_install || exit 1
-
-container_boot "$TOP/tests/systemd/restart-inside.sh"
-container_report $? restart
+container_test restart "$TOP/tests/systemd/restart-inside.sh"
