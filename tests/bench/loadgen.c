@@ -474,39 +474,59 @@ static void handle_udp_echo(struct worker *w, struct client *c, uint64_t t)
 	}
 }
 
-static void handle_connect(struct worker *w, struct client *c, uint64_t t)
+/* Reads what the server sends on c until end of file, each piece checked against the
+ * request when checked is set: true at end of file, false while more is to come or when
+ * c has failed (client_fail has then closed it). */
+static bool recv_to_eof(struct worker *w, struct client *c, bool checked)
 {
 	char buf[4096];
+	size_t size = (size_t)w->opt->request_size;
 
-	c->state = CLIENT_WAITING;
 	for (;;) {
 		ssize_t n = recv(c->fd, buf, sizeof(buf), 0);
 
 		if (n < 0 && errno == EAGAIN)
-			return;
+			return false;
 		if (n < 0) {
 			client_fail(w, c, "recv", errno);
-			return;
+			return false;
 		}
 		if (n == 0)
-			break;
+			return true;
+		if (checked && (c->received + (size_t)n > size ||
+				!reply_matches(buf, (size_t)n, c->received, size, c->seq, c->index))) {
+			client_fail(w, c, "reply differs from request", 0);
+			return false;
+		}
 		c->received += (size_t)n;
 		w->bytes_in += (uint64_t)n;
 	}
-	if (c->received == 0) {
-		client_fail(w, c, "closed without a reply", 0); /* closed without a reply */
-		return;
-	}
+}
+
+/* A whole exchange done: counted, and the client connects again. */
+static void exchange_done(struct worker *w, struct client *c, uint64_t t)
+{
 	record(w, c, t);
 	client_close(w, c, 0);
 	client_connect(w, c, t);
+}
+
+static void handle_connect(struct worker *w, struct client *c, uint64_t t)
+{
+	c->state = CLIENT_WAITING;
+	if (!recv_to_eof(w, c, false))
+		return;
+	if (c->received == 0) {
+		client_fail(w, c, "closed without a reply", 0);
+		return;
+	}
+	exchange_done(w, c, t);
 }
 
 /* One request per connection: send it, shut down our side (the program's stdin
  * ends), read the echo (/bin/cat) to end of file. */
 static void handle_request(struct worker *w, struct client *c, uint64_t t)
 {
-	char buf[MAX_REQUEST];
 	size_t size = (size_t)w->opt->request_size;
 
 	if (c->state == CLIENT_CONNECTING) {
@@ -530,32 +550,13 @@ static void handle_request(struct worker *w, struct client *c, uint64_t t)
 		epoll_set(w, c, EPOLLIN, EPOLL_CTL_MOD);
 		return;
 	}
-	for (;;) {
-		ssize_t n = recv(c->fd, buf, sizeof(buf), 0);
-
-		if (n < 0 && errno == EAGAIN)
-			return;
-		if (n < 0) {
-			client_fail(w, c, "recv", errno);
-			return;
-		}
-		if (n == 0)
-			break;
-		if (c->received + (size_t)n > size ||
-		    !reply_matches(buf, (size_t)n, c->received, size, c->seq, c->index)) {
-			client_fail(w, c, "reply differs from request", 0);
-			return;
-		}
-		c->received += (size_t)n;
-		w->bytes_in += (uint64_t)n;
-	}
+	if (!recv_to_eof(w, c, true))
+		return;
 	if (c->received != size) {
 		client_fail(w, c, c->received ? "reply shorter than request" : "closed without a reply", 0);
 		return;
 	}
-	record(w, c, t);
-	client_close(w, c, 0);
-	client_connect(w, c, t);
+	exchange_done(w, c, t);
 }
 
 static void handle_idle(struct worker *w, struct client *c, uint64_t t)
