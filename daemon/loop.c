@@ -66,8 +66,10 @@ int loop_add(struct loop *loop, struct loop_io *io, int fd, uint32_t events, loo
 	io->fn = fn;
 	io->timer = false;
 	io->events = events;
-	if (epoll_ctl(loop->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
+	if (epoll_ctl(loop->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+		io->fn = NULL;          /* not watched: loop_remove has nothing to do */
 		return -errno;
+	}
 	return 0;
 }
 

@@ -32,7 +32,7 @@ enum {
 int loop_new(struct loop **out);
 void loop_free(struct loop *loop);
 
-/* All return 0 or -errno. */
+/* All return 0 or -errno; io->fn is set only while io is watched. */
 int loop_add(struct loop *loop, struct loop_io *io, int fd, uint32_t events, loop_io_fn *fn);
 int loop_modify(struct loop *loop, struct loop_io *io, uint32_t events);
 void loop_remove(struct loop *loop, struct loop_io *io);
