@@ -85,6 +85,27 @@ void programs_keep(struct active_service *as, const struct service *next)
 				   __ATOMIC_RELAXED);
 }
 
+static int watch(struct program *p, struct loop_io *io, int fd, loop_io_fn *fn)
+{
+	int r = loop_add(p->server->loop, io, fd, LOOP_IN, fn);
+
+	if (r < 0) {
+		close(fd);
+		io->fd = -1;
+	}
+	return r;
+}
+
+/* Closes what watch opened, if it is still open. */
+static void unwatch(struct program *p, struct loop_io *io)
+{
+	if (io->fd < 0)
+		return;
+	loop_remove(p->server->loop, io);
+	close(io->fd);
+	io->fd = -1;
+}
+
 /* Its stderr, a line at a time, into the log: "PROGRAM[PID]: LINE". */
 static void log_line(struct program *p)
 {
@@ -113,9 +134,7 @@ static void read_stderr(struct program *p)
 	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
 		if (p->line_len)
 			log_line(p);
-		loop_remove(p->server->loop, &p->err);
-		close(p->err.fd);
-		p->err.fd = -1;
+		unwatch(p, &p->err);
 	}
 }
 
@@ -127,11 +146,8 @@ static void read_stdout(struct program *p)
 	while (p->reply_len <= UDP_MAX_PAYLOAD &&
 	       (n = read(p->out.fd, p->reply + p->reply_len, UDP_MAX_PAYLOAD + 1 - p->reply_len)) > 0)
 		p->reply_len += (size_t)n;
-	if (p->reply_len > UDP_MAX_PAYLOAD || n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
-		loop_remove(p->server->loop, &p->out);
-		close(p->out.fd);
-		p->out.fd = -1;
-	}
+	if (p->reply_len > UDP_MAX_PAYLOAD || n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+		unwatch(p, &p->out);
 }
 
 static void on_stderr(struct loop *loop, struct loop_io *io, uint32_t events)
@@ -215,13 +231,9 @@ static void program_finish(struct program *p, int status)
 		counter_add(&p->owner->counters.tcp_active, (uint64_t)-1);
 	if (p->owner)
 		place_give(p->owner);
-	for (struct loop_io *io = &p->exited; io;
-	     io = io == &p->exited ? &p->err : io == &p->err ? &p->out : NULL) {
-		if (io->fd >= 0) {
-			loop_remove(srv->loop, io);
-			close(io->fd);
-		}
-	}
+	unwatch(p, &p->exited);
+	unwatch(p, &p->err);
+	unwatch(p, &p->out);
 	if (p->socket >= 0)
 		close(p->socket);
 	if (p->prev)
@@ -305,9 +317,11 @@ static struct program *program_new(struct server *srv, struct active_service *as
 	return p;
 }
 
-/* Forgets a program that never ran. */
+/* Forgets a program that never ran, and closes what it held. */
 static void program_drop(struct program *p)
 {
+	unwatch(p, &p->err);
+	unwatch(p, &p->out);
 	place_give(p->owner);
 	if (p->socket >= 0)
 		close(p->socket);
@@ -315,17 +329,9 @@ static void program_drop(struct program *p)
 	free(p);
 }
 
-static int watch(struct program *p, struct loop_io *io, int fd, loop_io_fn *fn)
-{
-	int r = loop_add(p->server->loop, io, fd, LOOP_IN, fn);
-
-	if (r < 0)
-		close(fd);
-	return r;
-}
-
 /* Runs p with in and out as its stdin and stdout, reply (or -1) the end of out to read,
- * local the address the client reached. Returns 0, or -errno when it does not run. */
+ * local the address the client reached. Returns 0, or -errno when it does not run. reply
+ * is p's either way: program_drop closes it with the rest. */
 static int program_start(struct program *p, int in, int out, int reply, const char *local,
 			 unsigned local_port)
 {
@@ -335,6 +341,7 @@ static int program_start(struct program *p, int in, int out, int reply, const ch
 	int err[2], pidfd = -1, r;
 	pid_t pid;
 
+	p->out.fd = reply;
 	if (!srv->spawn_stack && !(srv->spawn_stack = malloc(SPAWN_STACK_SIZE)))
 		return -ENOMEM;
 	if (pipe2(err, O_CLOEXEC) < 0)
@@ -357,14 +364,8 @@ static int program_start(struct program *p, int in, int out, int reply, const ch
 		kill(pid, SIGKILL);     /* it must not run unwatched */
 		waitpid(pid, NULL, 0);
 	}
-	if (pid < 0 || r < 0) {
-		for (struct loop_io *io = &p->err; io; io = io == &p->err ? &p->out : NULL)
-			if (io->fn) {
-				loop_remove(srv->loop, io);
-				close(io->fd);
-			}
+	if (pid < 0 || r < 0)
 		return pid < 0 ? pid : r;
-	}
 	p->pid = pid;
 	p->started_usec = now_usec();
 	p->deadline_usec = p->started_usec + o->timeout * 1000000ULL;
