@@ -78,7 +78,7 @@ static void conn_close(struct conn *c, const char *reason)
 
 	if (c->server->config->log_connections)
 		conn_log_end(c, reason);
-	loop_forget(&c->io);
+	loop_remove(c->server->loop, &c->io);   /* a one-shot reply was never added */
 	close(c->io.fd);
 	if (c->out)
 		buf_give(c->server, c->out);

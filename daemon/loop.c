@@ -92,11 +92,6 @@ void loop_remove(struct loop *loop, struct loop_io *io)
 	io->fn = NULL;
 }
 
-void loop_forget(struct loop_io *io)
-{
-	io->fn = NULL;
-}
-
 int loop_release(struct loop *loop, void *ptr, void (*free_fn)(void *ptr))
 {
 	if (loop->n_released == loop->cap_released) {

@@ -35,10 +35,11 @@ void loop_free(struct loop *loop);
 /* All return 0 or -errno; io->fn is set only while io is watched. */
 int loop_add(struct loop *loop, struct loop_io *io, int fd, uint32_t events, loop_io_fn *fn);
 int loop_modify(struct loop *loop, struct loop_io *io, uint32_t events);
+/* Takes io out of epoll, before its fd is closed: close() alone does not, while another
+ * copy of the descriptor table (a spawned child until its exec) holds the file, and epoll
+ * would go on reporting events for io after it is freed. Events already fetched for it
+ * are dropped. */
 void loop_remove(struct loop *loop, struct loop_io *io);
-/* For an fd about to be closed and never duplicated: close() takes it out of epoll, so
- * only the events already fetched need dropping. Saves a system call per connection. */
-void loop_forget(struct loop_io *io);
 /* Frees ptr once the events already fetched are dispatched, so that they never reach
  * freed memory. The io inside must have been removed. */
 int loop_release(struct loop *loop, void *ptr, void (*free_fn)(void *ptr));
