@@ -1,7 +1,8 @@
 /* Starting a program the way a small server can afford per request: vfork semantics (the
  * child shares minetd's memory until it execs, nothing is copied), a session and process
- * group of its own, chosen descriptors as its stdin, stdout and stderr, a clean signal
- * state, and, when minetd runs as root, another user. */
+ * group of its own, chosen descriptors as its stdin, stdout and stderr and no other, every
+ * signal at its default, no ambient capability, the reaper of its own orphans, and, when
+ * minetd runs as root, another user. Knows nothing of the rest of minetd. */
 #pragma once
 
 #include <stdbool.h>
@@ -26,3 +27,8 @@ struct spawn {
 /* Starts it; *pidfd is a pidfd for the loop (readable once it exits). Returns its pid, or
  * -errno: from clone, or from the child (setuid, execve, ...) before it could run. */
 pid_t spawn(const struct spawn *s, int *pidfd);
+
+/* Ends what programs left behind: every child of the calling thread but those it started
+ * (started() says which), with SIGKILL, and reaps it once it is gone. Returns how many are
+ * not gone yet (a later call reaps them), or -errno. */
+int spawn_end_leftovers(bool (*started)(pid_t pid, void *ctx), void *ctx);
