@@ -7,12 +7,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
 #include "config.h"
 #include "fdstore.h"
 #include "keys.h"
+#include "listen.h"
 #include "log.h"
 #include "loop.h"
 #include "notify.h"
@@ -242,6 +244,8 @@ static int watch_events(struct daemon *d)
 static int start(struct daemon *d)
 {
 	struct named_socket *sockets = NULL;
+	struct inherited_socket *socks = NULL;
+	struct fdstore *stored = NULL;
 	struct config *config;
 	size_t n;
 	int r;
@@ -251,23 +255,35 @@ static int start(struct daemon *d)
 		log_error("cannot start: %s", strerror(-r));
 		return EXIT_CONFIG;
 	}
-	if ((r = server_take_inherited(d->server)) < 0)
+	/* From systemd: what the last run stored, and the socket units' sockets. */
+	if ((r = listen_inherited(&socks)) < 0)
 		log_error("cannot take the sockets passed by systemd: %s", strerror(-r));
+	n = r < 0 ? 0 : (size_t)r;
+	if (fdstore_take(socks, &n, &stored) < 0)
+		log_error("cannot take what the last run stored: out of memory");
+	/* what the store did not take: the socket units' */
+	if (server_take_inherited(d->server, socks, n) < 0)
+		log_error("cannot take the sockets of socket units: out of memory");
+	free(socks);
+	fdstore_adopt_listeners(stored, d->server);
 	n = server_named_sockets(d->server, &sockets);
 	r = load_config(d->config_path, sockets, n, &config, !log_to_journal());
 	if (r == 0 && (r = reload_new(d->loop, d->config_path, sockets, n, reloaded, d, &d->reload)) < 0)
 		config_free(config);
 	free(sockets);
-	if (r < 0)
+	if (r < 0) {
+		fdstore_restore(stored, d->server);
 		return EXIT_CONFIG;
+	}
 	rlim_t files = raise_file_limit(config);
 	d->server->fd_limit = files > 2 * FILES_RESERVED ? (int)(files - FILES_RESERVED) : (int)(files / 2);
 	d->loops = d->server->loops = loops_wanted(config);
 	if (server_apply(d->server, config, true) < 0) {
 		config_free(config);
+		fdstore_restore(stored, d->server);
 		return EXIT_CONFIG;
 	}
-	fdstore_restore(d->server);
+	fdstore_restore(stored, d->server);
 	/* Under systemd it serves what it can; by hand, nothing at all to serve is an error. */
 	if (d->server->n_listeners == 0 && d->server->n_inherited == 0) {
 		log_error("%s: no service could be served", d->config_path);
@@ -289,6 +305,11 @@ static int run(const char *config_path)
 
 	d.config_path = config_path;
 	signal(SIGPIPE, SIG_IGN);
+	/* Started with SIGCHLD ignored, the kernel would reap the programs itself, and their
+	 * ends would go unnoticed. */
+	signal(SIGCHLD, SIG_DFL);
+	/* What programs leave behind comes to minetd as they end, to be ended too. */
+	prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
 	if ((exit_status = start(&d)) == 0) {
 		log_info("minetd %s started with %s: %zu services, %zu sockets, %u event loops",
 			 MINETD_VERSION, config_path, d.server->config->n_services, d.server->n_listeners,

@@ -21,9 +21,11 @@
 #include "proto.h"
 #include "serving.h"
 #include "spawn.h"
+#include "udp.h"
 
 #define KILL_GRACE_USEC (2 * 1000000ULL)        /* from SIGTERM to SIGKILL */
 #define LINE_MAX_LEN 1024                       /* a longer stderr line is logged in parts */
+#define STDERR_ROUNDS 16                        /* reads of its stderr per wake-up */
 #define ENV_PATH "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 struct program {
@@ -43,8 +45,9 @@ struct program {
 	bool ended;                     /* killed as its service went or minetd stopped */
 	size_t line_len;
 	char line[LINE_MAX_LEN];
-	/* UDP */
-	int socket;                     /* a copy of the listener's: a reload may close that */
+	/* UDP: the reply goes out through the service's socket bound as 'bound' then, not
+	 * through a copy that would keep a port a reload frees */
+	struct sockaddr_storage bound;
 	struct sockaddr_storage to;
 	socklen_t to_len;
 	_Alignas(struct cmsghdr) uint8_t control[64];
@@ -106,24 +109,33 @@ static void unwatch(struct program *p, struct loop_io *io)
 	io->fd = -1;
 }
 
+/* Each service's programs have a budget of their own: one chatty program cannot silence
+ * another service's. */
+static struct log_ratelimit *stderr_budget(struct program *p)
+{
+	return p->owner ? &p->owner->program_log : &p->server->program_log;
+}
+
 /* Its stderr, a line at a time, into the log: "PROGRAM[PID]: LINE". */
 static void log_line(struct program *p)
 {
 	struct log_fields f = fields_of(p);
 
 	p->line[p->line_len] = '\0';
-	if (log_ratelimit_pass(&p->server->program_log, now_usec()))
+	if (log_ratelimit_pass(stderr_budget(p), now_usec()))
 		log_fields(LOG_NOTICE, &f, "%s: program %d for %s: %s", p->name, (int)p->pid, p->peer_text,
 			   p->line);
 	p->line_len = 0;
 }
 
+/* Reads what waits on its stderr, a bounded amount per wake-up: a program that writes
+ * without end must not keep the loop from everything else. */
 static void read_stderr(struct program *p)
 {
 	char buf[4096];
-	ssize_t n;
+	ssize_t n = -1;
 
-	while ((n = read(p->err.fd, buf, sizeof(buf))) > 0) {
+	for (int round = 0; round < STDERR_ROUNDS && (n = read(p->err.fd, buf, sizeof(buf))) > 0; round++) {
 		for (ssize_t i = 0; i < n; i++) {
 			if (buf[i] != '\n')
 				p->line[p->line_len++] = buf[i];
@@ -169,14 +181,12 @@ static void on_stdout(struct loop *loop, struct loop_io *io, uint32_t events)
 static void send_reply(struct program *p)
 {
 	const char *refusal;
-	struct iovec iov = { p->reply, p->reply_len };
-	struct msghdr m = { .msg_name = &p->to, .msg_namelen = p->to_len, .msg_iov = &iov, .msg_iovlen = 1,
-			    .msg_control = p->control_len ? p->control : NULL,
-			    .msg_controllen = p->control_len };
+	struct udp_reply r = { .to = &p->to, .to_len = p->to_len, .control = p->control,
+			       .control_len = p->control_len, .data = p->reply, .len = p->reply_len };
 
 	if (p->reply_len > UDP_MAX_PAYLOAD) {
 		struct log_fields f = fields_of(p);
-		if (log_ratelimit_pass(&p->server->program_log, now_usec()))
+		if (log_ratelimit_pass(stderr_budget(p), now_usec()))
 			log_fields(LOG_WARNING, &f, "%s: program %d for %s wrote more than a datagram: "
 				   "no reply", p->name, (int)p->pid, p->peer_text);
 		return;
@@ -186,34 +196,55 @@ static void send_reply(struct program *p)
 	refusal = serving_reply_refusal(p->server, &p->peer, p->request_len, p->reply_len, now_usec());
 	if (refusal)
 		serving_refuse(p->server, p->owner, "udp", (struct sockaddr *)&p->peer, refusal);
-	else if (sendmsg(p->socket, &m, MSG_DONTWAIT | MSG_NOSIGNAL) == (ssize_t)p->reply_len) {
-		counter_add(&p->owner->counters.udp_replied, 1);
-		counter_add(&p->owner->counters.bytes_out, p->reply_len);
-	}
+	else
+		udp_send_reply(p->server, p->owner, &p->bound, &r);
 }
 
-static void log_end(const struct program *p, int status)
+/* How it ended, from its siginfo: code CLD_EXITED, CLD_KILLED or CLD_DUMPED with the exit
+ * status or the signal; 0 when that is lost (reaped by someone else). */
+struct program_end {
+	int code, status;
+};
+
+/* Always logged (as a warning when it did not exit 0), whatever its programs wrote to
+ * stderr: how each one ended is what an admin looks for. */
+static void log_end(const struct program *p, struct program_end end)
 {
 	struct log_fields f = fields_of(p);
-	char how[64];
-	bool odd = !WIFEXITED(status) || WEXITSTATUS(status) != 0;
+	char how[80];
+	bool odd = end.code != CLD_EXITED || end.status != 0;
 
-	if (WIFSIGNALED(status))
-		snprintf(how, sizeof(how), "was killed by signal %d%s", WTERMSIG(status),
+	if (end.code == CLD_KILLED || end.code == CLD_DUMPED)
+		snprintf(how, sizeof(how), "was killed by signal %d%s", end.status,
 			 p->ended ? " as its service ended" : p->signals_sent ? " at its timeout" : "");
+	else if (end.code == CLD_EXITED)
+		snprintf(how, sizeof(how), "exited with status %d", end.status);
 	else
-		snprintf(how, sizeof(how), "exited with status %d", WEXITSTATUS(status));
+		snprintf(how, sizeof(how), "ended, its exit status lost");
 	f.has_traffic = true;
 	f.duration_usec = now_usec() - p->started_usec;
 	f.reason = how;
-	if ((odd && log_ratelimit_pass(&p->server->program_log, now_usec())) ||
-	    (!odd && p->server->config->log_connections))
+	if (odd || p->server->config->log_connections)
 		log_fields(odd ? LOG_WARNING : LOG_INFO, &f, "%s: program %d for %s %s after %" PRIu64 " ms",
 			   p->name, (int)p->pid, p->peer_text, how, f.duration_usec / 1000);
 }
 
+static bool started_here(pid_t pid, void *ctx)
+{
+	for (const struct program *p = ((struct server *)ctx)->programs; p; p = p->next)
+		if (p->pid == pid)
+			return true;
+	return false;
+}
+
+/* What programs left behind as they ended (setsid'd or not) comes to minetd: it ends. */
+static int end_leftovers(struct server *srv)
+{
+	return spawn_end_leftovers(started_here, srv);
+}
+
 /* It has exited: what it wrote is read, its reply sent, its place given back. */
-static void program_finish(struct program *p, int status)
+static void program_finish(struct program *p, struct program_end end)
 {
 	struct server *srv = p->server;
 
@@ -225,7 +256,7 @@ static void program_finish(struct program *p, int status)
 		log_line(p);
 	if (p->reply && !p->signals_sent && !p->ended)  /* killed unfinished: no answer */
 		send_reply(p);
-	log_end(p, status);
+	log_end(p, end);
 	client_registry_give(srv->clients, &p->peer.sin6_addr);
 	if (p->owner && strcmp(p->protocol, "tcp") == 0)
 		counter_add(&p->owner->counters.tcp_active, (uint64_t)-1);
@@ -234,8 +265,6 @@ static void program_finish(struct program *p, int status)
 	unwatch(p, &p->exited);
 	unwatch(p, &p->err);
 	unwatch(p, &p->out);
-	if (p->socket >= 0)
-		close(p->socket);
 	if (p->prev)
 		p->prev->next = p->next;
 	else
@@ -246,19 +275,40 @@ static void program_finish(struct program *p, int status)
 	loop_release(srv->loop, p, free);
 }
 
+/* Reaps it through its pidfd. What it leaves in its process group ends with it, as in
+ * systemd's unit per connection: nothing runs on unbounded by 'processes' and 'timeout';
+ * killed while it is a zombie, whose pid (the group's id) is no other process's. Its
+ * status is lost when someone else reaped it (started with SIGCHLD ignored): then its
+ * group, whose id may be another's by now, is left alone. Returns false while it runs. */
+static bool reap(struct program *p, struct program_end *end)
+{
+	siginfo_t si = { 0 };
+
+	if (waitid(P_PIDFD, (id_t)p->exited.fd, &si, WEXITED | WNOHANG | WNOWAIT) < 0) {
+		*end = (struct program_end){ 0, 0 };
+		return true;
+	}
+	if (si.si_pid == 0)
+		return false;
+	kill(-p->pid, SIGKILL);
+	if (waitid(P_PIDFD, (id_t)p->exited.fd, &si, WEXITED | WNOHANG) < 0)
+		si.si_code = 0;
+	*end = (struct program_end){ si.si_code, si.si_status };
+	return true;
+}
+
 static void on_exited(struct loop *loop, struct loop_io *io, uint32_t events)
 {
 	struct program *p = container_of(io, struct program, exited);
-	int status = 0;
+	struct server *srv = p->server;
+	struct program_end end;
 
 	(void)loop;
 	(void)events;
-	/* What it leaves in its process group ends with it, as in systemd's unit per
-	 * connection: nothing runs on unbounded by 'processes' and 'timeout'. Before the wait,
-	 * while its pid, which is the group's id, cannot be another process's. */
-	kill(-p->pid, SIGKILL);
-	if (waitpid(p->pid, &status, WNOHANG) == p->pid)
-		program_finish(p, status);
+	if (!reap(p, &end))
+		return;
+	program_finish(p, end);
+	end_leftovers(srv);
 }
 
 /* The environment: as systemd's Accept=yes sets it, and the service's; nothing of minetd's
@@ -311,7 +361,7 @@ static struct program *program_new(struct server *srv, struct active_service *as
 		return NULL;
 	}
 	*p = (struct program){ .server = srv, .owner = as, .protocol = protocol, .peer = *peer,
-			       .exited.fd = -1, .err.fd = -1, .out.fd = -1, .socket = -1 };
+			       .exited.fd = -1, .err.fd = -1, .out.fd = -1 };
 	snprintf(p->name, sizeof(p->name), "%s", as->service->name);
 	addr_to_string((const struct sockaddr *)peer, p->peer_text);
 	return p;
@@ -323,8 +373,6 @@ static void program_drop(struct program *p)
 	unwatch(p, &p->err);
 	unwatch(p, &p->out);
 	place_give(p->owner);
-	if (p->socket >= 0)
-		close(p->socket);
 	free(p->reply);
 	free(p);
 }
@@ -448,12 +496,10 @@ static void datagram_local(const struct program_datagram *d, char host[INET6_ADD
 		struct sockaddr_in6 in6;
 		struct sockaddr_storage ss;
 	} a;
-	socklen_t len = sizeof(a);
 	struct in6_pktinfo i6;
 	struct in_pktinfo i4;
 
-	if (getsockname(d->socket, &a.sa, &len) < 0)
-		return;
+	memcpy(&a.ss, d->bound, sizeof(a.ss));
 	if (c && c->cmsg_level == IPPROTO_IP) {         /* the port stays: same offset */
 		memcpy(&i4, CMSG_DATA(c), sizeof(i4));
 		a.in.sin_family = AF_INET;
@@ -475,8 +521,7 @@ static int program_udp_start(struct program *p, const struct program_datagram *d
 
 	if (d->control_len > sizeof(p->control) || !(p->reply = malloc(UDP_MAX_PAYLOAD + 1)))
 		return -ENOMEM;
-	if ((p->socket = fcntl(d->socket, F_DUPFD_CLOEXEC, 3)) < 0)
-		return -errno;
+	p->bound = *d->bound;
 	memcpy(&p->to, d->peer, d->peer_len);
 	p->to_len = d->peer_len;
 	/* the cmsg, not the padding after it, which nobody wrote: p's stays zero */
@@ -522,16 +567,25 @@ void programs_tick(struct server *srv, uint64_t now)
 	for (struct program *p = srv->programs; p; p = p->next) {
 		if (now < p->deadline_usec || p->signals_sent == 2)
 			continue;
-		/* its whole process group: what it started goes too */
+		/* its whole process group; what it started in another ends with it */
 		kill(-p->pid, p->signals_sent++ ? SIGKILL : SIGTERM);
 		p->deadline_usec = now + KILL_GRACE_USEC;
 	}
+	/* the leftovers that were still going when last ended, and their own */
+	end_leftovers(srv);
+	for (struct active_service *as = srv->services; as; as = as->next)
+		log_ratelimit_flush(&as->program_log, now);
+	log_ratelimit_flush(&srv->program_log, now);
 }
+
+/* At a stop: until every leftover is gone (each one's own come to minetd as it ends), for
+ * a few seconds at most. */
+#define STOP_WAIT_USEC (3 * 1000000ULL)
 
 void programs_end(struct server *srv, struct active_service *as)
 {
 	struct program *p, *next;
-	int status;
+	struct program_end end;
 
 	for (p = srv->programs; p; p = next) {
 		next = p->next;
@@ -543,8 +597,13 @@ void programs_end(struct server *srv, struct active_service *as)
 		if (as) {               /* the service goes: it is reaped as usual */
 			place_give(p->owner);
 			p->owner = NULL;
-		} else if (waitpid(p->pid, &status, 0) == p->pid) {
-			program_finish(p, status);      /* minetd stops: now */
+			continue;
 		}
+		siginfo_t si = { 0 };   /* minetd stops: now */
+		waitid(P_PIDFD, (id_t)p->exited.fd, &si, WEXITED | WNOWAIT);
+		if (reap(p, &end))
+			program_finish(p, end);
 	}
+	for (uint64_t until = now_usec() + STOP_WAIT_USEC; !as && end_leftovers(srv) > 0 && now_usec() < until;)
+		usleep(10000);
 }

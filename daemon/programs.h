@@ -22,7 +22,7 @@ struct program_datagram {
 	const struct sockaddr_in6 *from;        /* peer, IPv4 as mapped */
 	const void *control;                    /* the reply's source address, as a cmsg */
 	size_t control_len;
-	int socket;                             /* the reply goes out through it */
+	const struct sockaddr_storage *bound;   /* the service's socket it came in on: the reply's */
 };
 
 /* fd, a TCP connection past the access lists and the limits, becomes the program's stdin

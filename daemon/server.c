@@ -28,7 +28,8 @@ int server_new(struct loop *loop, struct client_registry *clients, struct server
 	srv->loops = 1;
 	srv->fd_limit = INT_MAX;
 	srv->client_log = (struct log_ratelimit){ .interval_usec = 10 * 1000000, .burst = 20 };
-	srv->program_log = (struct log_ratelimit){ .interval_usec = 10 * 1000000, .burst = 200 };
+	srv->program_log = (struct log_ratelimit){ .interval_usec = 10 * 1000000, .burst = 200,
+						   .what = "lines of programs whose service is gone" };
 	if (udp_batch_new(&srv->udp) < 0) {
 		free(srv->scratch);
 		free(srv);
@@ -90,21 +91,18 @@ static void listener_retire(struct server *srv, struct listener *l)
 	loop_release(srv->loop, l, free);
 }
 
-/* A socket minetd bound itself, back from systemd's store after a restart: kept (with its
- * queue of clients) when the config still binds it, closed when not. */
-static int adopt_stored_listener(struct server *srv, const struct inherited_socket *sock)
+int server_adopt_listener(struct server *srv, int fd, int type)
 {
-	struct listener *l = listener_new(srv, sock->fd, sock->type);
+	struct listener *l = listener_new(srv, fd, type);
 	struct listener **ls = realloc(srv->listeners, (srv->n_listeners + 1) * sizeof(*ls));
 	socklen_t len = sizeof(l ? l->addr : (struct sockaddr_storage){ 0 });
-	int r = !l || !ls ? -ENOMEM : !sock->type ? -ESOCKTNOSUPPORT : listen_prepare(sock->fd, sock->type);
+	int r = !l || !ls ? -ENOMEM : listen_prepare(fd, type);
 
 	if (ls)
 		srv->listeners = ls;
-	if (r == 0 && getsockname(sock->fd, (struct sockaddr *)&l->addr, &len) < 0)
+	if (r == 0 && getsockname(fd, (struct sockaddr *)&l->addr, &len) < 0)
 		r = -errno;
 	if (r < 0) {
-		close(sock->fd);
 		free(l);
 		return r;
 	}
@@ -113,31 +111,12 @@ static int adopt_stored_listener(struct server *srv, const struct inherited_sock
 	return 0;
 }
 
-/* Keeps what the last run stored for fdstore.c; its own listeners become ours again. */
-static void take_stored(struct server *srv, struct inherited_socket *sock)
+int server_take_inherited(struct server *srv, struct inherited_socket *socks, size_t n)
 {
-	if (strncmp(sock->name, STORED_LISTENER, strlen(STORED_LISTENER)) == 0 &&
-	    adopt_stored_listener(srv, sock) == 0)
-		sock->fd = -1;
-	srv->stored[srv->n_stored++] = *sock;
-}
-
-int server_take_inherited(struct server *srv)
-{
-	struct inherited_socket *socks;
-	int n = listen_inherited(&socks);
-
-	if (n <= 0)
-		return n;
-	srv->inherited = calloc((size_t)n, sizeof(*srv->inherited));
-	srv->stored = calloc((size_t)n, sizeof(*srv->stored));
-	for (int i = 0; srv->inherited && srv->stored && i < n; i++) {
-		if (strncmp(socks[i].name, STORED_PREFIX, strlen(STORED_PREFIX)) == 0) {
-			take_stored(srv, &socks[i]);
-			continue;
-		}
+	srv->inherited = calloc(n + 1, sizeof(*srv->inherited));
+	for (size_t i = 0; i < n; i++) {
 		int type = socks[i].type;
-		struct listener *l = type ? listener_new(srv, socks[i].fd, type) : NULL;
+		struct listener *l = type && srv->inherited ? listener_new(srv, socks[i].fd, type) : NULL;
 		int r = !type ? -ESOCKTNOSUPPORT : l ? listen_prepare(socks[i].fd, type) : -ENOMEM;
 		if (r < 0) {
 			log_warning("inherited socket '%s' (fd %d) unusable: %s; closing it",
@@ -156,8 +135,7 @@ int server_take_inherited(struct server *srv)
 			addr_to_string((struct sockaddr *)&l->addr, l->addr_text);
 		srv->inherited[srv->n_inherited++] = l;
 	}
-	free(socks);
-	return (int)srv->n_inherited;
+	return srv->inherited ? (int)srv->n_inherited : -ENOMEM;
 }
 
 int server_share_inherited(struct server *srv, const struct server *owner)
@@ -172,6 +150,7 @@ int server_share_inherited(struct server *srv, const struct server *owner)
 			return -ENOMEM;
 		l->inherited = l->shared = true;
 		l->fd_name = strdup(o->fd_name);
+		l->addr = o->addr;
 		memcpy(l->addr_text, o->addr_text, sizeof(l->addr_text));
 		srv->inherited[srv->n_inherited++] = l;
 		if (!l->fd_name)
@@ -322,7 +301,7 @@ static int plan_build(struct server *srv, struct plan *p, bool starting)
 
 	for (size_t i = 0; i < cfg->n_services; i++) {
 		most += 2 * (cfg->services[i].host.n_addrs ? cfg->services[i].host.n_addrs : 1);
-		if (!(p->as[i] = running(srv, &cfg->services[i])) && !(p->as[i] = calloc(1, sizeof(**p->as))))
+		if (!(p->as[i] = running(srv, &cfg->services[i])) && !(p->as[i] = serving_service_new()))
 			return -ENOMEM;
 	}
 	if (!(p->listeners = calloc(most + 1, sizeof(*p->listeners))))
@@ -372,7 +351,7 @@ static void plan_retire(struct server *srv, struct plan *p)
 	srv->services = NULL;
 	for (size_t i = p->config->n_services; i-- > 0;) {
 		programs_keep(p->as[i], &p->config->services[i]);
-		p->as[i]->service = &p->config->services[i];
+		serving_service_set(p->as[i], &p->config->services[i]);
 		p->as[i]->failure[0] = '\0';
 		p->as[i]->next = srv->services;
 		srv->services = p->as[i];
@@ -380,9 +359,9 @@ static void plan_retire(struct server *srv, struct plan *p)
 }
 
 /* Binds what the plan says to bind; a socket that cannot be had is its service's failure,
- * said in the log and in the status, and the others go on. */
+ * said in the log (unless quiet: a retry) and in the status, and the others go on. */
 static struct listener *plan_bind(struct server *srv, const struct planned_listener *pl,
-				  struct active_service *as)
+				  struct active_service *as, bool quiet)
 {
 	const struct service *svc = as->service;
 	struct sockaddr_storage bound;
@@ -399,8 +378,10 @@ static struct listener *plan_bind(struct server *srv, const struct planned_liste
 		bool sandbox = r == -EAFNOSUPPORT || r == -EPERM || r == -EACCES;
 		snprintf(as->failure, sizeof(as->failure), "%s %s: %s", socket_type_name(pl->type), text,
 			 strerror(-r));
-		log_error("service '%s': cannot listen on %s%s", svc->name, as->failure, !sandbox ? "" :
-			  " (under a hardened systemd unit, enable a socket unit for this service instead)");
+		if (!quiet)
+			log_error("service '%s': cannot listen on %s%s; trying again every second", svc->name,
+				  as->failure, !sandbox ? "" : " (under a hardened systemd unit, enable a "
+				  "socket unit for this service instead)");
 		return NULL;
 	}
 	l->addr = bound;
@@ -408,35 +389,78 @@ static struct listener *plan_bind(struct server *srv, const struct planned_liste
 	return l;
 }
 
+/* Serves l for as from now on. */
+static void listener_add(struct server *srv, struct listener *l, struct active_service *as, const char *now)
+{
+	struct listener **ls = realloc(srv->listeners, (srv->n_listeners + 1) * sizeof(*ls));
+	struct log_fields f = { .service = as->service->name, .protocol = socket_type_name(l->type) };
+	int r;
+
+	if (!ls) {
+		log_error("%s: out of memory for %s %s", f.service, f.protocol, l->addr_text);
+		listener_retire(srv, l);
+		return;
+	}
+	srv->listeners = ls;
+	srv->listeners[srv->n_listeners++] = l;
+	l->owner = as;
+	if (l->io.fn || l->paused)
+		return;
+	if ((r = listener_watch(srv, l)) < 0)
+		log_fields(LOG_ERR, &f, "%s: cannot watch %s %s: %s", f.service, f.protocol, l->addr_text,
+			   strerror(-r));
+	else
+		log_fields(LOG_INFO, &f, "%s: serving %s on %s%s%s", f.service, f.protocol, l->addr_text,
+			   l->inherited ? " (socket from systemd)" : "", now);
+}
+
 static void plan_commit(struct server *srv, struct plan *p)
 {
 	plan_retire(srv, p);
 	free(srv->listeners);
-	srv->listeners = p->n_listeners ? calloc(p->n_listeners, sizeof(*srv->listeners)) : NULL;
+	srv->listeners = NULL;
 	srv->n_listeners = 0;
+	srv->n_unbound = 0;
 	for (size_t i = 0; i < p->n_listeners; i++) {
-		struct active_service *as = p->as[p->listeners[i].service];
-		struct listener *l = p->listeners[i].listener ? p->listeners[i].listener :
-				     plan_bind(srv, &p->listeners[i], as);
-		if (!l)
-			continue;
-		l->owner = as;
-		if (srv->listeners)
-			srv->listeners[srv->n_listeners++] = l;
-		if (l->io.fn || l->paused)
-			continue;
-		int r = listener_watch(srv, l);
-		struct log_fields f = { .service = as->service->name, .protocol = socket_type_name(l->type) };
-		if (r < 0)
-			log_fields(LOG_ERR, &f, "%s: cannot watch %s %s: %s", f.service, f.protocol,
-				   l->addr_text, strerror(-r));
+		struct planned_listener *pl = &p->listeners[i];
+		struct active_service *as = p->as[pl->service];
+		struct listener *l = pl->listener ? pl->listener : plan_bind(srv, pl, as, false);
+		if (l)
+			listener_add(srv, l, as, "");
 		else
-			log_fields(LOG_INFO, &f, "%s: serving %s on %s%s", f.service, f.protocol,
-				   l->addr_text, l->inherited ? " (socket from systemd)" : "");
+			srv->unbound[srv->n_unbound++] = (struct unbound){ as, pl->type, pl->addr };
 	}
 	/* The clients of kept services are held to the new access lists and protocols. */
 	for (struct active_service *as = srv->services; as; as = as->next)
 		conn_recheck(as);
+}
+
+/* The sockets that could not be had when the config was applied: once a second, until the
+ * port is free. */
+static void retry_binds(struct server *srv)
+{
+	size_t kept = 0;
+
+	for (size_t i = 0; i < srv->n_unbound; i++) {
+		struct unbound *u = &srv->unbound[i];
+		struct planned_listener pl = { .type = u->type, .addr = u->addr };
+		struct listener *l = plan_bind(srv, &pl, u->as, true);
+		if (l)
+			listener_add(srv, l, u->as, " now");
+		else
+			srv->unbound[kept++] = *u;
+	}
+	if (kept == srv->n_unbound)
+		return;
+	srv->n_unbound = kept;
+	for (struct active_service *as = srv->services; as; as = as->next) {
+		bool missing = false;
+		for (size_t i = 0; i < kept; i++)
+			missing |= srv->unbound[i].as == as;
+		if (!missing)
+			as->failure[0] = '\0';
+	}
+	udp_refuse(srv, srv->config, srv->listeners, srv->n_listeners);
 }
 
 int server_apply(struct server *srv, struct config *cfg, bool starting)
@@ -446,9 +470,14 @@ int server_apply(struct server *srv, struct config *cfg, bool starting)
 
 	struct config *old = srv->config;
 
+	struct unbound *unbound = r < 0 ? NULL : realloc(srv->unbound, (p.n_listeners + 1) * sizeof(*unbound));
+
+	if (r == 0 && !unbound)
+		r = -ENOMEM;
 	if (r < 0) {
 		plan_abort(&p);
 	} else {
+		srv->unbound = unbound;
 		srv->config = cfg;
 		plan_commit(srv, &p);
 		config_free(old);       /* the services it drops are gone now */
@@ -484,12 +513,7 @@ void server_free(struct server *srv)
 	for (size_t i = 0; i < srv->n_inherited; i++)
 		inherited_free(srv->inherited[i]);
 	free(srv->inherited);
-	for (size_t i = 0; i < srv->n_stored; i++) {
-		if (srv->stored[i].fd >= 0)
-			close(srv->stored[i].fd);
-		free(srv->stored[i].name);
-	}
-	free(srv->stored);
+	free(srv->unbound);
 	free(srv->listeners);
 	conn_bufs_free(srv);
 	udp_batch_free(srv->udp);
@@ -557,6 +581,7 @@ void server_tick(struct server *srv)
 	for (struct active_service *as = srv->services; as; as = as->next)
 		conn_enforce_limits(as, now);
 	programs_tick(srv, now);
+	retry_binds(srv);
 	for (size_t i = 0; i < srv->n_listeners; i++) {
 		struct listener *l = srv->listeners[i];
 		if (l->paused && listener_watch(srv, l) == 0)

@@ -1,10 +1,33 @@
 #include "serving.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "config.h"
 #include "handler.h"
 #include "proto.h"
+
+/* What the programs of one service may write to stderr: 200 lines in 10 s. */
+#define PROGRAM_LINES_BURST 200
+#define PROGRAM_LINES_INTERVAL_USEC (10 * 1000000ULL)
+
+struct active_service *serving_service_new(void)
+{
+	struct active_service *as = calloc(1, sizeof(*as));
+
+	if (as)
+		as->program_log = (struct log_ratelimit){ .interval_usec = PROGRAM_LINES_INTERVAL_USEC,
+							  .burst = PROGRAM_LINES_BURST,
+							  .what = "lines its programs wrote to stderr" };
+	return as;
+}
+
+void serving_service_set(struct active_service *as, const struct service *svc)
+{
+	as->service = svc;
+	snprintf(as->program_log.service, sizeof(as->program_log.service), "%s", svc->name);
+}
 
 void serving_refuse(struct server *srv, struct active_service *as, const char *protocol,
 		    const struct sockaddr *peer, const char *reason)

@@ -18,11 +18,6 @@
 #define SPARE_BUFS 64                   /* CONN_BUF_SIZE buffers kept for reuse */
 #define BROADCASTS_MAX 32
 #define DATAGRAM_OVERHEAD 64    /* what a UDP reply costs beyond its payload, so empty ones count */
-/* What a restart leaves in systemd's file descriptor store (fdstore.c), by FDNAME= prefix. */
-#define STORED_PREFIX "minetd."
-#define STORED_LISTENER "minetd.listen."        /* a socket minetd bound itself */
-#define STORED_CONN "minetd.conn."              /* a client connection */
-#define STORED_STATE "minetd.state."            /* a memfd with the connections' state */
 
 struct config;
 struct conn;
@@ -56,6 +51,7 @@ struct active_service {
 	struct conn *conns;
 	struct counters counters;
 	unsigned programs;              /* exec: running now, started by this loop */
+	struct log_ratelimit program_log;       /* exec: lines its programs write to stderr */
 	/* per_second handlers: this second's reply, for the service it was made for */
 	const struct service *reply_for;
 	time_t reply_at;
@@ -78,16 +74,23 @@ struct listener {
 	char addr_text[ADDR_TEXT_MAX];
 };
 
+/* A socket of the config in force that could not be had (its port taken): bound later. */
+struct unbound {
+	struct active_service *as;
+	int type;
+	const struct sockaddr_storage *addr;    /* in the config; NULL: every address */
+};
+
 struct server {
 	struct loop *loop;
 	struct config *config;
 	struct active_service *services;
 	struct listener **listeners;
 	size_t n_listeners;
+	struct unbound *unbound;
+	size_t n_unbound;
 	struct listener **inherited;    /* from systemd, kept for the whole run */
 	size_t n_inherited;
-	struct inherited_socket *stored;        /* what the last run left in systemd's store */
-	size_t n_stored;
 	uint8_t *scratch;               /* SCRATCH_SIZE: one read, one reply */
 	void *free_bufs[SPARE_BUFS];    /* conn.c's */
 	size_t n_free_bufs;
@@ -95,7 +98,7 @@ struct server {
 	struct log_ratelimit client_log;
 	struct program *programs;       /* exec: running, programs.c's */
 	void *spawn_stack;              /* programs.c's */
-	struct log_ratelimit program_log;       /* what programs write to stderr, how they end */
+	struct log_ratelimit program_log;       /* stderr of programs whose service is gone */
 	/* against hostile clients */
 	struct client_registry *clients;        /* shared by every loop, UDP budgets too */
 	unsigned loops;                 /* more than one: SO_REUSEPORT */
@@ -105,6 +108,11 @@ struct server {
 	size_t n_broadcasts;
 	unsigned loopback_ifindex;
 };
+
+/* A new one, for a service of a config that is about to be applied. */
+struct active_service *serving_service_new(void);
+/* Says that as runs service now. */
+void serving_service_set(struct active_service *as, const struct service *service);
 
 struct reply_input;
 /* The service's reply to in, written to out (cap bytes): its handler's, or the one made

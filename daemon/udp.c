@@ -117,9 +117,10 @@ static bool spoofed_source(const struct server *srv, const struct in6_addr *a, c
 
 /* One datagram taken from a batch: answered in place, in its own buffer. Returns the
  * reply's length, or -1 when there is none. */
-static ssize_t udp_answer(struct server *srv, struct active_service *as, struct udp_slot *slot, size_t len,
-			  struct msghdr *req, int socket, time_t now)
+static ssize_t udp_answer(struct server *srv, struct listener *l, struct udp_slot *slot, size_t len,
+			  struct msghdr *req, time_t now)
 {
+	struct active_service *as = l->owner;
 	struct sockaddr_in6 from;
 	const char *refusal;
 	ssize_t reply;
@@ -136,7 +137,7 @@ static ssize_t udp_answer(struct server *srv, struct active_service *as, struct 
 		struct program_datagram d = {
 			.data = slot->buf, .len = len, .peer = &slot->peer, .peer_len = req->msg_namelen,
 			.from = &from, .control = control.buf, .control_len = reply_control(req, &control),
-			.socket = socket,
+			.bound = &l->addr,
 		};
 		program_udp(srv, as, &d);       /* its reply, if any, comes later */
 		return -1;
@@ -156,29 +157,81 @@ static ssize_t udp_answer(struct server *srv, struct active_service *as, struct 
 	return -1;
 }
 
-/* Sends the batch's replies; a reply the kernel refuses is dropped, as UDP allows. */
+static void reply_sent(struct active_service *as, size_t len)
+{
+	counter_add(&as->counters.udp_replied, 1);
+	counter_add(&as->counters.bytes_out, len);
+}
+
+/* A reply the kernel refused (errno says why) is dropped, as UDP allows, and logged. */
+static void reply_failed(struct server *srv, struct active_service *as, const void *to)
+{
+	char addr[ADDR_TEXT_MAX];
+	struct log_fields f = { .service = as->service->name, .protocol = "udp", .reason = strerror(errno),
+				.peer = addr_to_string(to, addr) };
+
+	if (log_ratelimit_pass(&srv->client_log, now_usec()))
+		log_fields(LOG_WARNING, &f, "%s: cannot reply to %s: %s", f.service, addr, f.reason);
+}
+
+/* Sends the batch's replies. */
 static void udp_send_replies(struct listener *l, struct mmsghdr *out, unsigned n)
 {
-	struct active_service *as = l->owner;
 	unsigned sent = 0;
 
 	while (sent < n) {
 		int r = sendmmsg(l->io.fd, out + sent, n - sent, MSG_DONTWAIT);
 		if (r < 0) {
-			char addr[ADDR_TEXT_MAX];
-			struct log_fields f = { .service = as->service->name, .protocol = "udp",
-						.reason = strerror(errno),
-						.peer = addr_to_string(out[sent++].msg_hdr.msg_name, addr) };
-			if (log_ratelimit_pass(&l->server->client_log, now_usec()))
-				log_fields(LOG_WARNING, &f, "%s: cannot reply to %s: %s", f.service, addr,
-					   f.reason);
+			reply_failed(l->server, l->owner, out[sent++].msg_hdr.msg_name);
 			continue;
 		}
-		for (int i = 0; i < r; i++, sent++) {
-			counter_add(&as->counters.udp_replied, 1);
-			counter_add(&as->counters.bytes_out, out[sent].msg_hdr.msg_iov->iov_len);
-		}
+		for (int i = 0; i < r; i++, sent++)
+			reply_sent(l->owner, out[sent].msg_hdr.msg_iov->iov_len);
 	}
+}
+
+/* The UDP socket of as bound to 'bound', else one of the same family, else a dual-stack one
+ * for an IPv4 client (a reload moved the service from an IPv4 address to every address). */
+static const struct listener *reply_socket(const struct server *srv, const struct active_service *as,
+					   const struct sockaddr_storage *bound)
+{
+	const struct listener *same = NULL, *v6 = NULL;
+
+	for (size_t i = 0; i < srv->n_listeners; i++) {
+		const struct listener *l = srv->listeners[i];
+		if (l->owner != as || l->type != SOCK_DGRAM)
+			continue;
+		if (addr_equal(&l->addr, bound))
+			return l;
+		if (l->addr.ss_family == bound->ss_family)
+			same = l;
+		else if (l->addr.ss_family == AF_INET6)
+			v6 = l;
+	}
+	return same ? same : v6;
+}
+
+void udp_send_reply(struct server *srv, struct active_service *as, const struct sockaddr_storage *bound,
+		    const struct udp_reply *r)
+{
+	const struct listener *l = reply_socket(srv, as, bound);
+	struct sockaddr_in6 mapped;
+	struct iovec iov = { (void *)r->data, r->len };
+	struct msghdr m = { .msg_name = (void *)r->to, .msg_namelen = r->to_len, .msg_iov = &iov,
+			    .msg_iovlen = 1, .msg_control = r->control_len ? (void *)r->control : NULL,
+			    .msg_controllen = r->control_len };
+
+	if (l && l->addr.ss_family != r->to->ss_family) {
+		addr_to_in6(r->to, &mapped);    /* its IP_PKTINFO source holds for a mapped peer */
+		m.msg_name = &mapped;
+		m.msg_namelen = sizeof(mapped);
+	}
+	if (!l)
+		errno = ENOTCONN;       /* its service serves UDP on another kind of address now */
+	if (l && sendmsg(l->io.fd, &m, MSG_DONTWAIT | MSG_NOSIGNAL) == (ssize_t)r->len)
+		reply_sent(as, r->len);
+	else
+		reply_failed(srv, as, r->to);
 }
 
 void udp_serve(struct listener *l)
@@ -211,7 +264,7 @@ void udp_serve(struct listener *l)
 		for (int i = 0; i < n; i++) {
 			struct udp_slot *s = &b->slots[i];
 			struct msghdr *req = &b->in[i].msg_hdr;
-			ssize_t len = udp_answer(srv, as, s, b->in[i].msg_len, req, l->io.fd, now);
+			ssize_t len = udp_answer(srv, l, s, b->in[i].msg_len, req, now);
 			if (len < 0)
 				continue;
 			s->reply_iov = (struct iovec){ s->buf, (size_t)len };

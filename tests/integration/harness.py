@@ -108,8 +108,11 @@ class Daemon:
     nothing but output() drains) or "closed" (no stdin, stdout or stderr at all: output()
     is empty). wait: until it says "started" (impossible with closed stdio)."""
 
-    def __init__(self, config, args=(), env=None, launcher=(), preexec_fn=None, stdio="file", wait=True):
+    def __init__(self, config, args=(), env=None, launcher=(), preexec_fn=None, stdio="file", wait=True,
+                 pass_fds=(), readable=False):
         self.dir = tempfile.mkdtemp(prefix="minetd-test-")
+        if readable:            # for a daemon that runs as another user
+            os.chmod(self.dir, 0o755)
         self.config_path = os.path.join(self.dir, "minetd.conf")
         self.log_path = os.path.join(self.dir, "stderr.log")
         self.write_config(config)
@@ -133,7 +136,8 @@ class Daemon:
         try:
             self.proc = subprocess.Popen([*launcher, *WRAPPER, MINETD, "-c", self.config_path, "-l", "stderr", *args],
                                          stdin=subprocess.DEVNULL, stdout=out, stderr=out, env=env,
-                                         preexec_fn=prepare if stdio == "closed" or preexec_fn else None)
+                                         preexec_fn=prepare if stdio == "closed" or preexec_fn else None,
+                                         pass_fds=pass_fds)
         except OSError:
             if self.log:
                 self.log.close()
@@ -149,6 +153,7 @@ class Daemon:
     def write_config(self, text):
         with open(self.config_path, "w") as f:
             f.write(text)
+        os.chmod(self.config_path, 0o644)
 
     def output(self):
         if self.pipe is not None:
@@ -255,6 +260,23 @@ def _kill_all():
 
 
 atexit.register(_kill_all)
+
+
+def with_fds(named_fds, env=None):
+    """What makes minetd start with these (name, descriptor) pairs as a service manager
+    passes them (LISTEN_FDS from 3 on, LISTEN_FDNAMES): Daemon keyword arguments. The
+    descriptors stay the caller's."""
+    n = len(named_fds)
+    env = dict(env or os.environ, LISTEN_FDS=str(n), LISTEN_FDNAMES=":".join(name for name, _ in named_fds))
+
+    def place():
+        # first out of the way of 3..n+2, then into place
+        high = [os.dup(fd) for _, fd in named_fds]
+        moved = [fcntl.fcntl(fd, fcntl.F_DUPFD, 100 + n) for fd in high]
+        for i, fd in enumerate(moved):
+            os.dup2(fd, 3 + i)
+    return {"env": env, "preexec_fn": place, "pass_fds": tuple(range(3, 3 + n)),
+            "launcher": ["sh", "-c", 'LISTEN_PID=$$; export LISTEN_PID; exec "$@"', "sh"]}
 
 
 def family_of(host):

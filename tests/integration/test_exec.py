@@ -14,8 +14,8 @@ import tempfile
 import threading
 import time
 
-from harness import (MINETD, SLOW, TOP, Daemon, Skip, config_text, connect_from, counters, free_port, service,
-                     spoof_udp, tcp_exchange, test, udp_exchange, udp_no_reply, run)
+from harness import (MINETD, SLOW, TOP, Daemon, Skip, config_text, connect_from, counters, free_port, need_root,
+                     service, spoof_udp, tcp_exchange, test, udp_exchange, udp_no_reply, run)
 
 ROOT = os.geteuid() == 0
 # Whom the programs run as: required when minetd runs as root.
@@ -697,6 +697,267 @@ def sigterm_ends_running_programs_and_minetd_exits_0():
                 assert d.stop() == 0, d.output()
                 assert s.recv(10) == b""
         wait_until(lambda: all(gone(pid) for pid in programs), 2 * SLOW, f"programs left: {programs}")
+
+
+# --- A program starts clean, and nothing it starts outlives it.
+
+@exec_test
+def programs_started_while_connections_close_never_meet_a_freed_connection():
+    """A program's start copies minetd's descriptor table until its exec; a connection
+    closed meanwhile stayed registered with epoll and its events came for freed memory
+    (ASan: heap-use-after-free in the loop; without it: SIGSEGV within seconds)."""
+    echo, prog = free_port(), free_port()
+    services = [service("echo", "echo", echo, protocol="tcp"),
+                exec_service("quick", prog, "/bin/true", protocol="tcp", processes=64)]
+    d = Daemon(config_text(services, extra="workers = 1;"))
+    stop = time.monotonic() + 6 * SLOW
+
+    def spawner():
+        while time.monotonic() < stop:
+            try:
+                socket.create_connection(("127.0.0.1", prog), timeout=2).close()
+            except OSError:
+                pass
+
+    def closer():
+        while time.monotonic() < stop:
+            try:
+                tcp_exchange("127.0.0.1", echo, b"line\n", timeout=2)
+            except OSError:
+                pass
+    threads = [threading.Thread(target=f) for f in (spawner, spawner, spawner, closer, closer, closer)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert d.proc.poll() is None, f"minetd died ({d.proc.returncode}):\n{d.output()[-3000:]}"
+    assert tcp_exchange("127.0.0.1", echo, b"alive") == b"alive"
+
+
+CLEAN = """#!%s
+# What the program got besides its stdin, stdout and stderr.
+import json, os
+def is_open(fd):
+    try:
+        os.fstat(fd)
+        return True
+    except OSError:
+        return False
+print(json.dumps({"fds": [fd for fd in range(3, 1024) if is_open(fd)]}))
+""" % PYTHON
+
+
+def clean_start(port):
+    return json.loads(tcp_exchange("127.0.0.1", port, b"", timeout=5 * SLOW))
+
+
+def status_of_program(port):
+    """The /proc/PID/status fields of a program (cat, which ignores no signal of its own,
+    unlike python)."""
+    text = tcp_exchange("127.0.0.1", port, b"", timeout=5 * SLOW).decode()
+    fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
+    return {k: int(fields[k], 16) for k in ("SigIgn", "SigBlk", "CapEff", "CapAmb", "CapPrm")}
+
+
+def status_service(port):
+    return exec_service("status", port, ["/bin/cat", "/proc/self/status"])
+
+
+@exec_test
+def program_gets_no_descriptor_and_no_ignored_signal_that_minetd_was_started_with():
+    """Started from a shell that ignores SIGINT and SIGQUIT (a background job) and with a
+    descriptor open without close-on-exec: the program has neither."""
+    port, status = free_port(), free_port()
+    fd = os.open("/etc/hostname", os.O_RDONLY)
+
+    def ignore():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGQUIT, signal.SIG_IGN)
+    try:
+        with Programs() as progs:
+            Daemon(config_text([exec_service("clean", port, progs.write("clean.py", CLEAN)), status_service(status)]),
+                   preexec_fn=ignore, pass_fds=(fd,))
+            seen = clean_start(port)
+            assert seen["fds"] == [], f"descriptors in the program: {seen['fds']}"
+            seen = status_of_program(status)
+            assert seen["SigIgn"] == 0 and seen["SigBlk"] == 0, seen
+    finally:
+        os.close(fd)
+
+
+@exec_test
+def program_gets_no_capability_of_minetds():
+    """minetd as a user with an ambient CAP_NET_BIND_SERVICE (minetd(8)'s drop-in for low
+    ports): its programs have no capability."""
+    need_root("setpriv to another user with an ambient capability")
+    if not shutil.which("setpriv"):
+        raise Skip("no setpriv (package util-linux)")
+    port = free_port()
+    launcher = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+                "--inh-caps=+net_bind_service", "--ambient-caps=+net_bind_service"]
+    Daemon(config_text([service("status", "exec", port, command=["/bin/cat", "/proc/self/status"])]),
+           launcher=launcher, readable=True)
+    seen = status_of_program(port)
+    assert seen["CapEff"] == seen["CapAmb"] == seen["CapPrm"] == 0, seen
+
+
+def marked(marker):
+    """The processes whose command line holds marker."""
+    found = []
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                if marker.encode() in f.read():
+                    found.append(int(entry))
+        except OSError:
+            pass
+    return found
+
+
+def leaving(marker, then):
+    """A program that starts a process in a session of its own (setsid) and one that its
+    child leaves behind (a double fork), both holding the connection, then does 'then'."""
+    return f"""#!/bin/sh
+setsid {PYTHON} -c 'import time; time.sleep(1000)' {marker} &
+( {PYTHON} -c 'import time; time.sleep(1000)' {marker} & )
+echo started
+{then}
+"""
+
+
+def check_left_nothing(marker, conn, d):
+    try:
+        conn.settimeout(5 * SLOW)
+        assert conn.recv(100) == b"", "the connection is still held"
+        wait_until(lambda: not marked(marker), 5 * SLOW, f"left running: {marked(marker)}")
+        wait_until(lambda: not children(d.proc.pid), 5 * SLOW, f"minetd's children: {children(d.proc.pid)}")
+    finally:
+        for pid in marked(marker):
+            os.kill(pid, signal.SIGKILL)
+
+
+@exec_test
+def what_a_program_starts_in_a_session_of_its_own_ends_when_it_ends():
+    marker = f"minetd-left-{os.getpid()}-ended"
+    port = free_port()
+    with Programs() as progs:
+        # a second for the two to be on their way, the first in its own session by then
+        script = leaving(marker, "sleep 1; exit 0")
+        d = Daemon(config_text([exec_service("leaver", port, progs.write("leave.sh", script))]))
+        with socket.create_connection(("127.0.0.1", port), timeout=5 * SLOW) as s:
+            assert s.recv(100) == b"started\n"
+            check_left_nothing(marker, s, d)
+
+
+@exec_test
+def what_a_program_starts_in_a_session_of_its_own_ends_at_its_timeout():
+    marker = f"minetd-left-{os.getpid()}-timeout"
+    port = free_port()
+    with Programs() as progs:
+        script = leaving(marker, "sleep 1000")
+        d = Daemon(config_text([exec_service("leaver", port, progs.write("leave.sh", script), timeout=1)]))
+        with socket.create_connection(("127.0.0.1", port), timeout=5 * SLOW) as s:
+            assert s.recv(100) == b"started\n"
+            d.wait_log("killed by signal 15 at its timeout")
+            check_left_nothing(marker, s, d)
+
+
+@exec_test
+def what_a_program_starts_in_a_session_of_its_own_ends_when_minetd_stops():
+    marker = f"minetd-left-{os.getpid()}-stop"
+    port = free_port()
+    with Programs() as progs:
+        d = Daemon(config_text([exec_service("leaver", port, progs.write("leave.sh", leaving(marker, "sleep 1000")))]))
+        with socket.create_connection(("127.0.0.1", port), timeout=5 * SLOW) as s:
+            assert s.recv(100) == b"started\n"
+            wait_until(lambda: len(marked(marker)) == 2, 5 * SLOW, "the program did not start its two")
+            assert d.stop() == 0, d.output()
+            try:
+                s.settimeout(5 * SLOW)
+                assert s.recv(100) == b"", "the connection is still held"
+                wait_until(lambda: not marked(marker), 2 * SLOW, f"left running: {marked(marker)}")
+            finally:
+                for pid in marked(marker):
+                    os.kill(pid, signal.SIGKILL)
+
+
+@exec_test
+def programs_end_is_seen_when_minetd_was_started_with_sigchld_ignored():
+    """The kernel reaps children itself while SIGCHLD is ignored: minetd never saw its
+    programs end, kept their places and spun on their pidfds."""
+    port = free_port()
+    with Programs() as progs:
+        d = Daemon(config_text([exec_service("once", port, progs.write("once.sh", "#!/bin/sh\necho hi\n"),
+                                             processes=1)], extra="log_connections = true;"),
+                   preexec_fn=lambda: signal.signal(signal.SIGCHLD, signal.SIG_IGN))
+        for i in range(5):     # one place: each program's end must be seen before the next
+            assert tcp_exchange("127.0.0.1", port, b"", timeout=5 * SLOW) == b"hi\n", i
+            d.wait_log(r"once: program \d+ for .* exited with status 0", count=i + 1)
+        before = d.cpu_seconds()
+        time.sleep(2)
+        assert d.cpu_seconds() - before < 0.5, "minetd spins while idle"
+
+
+@exec_test
+def reload_moves_a_udp_port_to_every_address_while_its_program_still_runs():
+    """The program's reply goes out through its service's socket of the moment: no copy of
+    the old socket keeps its port from the new one."""
+    port = free_port()
+    with Programs() as progs:
+        late = progs.write("late.sh", "#!/bin/sh\nsleep 2\necho late\n")
+        svc = lambda host: exec_service("late", port, late, protocol="udp", host=host, processes=4)
+        d = Daemon(config_text([svc("127.0.0.1")], extra="log_connections = true;"))
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as first:
+            first.settimeout(10 * SLOW)
+            first.sendto(b"first", ("127.0.0.1", port))
+            d.wait_log("late: program .* started")
+            line = d.reload(config_text([svc("")], host="", extra="log_connections = true;"))
+            assert "not reloaded" not in line and "cannot listen" not in d.output(), d.output()
+            d.wait_log(r"late: serving udp on \[::\]")
+            assert udp_exchange("127.0.0.1", port, b"second", timeout=10 * SLOW) == b"late\n"
+            assert first.recv(100) == b"late\n"
+
+
+@test
+def bind_that_fails_at_a_reload_is_tried_again_until_the_port_is_free():
+    port, taken = free_port(), free_port()
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as holder:
+        holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        holder.bind(("127.0.0.1", taken))
+        holder.listen()
+        services = [service("echo", "echo", port)]
+        d = Daemon(config_text(services))
+        d.reload(config_text(services + [service("second", "echo", taken, protocol="tcp")]))
+        d.wait_log(rf"service 'second': cannot listen on tcp 127.0.0.1:{taken}: .*; trying again every second")
+    d.wait_log(rf"second: serving tcp on 127.0.0.1:{taken} now", timeout=5 * SLOW)
+    assert tcp_exchange("127.0.0.1", taken, b"at last") == b"at last"
+    assert "not served" not in status_now(d)
+
+
+def status_now(d):
+    """What the counters say of every service."""
+    return "\n".join(l for l in d.output().splitlines() if "not served" in l)
+
+
+@exec_test
+def a_chatty_program_silences_neither_another_service_nor_its_own_end():
+    """Each service's programs have a budget of stderr lines of their own; how a program
+    ended is always logged, and how many lines were left out is said."""
+    chatty, slow = free_port(), free_port()
+    with Programs() as progs:
+        talk = progs.write("talk.sh", "#!/bin/sh\ni=0\nwhile [ $i -lt 2000 ]; do echo \"line $i\" >&2; "
+                                      "i=$((i + 1)); done\nexit 4\n")
+        d = Daemon(config_text([exec_service("chatty", chatty, talk),
+                                exec_service("slow", slow, progs.write("slow.sh", "#!/bin/sh\nsleep 100\n"),
+                                             timeout=1)]))
+        with socket.create_connection(("127.0.0.1", slow), timeout=5 * SLOW):
+            tcp_exchange("127.0.0.1", chatty, b"", timeout=10 * SLOW)
+            d.wait_log(r"chatty: program \d+ .* exited with status 4")
+            d.wait_log(r"slow: program \d+ .* was killed by signal 15 at its timeout", timeout=5 * SLOW)
+        out = d.wait_log(r"chatty: \d+ lines its programs wrote to stderr suppressed", timeout=15 * SLOW)
+        suppressed = int(re.search(r"chatty: (\d+) lines its programs wrote to stderr suppressed", out).group(1))
+        logged = len(re.findall(r"chatty: program \d+ for [^:]+:\d+: line \d+", out))
+        assert logged + suppressed == 2000, (logged, suppressed)
 
 
 if __name__ == "__main__":
