@@ -41,7 +41,7 @@ OBJECTS := $(SOURCES:daemon/%.c=$(BUILD)/obj/%.o)
 LIB_OBJECTS := $(filter-out $(BUILD)/obj/main.o,$(OBJECTS))
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
 
-.PHONY: all deps run check unit install deb bench fuzz clean
+.PHONY: all deps run check unit install deb bench fuzz tsan clean
 all: $(BUILD)/minetd
 
 # Installs missing Debian packages (as root) or says which; cheap when all are there.
@@ -101,6 +101,11 @@ bench: $(BUILD)/minetd
 fuzz:
 	@tools/deps.sh build check
 	BUILD=$(BUILD) tests/fuzz/run.sh $${FUZZ_SECONDS:-300}
+
+# ThreadSanitizer over the integration tests and the soak, two event loops each.
+tsan:
+	@tools/deps.sh build check
+	BUILD=$(BUILD) tests/sanitize/tsan.sh
 
 clean:
 	rm -rf $(BUILD)

@@ -186,24 +186,28 @@ static void dispatch(struct loop *loop, struct loop_io *io, uint32_t ev)
 	io->fn(loop, io, events);
 }
 
-int loop_run(struct loop *loop)
+int loop_dispatch(struct loop *loop, int timeout_msec)
 {
 	struct epoll_event evs[LOOP_BATCH];
+	int n = epoll_wait(loop->epfd, evs, LOOP_BATCH, timeout_msec);
 
-	loop->stopping = false;
-	while (!loop->stopping) {
-		int n = epoll_wait(loop->epfd, evs, LOOP_BATCH, -1);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		for (int i = 0; i < n && !loop->stopping; i++)
-			dispatch(loop, evs[i].data.ptr, evs[i].events);
-		free_released(loop);
-	}
+	if (n < 0)
+		return errno == EINTR ? 0 : -errno;
+	for (int i = 0; i < n && !loop->stopping; i++)
+		dispatch(loop, evs[i].data.ptr, evs[i].events);
 	free_released(loop);
 	return 0;
+}
+
+int loop_run(struct loop *loop)
+{
+	int r = 0;
+
+	loop->stopping = false;
+	while (!loop->stopping && r == 0)
+		r = loop_dispatch(loop, -1);
+	free_released(loop);
+	return r;
 }
 
 void loop_stop(struct loop *loop)

@@ -53,6 +53,9 @@ int loop_read_signal(struct loop_io *io);
 
 /* Runs until loop_stop; returns 0 or -errno. */
 int loop_run(struct loop *loop);
+/* One round: waits up to timeout_msec (-1: for ever) for events, dispatches them and frees
+ * what was released meanwhile; 0 or -errno. */
+int loop_dispatch(struct loop *loop, int timeout_msec);
 void loop_stop(struct loop *loop);
 
 uint64_t now_usec(void);        /* CLOCK_MONOTONIC */

@@ -26,9 +26,20 @@ struct kernel_sigaction {
 };
 
 /* The child shares minetd's memory, thread-local storage included, until execve: it makes
- * system calls only, never through a sanitizer's interceptors, and is not instrumented (a
- * sanitizer would take the suspended parent thread's frames for dead ones). */
+ * raw system calls only, never through a sanitizer's interceptors, and is not instrumented
+ * (ASan would take the suspended parent thread's frames for dead ones, TSan's interceptors
+ * would write the parent thread's state). */
 #define CHILD_CODE __attribute__((no_sanitize("address", "undefined", "thread")))
+
+/* The C library's clone under its own name: a sanitizer intercepts "clone" as a fork, and
+ * resets in a child that shares our memory what it keeps for the whole process. */
+extern int __clone(int (*fn)(void *arg), void *stack, int flags, void *arg, ...);
+
+/* fd as descriptor 'to', open across execve. */
+static inline __attribute__((always_inline)) CHILD_CODE int place_fd(int fd, int to)
+{
+	return fd == to ? (int)syscall(SYS_fcntl, fd, F_SETFD, 0) : (int)syscall(SYS_dup3, fd, to, 0);
+}
 
 /* The child, on its own stack in minetd's memory until execve. The credentials are changed
  * with the raw system calls: glibc's setuid() would ask every thread of the process it
@@ -40,7 +51,8 @@ static CHILD_CODE int child_main(void *arg)
 	struct kernel_sigaction dfl = { .handler = SIG_DFL };
 	uint64_t none = 0;
 
-	if (setsid() < 0 || dup2(s->fds[0], 0) < 0 || dup2(s->fds[1], 1) < 0 || dup2(s->fds[2], 2) < 0)
+	if (syscall(SYS_setsid) < 0 || place_fd(s->fds[0], 0) < 0 || place_fd(s->fds[1], 1) < 0 ||
+	    place_fd(s->fds[2], 2) < 0)
 		goto fail;
 	/* Nothing but its stdin, stdout and stderr, whoever opened the rest without
 	 * O_CLOEXEC (libconfig's fopen, minetd's own parent). */
@@ -77,8 +89,8 @@ pid_t spawn(const struct spawn *s, int *pidfd)
 	struct child c = { s, 0 };
 	/* CLONE_VFORK: we go on once the child has exec'd or exited, so nothing is copied and
 	 * the stack is ours again. */
-	pid_t pid = clone(child_main, (char *)s->stack + SPAWN_STACK_SIZE,
-			  CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD, &c, pidfd);
+	pid_t pid = __clone(child_main, (char *)s->stack + SPAWN_STACK_SIZE,
+			    CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD, &c, pidfd);
 
 	if (pid < 0)
 		return -errno;

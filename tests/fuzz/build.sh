@@ -19,7 +19,7 @@ LIBS="$(pkg-config --libs $PKGS)"
 
 command -v "$CC" >/dev/null || { echo "build.sh: no $CC (apt-get install clang libclang-rt-14-dev)" >&2; exit 1; }
 harnesses=("$@")
-[ ${#harnesses[@]} -gt 0 ] || harnesses=(fuzz_config fuzz_proto fuzz_handlers fuzz_acl)
+[ ${#harnesses[@]} -gt 0 ] || harnesses=(fuzz_config fuzz_proto fuzz_handlers fuzz_acl fuzz_fdstore)
 mkdir -p "$OUT/obj" "$OUT/bin"
 
 # Rebuilds an object when its source or any daemon header is newer; two at a time, as the

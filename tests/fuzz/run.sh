@@ -16,7 +16,7 @@ cd "$TOP"
 SECONDS_EACH=${1:-60}
 shift $(($# > 0 ? 1 : 0))
 harnesses=("$@")
-[ ${#harnesses[@]} -gt 0 ] || harnesses=(fuzz_config fuzz_proto fuzz_handlers fuzz_acl)
+[ ${#harnesses[@]} -gt 0 ] || harnesses=(fuzz_config fuzz_proto fuzz_handlers fuzz_acl fuzz_fdstore)
 OUT=$TOP/$BUILD/fuzz
 mkdir -p "$OUT/logs" "$OUT/artifacts"
 

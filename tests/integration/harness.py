@@ -97,7 +97,13 @@ def service(name, handler, port, protocol="both", host=None, **options):
     return "{ " + "; ".join(parts) + "; }"
 
 
+# ThreadSanitizer's run (tests/sanitize/tsan.sh) wants every config with this many event loops.
+TEST_WORKERS = os.environ.get("MINETD_TEST_WORKERS")
+
+
 def config_text(services, host="127.0.0.1", extra=""):
+    if TEST_WORKERS and "workers" not in extra:
+        extra += f"\nworkers = {TEST_WORKERS};"
     return f'host = "{host}";\n{extra}\nservices = (\n  ' + ",\n  ".join(services) + "\n);\n"
 
 
