@@ -102,9 +102,9 @@ TEST_WORKERS = os.environ.get("MINETD_TEST_WORKERS")
 
 
 def config_text(services, host="127.0.0.1", extra=""):
-    if TEST_WORKERS and "workers" not in extra:
-        extra += f"\nworkers = {TEST_WORKERS};"
-    return f'host = "{host}";\n{extra}\nservices = (\n  ' + ",\n  ".join(services) + "\n);\n"
+    # after the services: the lines the tests expect messages on stay where they are
+    tail = f"workers = {TEST_WORKERS};\n" if TEST_WORKERS and "workers" not in extra else ""
+    return f'host = "{host}";\n{extra}\nservices = (\n  ' + ",\n  ".join(services) + "\n);\n" + tail
 
 
 class Daemon:
