@@ -537,6 +537,17 @@ static void service_free(struct service *svc)
 	free(svc->replies);
 }
 
+bool service_at(const struct service *svc, const struct sockaddr_storage *addr)
+{
+	/* sin_port and sin6_port sit at the same offset */
+	unsigned port = ntohs(((const struct sockaddr_in *)addr)->sin_port);
+	bool here = svc->host.n_addrs == 0;
+
+	for (size_t i = 0; i < svc->host.n_addrs && !here; i++)
+		here = addr_overlap(&svc->host.addrs[i], addr);
+	return here && port == svc->port;
+}
+
 struct service *config_find_service(const struct config *c, const char *name)
 {
 	for (size_t i = 0; i < c->n_services; i++)

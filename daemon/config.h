@@ -8,17 +8,12 @@
 
 #include "acl.h"
 #include "keys.h"
+#include "listen.h"
 
 struct config_errors;
 struct handler;
 
 #define WORKERS_MAX 256
-
-enum {
-	PROTO_TCP = 1 << 0,
-	PROTO_UDP = 1 << 1,
-	PROTO_BOTH = PROTO_TCP | PROTO_UDP,
-};
 
 struct host {
 	char *text;                     /* as written; "" or "*" means every address */
@@ -92,6 +87,9 @@ struct config *config_ref(struct config *config);
 /* Drops a reference; the last one frees it. */
 void config_free(struct config *config);
 struct service *config_find_service(const struct config *config, const char *name);
+/* Whether a socket bound to addr (with its port) is where the service says it listens: on
+ * its port, and on its host unless that is every address. */
+bool service_at(const struct service *service, const struct sockaddr_storage *addr);
 
 uint64_t service_replies(const struct service *service);
 void service_count_reply(const struct service *service);

@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "config.h"
-#include "conn.h"
+#include "tcp.h"
 #include "listen.h"
 #include "log.h"
 #include "notify.h"
@@ -40,7 +40,7 @@ struct saving {
 	const char *service;
 };
 
-static int save_conn(void *ctx, int fd, const struct conn_state *st)
+static int save_conn(void *ctx, int fd, const struct tcp_conn_state *st)
 {
 	struct saving *s = ctx;
 	struct record r = {
@@ -82,7 +82,7 @@ void fdstore_save(struct server *srv, unsigned loop)
 	}
 	for (struct active_service *as = srv->services; as; as = as->next) {
 		s.service = as->service->name;
-		conn_save_all(as, save_conn, &s);
+		tcp_save_all(as, save_conn, &s);
 	}
 	snprintf(name, sizeof(name), STORED_STATE "%u", loop);
 	if (notify_store(s.state, name) < 0)
@@ -211,7 +211,7 @@ static unsigned restore_loop(struct fdstore *store, struct server *srv, const ch
 	}
 	for (size_t i = 0; i < store->n && read_at(state, &offset, &r, sizeof(r)) &&
 			   r.out_len <= CONN_BUF_SIZE && read_at(state, &offset, out, r.out_len); i++) {
-		struct conn_state st = {
+		struct tcp_conn_state st = {
 			.stream_pos = r.stream_pos, .bytes_in = r.bytes_in, .bytes_out = r.bytes_out,
 			.started_usec = r.started_usec, .active_usec = r.active_usec,
 			.read_closed = r.read_closed, .close_when_flushed = r.close_when_flushed,
@@ -225,7 +225,7 @@ static unsigned restore_loop(struct fdstore *store, struct server *srv, const ch
 			continue;
 		if (!(as = service_named(srv, r.service)))
 			close(sock->fd);
-		else if (conn_restore(srv, as, sock->fd, &st) == 0)
+		else if (tcp_restore(srv, as, sock->fd, &st) == 0)
 			n++;
 		sock->fd = -1;
 	}

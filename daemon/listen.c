@@ -132,6 +132,16 @@ int listen_bind(const struct sockaddr_storage *addr, unsigned port, int type, bo
 	return bind_one(bound, type, reuseport, fd_out);
 }
 
+unsigned proto_of_socktype(int type)
+{
+	return type == SOCK_STREAM ? PROTO_TCP : PROTO_UDP;
+}
+
+const char *proto_name(unsigned proto)
+{
+	return proto == PROTO_TCP ? "tcp" : proto == PROTO_UDP ? "udp" : "both";
+}
+
 const char *socket_type_name(int type)
 {
 	return type == SOCK_STREAM ? "tcp" : type == SOCK_DGRAM ? "udp" : "unknown";

@@ -10,6 +10,18 @@
 
 #define ADDR_TEXT_MAX 64        /* "[ffff:...:ffff]:65535" */
 
+/* What a service serves, and a socket is: TCP, UDP (a service: either or both). */
+enum {
+	PROTO_TCP = 1 << 0,
+	PROTO_UDP = 1 << 1,
+	PROTO_BOTH = PROTO_TCP | PROTO_UDP,
+};
+
+/* PROTO_TCP for SOCK_STREAM, PROTO_UDP for SOCK_DGRAM. */
+unsigned proto_of_socktype(int type);
+/* "tcp", "udp" or "both". */
+const char *proto_name(unsigned proto);
+
 struct inherited_socket {
 	int fd;
 	int type;               /* SOCK_STREAM (listening) or SOCK_DGRAM, IPv4 or IPv6; 0: neither */
@@ -29,6 +41,7 @@ int listen_bind(const struct sockaddr_storage *addr, unsigned port, int type, bo
  * destination address of each datagram so that replies leave from it. */
 int listen_prepare(int fd, int type);
 
+/* "tcp" for SOCK_STREAM, "udp" for SOCK_DGRAM. */
 const char *socket_type_name(int type);
 /* The address as text (IPv4-mapped IPv6 as IPv4) and the port; false for no IP address. */
 bool addr_host_port(const struct sockaddr *sa, char host[INET6_ADDRSTRLEN], unsigned *port);

@@ -94,7 +94,7 @@ static int load_config(const char *path, const struct named_socket *sockets, siz
 
 static const char *status_text(const struct daemon *d, char buf[STATUS_MAX])
 {
-	server_status(d->servers, d->loops, buf, STATUS_MAX);
+	serving_status(d->servers, d->loops, buf, STATUS_MAX);
 	return buf;
 }
 
@@ -131,7 +131,8 @@ static void reloaded(void *ctx, struct config *config)
 		if (loops_wanted(config) != d->loops)
 			log_warning("'workers' takes effect at the next start: %u event loops run now",
 				    d->loops);
-		log_info("reloaded %s: %zu services", d->config_path, config->n_services);
+		log_info("reloaded %s: %zu service%s", d->config_path, config->n_services,
+			 config->n_services == 1 ? "" : "s");
 	}
 	config_free(config);
 	notify_ready(status_text(d, status));
@@ -158,7 +159,7 @@ static void on_signal(struct loop *loop, struct loop_io *io, uint32_t events)
 			start_reload(d);
 			break;
 		case SIGUSR1:
-			server_log_counters(d->servers, d->loops);
+			serving_log_counters(d->servers, d->loops);
 			break;
 		}
 	}
@@ -311,9 +312,9 @@ static int run(const char *config_path)
 	/* What programs leave behind comes to minetd as they end, to be ended too. */
 	prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
 	if ((exit_status = start(&d)) == 0) {
-		log_info("minetd %s started with %s: %zu services, %zu sockets, %u event loops",
-			 MINETD_VERSION, config_path, d.server->config->n_services, d.server->n_listeners,
-			 d.loops);
+		size_t services = d.server->config->n_services;
+		log_info("minetd %s started with %s: %zu service%s, %zu sockets, %u event loops", MINETD_VERSION,
+			 config_path, services, services == 1 ? "" : "s", d.server->n_listeners, d.loops);
 		notify_ready(status_text(&d, status));
 		r = loop_run(d.loop);
 		notify_stopping();

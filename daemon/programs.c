@@ -21,12 +21,19 @@
 #include "proto.h"
 #include "serving.h"
 #include "spawn.h"
-#include "udp.h"
 
 #define KILL_GRACE_USEC (2 * 1000000ULL)        /* from SIGTERM to SIGKILL */
 #define LINE_MAX_LEN 1024                       /* a longer stderr line is logged in parts */
 #define STDERR_ROUNDS 16                        /* reads of its stderr per wake-up */
 #define ENV_PATH "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+/* One loop's programs: those it runs, the stack a program starts on (its child's until
+ * execve), the budget of lines of programs whose service is gone. */
+struct programs {
+	struct program *list;
+	void *stack;
+	struct log_ratelimit orphans_log;
+};
 
 struct program {
 	struct server *server;
@@ -36,7 +43,7 @@ struct program {
 	struct loop_io exited;          /* its pidfd */
 	struct loop_io err;             /* its stderr */
 	struct loop_io out;             /* UDP: its stdout, the reply */
-	const char *protocol;
+	unsigned proto;                 /* PROTO_TCP or PROTO_UDP */
 	char name[65];                  /* its service's */
 	char peer_text[ADDR_TEXT_MAX];
 	struct sockaddr_in6 peer;       /* IPv4 as mapped */
@@ -58,7 +65,7 @@ struct program {
 
 static struct log_fields fields_of(const struct program *p)
 {
-	return (struct log_fields){ .service = p->name, .protocol = p->protocol, .peer = p->peer_text };
+	return (struct log_fields){ .service = p->name, .protocol = proto_name(p->proto), .peer = p->peer_text };
 }
 
 /* One of the 'processes' places of as's service, which every loop shares; false when
@@ -113,7 +120,7 @@ static void unwatch(struct program *p, struct loop_io *io)
  * another service's. */
 static struct log_ratelimit *stderr_budget(struct program *p)
 {
-	return p->owner ? &p->owner->program_log : &p->server->program_log;
+	return p->owner ? &p->owner->program_log : &p->server->programs->orphans_log;
 }
 
 /* Its stderr, a line at a time, into the log: "PROGRAM[PID]: LINE". */
@@ -195,9 +202,9 @@ static void send_reply(struct program *p)
 		return;
 	refusal = serving_reply_refusal(p->server, &p->peer, p->request_len, p->reply_len, now_usec());
 	if (refusal)
-		serving_refuse(p->server, p->owner, "udp", (struct sockaddr *)&p->peer, refusal);
+		serving_refuse(p->server, p->owner, PROTO_UDP, (struct sockaddr *)&p->peer, refusal);
 	else
-		udp_send_reply(p->server, p->owner, &p->bound, &r);
+		serving_udp_reply(p->server, p->owner, &p->bound, &r);
 }
 
 /* How it ended, from its siginfo: code CLD_EXITED, CLD_KILLED or CLD_DUMPED with the exit
@@ -231,7 +238,7 @@ static void log_end(const struct program *p, struct program_end end)
 
 static bool started_here(pid_t pid, void *ctx)
 {
-	for (const struct program *p = ((struct server *)ctx)->programs; p; p = p->next)
+	for (const struct program *p = ((struct server *)ctx)->programs->list; p; p = p->next)
 		if (p->pid == pid)
 			return true;
 	return false;
@@ -241,6 +248,20 @@ static bool started_here(pid_t pid, void *ctx)
 static int end_leftovers(struct server *srv)
 {
 	return spawn_end_leftovers(started_here, srv);
+}
+
+/* The end of every program, run or not: what it held is closed, its place and its
+ * client's given back. */
+static void program_free(struct program *p)
+{
+	unwatch(p, &p->exited);
+	unwatch(p, &p->err);
+	unwatch(p, &p->out);
+	if (p->owner)
+		place_give(p->owner);
+	serving_release(p->server, &p->peer);
+	free(p->reply);
+	loop_release(p->server->loop, p, free);
 }
 
 /* It has exited: what it wrote is read, its reply sent, its place given back. */
@@ -257,22 +278,15 @@ static void program_finish(struct program *p, struct program_end end)
 	if (p->reply && !p->signals_sent && !p->ended)  /* killed unfinished: no answer */
 		send_reply(p);
 	log_end(p, end);
-	client_registry_give(srv->clients, &p->peer.sin6_addr);
-	if (p->owner && strcmp(p->protocol, "tcp") == 0)
+	if (p->owner && p->proto == PROTO_TCP)
 		counter_add(&p->owner->counters.tcp_active, (uint64_t)-1);
-	if (p->owner)
-		place_give(p->owner);
-	unwatch(p, &p->exited);
-	unwatch(p, &p->err);
-	unwatch(p, &p->out);
 	if (p->prev)
 		p->prev->next = p->next;
 	else
-		srv->programs = p->next;
+		srv->programs->list = p->next;
 	if (p->next)
 		p->next->prev = p->prev;
-	free(p->reply);
-	loop_release(srv->loop, p, free);
+	program_free(p);
 }
 
 /* Reaps it through its pidfd. What it leaves in its process group ends with it, as in
@@ -344,12 +358,12 @@ static void program_env(struct env *e, const struct program *p, const char *loca
 	env_add(e, "LOCAL_ADDR=%s", local);
 	env_add(e, "LOCAL_PORT=%u", local_port);
 	env_add(e, "MINETD_SERVICE=%s", p->name);
-	env_add(e, "MINETD_PROTOCOL=%s", p->protocol);
+	env_add(e, "MINETD_PROTOCOL=%s", proto_name(p->proto));
 	e->vars[e->n] = NULL;
 }
 
 /* A program for as, if its service allows one more; NULL when not, or without memory. */
-static struct program *program_new(struct server *srv, struct active_service *as, const char *protocol,
+static struct program *program_new(struct server *srv, struct active_service *as, unsigned proto,
 				   const struct sockaddr_in6 *peer)
 {
 	struct program *p;
@@ -360,26 +374,16 @@ static struct program *program_new(struct server *srv, struct active_service *as
 		place_give(as);
 		return NULL;
 	}
-	*p = (struct program){ .server = srv, .owner = as, .protocol = protocol, .peer = *peer,
+	*p = (struct program){ .server = srv, .owner = as, .proto = proto, .peer = *peer,
 			       .exited.fd = -1, .err.fd = -1, .out.fd = -1 };
 	snprintf(p->name, sizeof(p->name), "%s", as->service->name);
 	addr_to_string((const struct sockaddr *)peer, p->peer_text);
 	return p;
 }
 
-/* Forgets a program that never ran, and closes what it held. */
-static void program_drop(struct program *p)
-{
-	unwatch(p, &p->err);
-	unwatch(p, &p->out);
-	place_give(p->owner);
-	free(p->reply);
-	free(p);
-}
-
 /* Runs p with in and out as its stdin and stdout, reply (or -1) the end of out to read,
  * local the address the client reached. Returns 0, or -errno when it does not run. reply
- * is p's either way: program_drop closes it with the rest. */
+ * is p's either way: program_free closes it with the rest. */
 static int program_start(struct program *p, int in, int out, int reply, const char *local,
 			 unsigned local_port)
 {
@@ -390,7 +394,7 @@ static int program_start(struct program *p, int in, int out, int reply, const ch
 	pid_t pid;
 
 	p->out.fd = reply;
-	if (!srv->spawn_stack && !(srv->spawn_stack = malloc(SPAWN_STACK_SIZE)))
+	if (!srv->programs->stack && !(srv->programs->stack = malloc(SPAWN_STACK_SIZE)))
 		return -ENOMEM;
 	if (pipe2(err, O_CLOEXEC) < 0)
 		return -errno;
@@ -402,7 +406,7 @@ static int program_start(struct program *p, int in, int out, int reply, const ch
 	}
 	program_env(&env, p, local, local_port);
 	struct spawn s = {
-		.stack = srv->spawn_stack, .path = o->command.items[0], .argv = o->command.items,
+		.stack = srv->programs->stack, .path = o->command.items[0], .argv = o->command.items,
 		.envp = env.vars, .fds = { in, out, err[1] }, .switch_user = o->switch_user,
 		.uid = o->uid, .gid = o->gid, .groups = o->groups, .n_groups = (size_t)o->n_groups,
 	};
@@ -417,10 +421,10 @@ static int program_start(struct program *p, int in, int out, int reply, const ch
 	p->pid = pid;
 	p->started_usec = now_usec();
 	p->deadline_usec = p->started_usec + o->timeout * 1000000ULL;
-	p->next = srv->programs;
-	if (srv->programs)
-		srv->programs->prev = p;
-	srv->programs = p;
+	p->next = srv->programs->list;
+	if (p->next)
+		p->next->prev = p;
+	srv->programs->list = p;
 	if (srv->config->log_connections) {
 		struct log_fields f = fields_of(p);
 		log_fields(LOG_INFO, &f, "%s: program %d started for %s", p->name, (int)pid, p->peer_text);
@@ -428,24 +432,28 @@ static int program_start(struct program *p, int in, int out, int reply, const ch
 	return 0;
 }
 
-/* A client the limits had taken that gets no program after all. */
-static void program_refuse(struct server *srv, struct active_service *as, const char *protocol,
-			   const struct sockaddr_in6 *peer, int r)
+/* An admitted client that gets no program after all: none could be made (p NULL: as many
+ * run as the service allows, or no memory), or it could not start (r). */
+static void program_refuse(struct server *srv, struct active_service *as, unsigned proto,
+			   const struct sockaddr_in6 *peer, struct program *p, int r)
 {
 	const struct exec_options *o = as->service->options;
 	char why[160];
 
-	client_registry_give(srv->clients, &peer->sin6_addr);
+	if (p)
+		program_free(p);
+	else
+		serving_release(srv, peer);
 	if (r == 0)
 		snprintf(why, sizeof(why), "processes: as many programs run as the service allows");
 	else
 		snprintf(why, sizeof(why), "cannot run %s: %s", o->command.items[0], strerror(-r));
-	serving_refuse(srv, as, protocol, (const struct sockaddr *)peer, why);
+	serving_refuse(srv, as, proto, (const struct sockaddr *)peer, why);
 }
 
 void program_tcp(struct server *srv, struct active_service *as, int fd, const struct sockaddr_in6 *peer)
 {
-	struct program *p = program_new(srv, as, "tcp", peer);
+	struct program *p = program_new(srv, as, PROTO_TCP, peer);
 	struct sockaddr_storage bound;
 	socklen_t len = sizeof(bound);
 	char local[INET6_ADDRSTRLEN] = "";
@@ -457,13 +465,11 @@ void program_tcp(struct server *srv, struct active_service *as, int fd, const st
 	/* accepted non-blocking, for the loop: the program's reads wait, as on any socket */
 	if (p)
 		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
-	if (p && (r = program_start(p, fd, fd, -1, local, port)) < 0) {
-		program_drop(p);
-		p = NULL;
-	}
+	if (p)
+		r = program_start(p, fd, fd, -1, local, port);
 	close(fd);              /* the program's now */
-	if (!p) {
-		program_refuse(srv, as, "tcp", peer, r);
+	if (!p || r < 0) {
+		program_refuse(srv, as, PROTO_TCP, peer, p, r);
 		return;
 	}
 	counter_add(&as->counters.tcp_accepted, 1);
@@ -546,25 +552,20 @@ static int program_udp_start(struct program *p, const struct program_datagram *d
 
 void program_udp(struct server *srv, struct active_service *as, const struct program_datagram *d)
 {
-	const struct tcp_limits *limits = &srv->config->limits;
 	/* a running program holds a connection of its client, over UDP as over TCP */
-	const char *refusal = client_registry_take(srv->clients, &d->from->sin6_addr, limits->connections,
-						   limits->connections_per_source);
-	struct program *p = refusal ? NULL : program_new(srv, as, "udp", d->from);
+	const char *refusal = serving_admit(srv, as, d->from, PROTO_UDP);
+	struct program *p = refusal ? NULL : program_new(srv, as, PROTO_UDP, d->from);
 	int r = p ? program_udp_start(p, d) : 0;
 
-	if (refusal) {
-		serving_refuse(srv, as, "udp", (const struct sockaddr *)d->from, refusal);
-	} else if (!p || r < 0) {
-		if (p)
-			program_drop(p);
-		program_refuse(srv, as, "udp", d->from, r);
-	}
+	if (refusal)
+		serving_refuse(srv, as, PROTO_UDP, (const struct sockaddr *)d->from, refusal);
+	else if (!p || r < 0)
+		program_refuse(srv, as, PROTO_UDP, d->from, p, r);
 }
 
 void programs_tick(struct server *srv, uint64_t now)
 {
-	for (struct program *p = srv->programs; p; p = p->next) {
+	for (struct program *p = srv->programs->list; p; p = p->next) {
 		if (now < p->deadline_usec || p->signals_sent == 2)
 			continue;
 		/* its whole process group; what it started in another ends with it */
@@ -575,7 +576,7 @@ void programs_tick(struct server *srv, uint64_t now)
 	end_leftovers(srv);
 	for (struct active_service *as = srv->services; as; as = as->next)
 		log_ratelimit_flush(&as->program_log, now);
-	log_ratelimit_flush(&srv->program_log, now);
+	log_ratelimit_flush(&srv->programs->orphans_log, now);
 }
 
 /* At a stop: until every leftover is gone (each one's own come to minetd as it ends), for
@@ -587,7 +588,7 @@ void programs_end(struct server *srv, struct active_service *as)
 	struct program *p, *next;
 	struct program_end end;
 
-	for (p = srv->programs; p; p = next) {
+	for (p = srv->programs->list; p; p = next) {
 		next = p->next;
 		if (as && p->owner != as)
 			continue;
@@ -606,4 +607,26 @@ void programs_end(struct server *srv, struct active_service *as)
 	}
 	for (uint64_t until = now_usec() + STOP_WAIT_USEC; !as && end_leftovers(srv) > 0 && now_usec() < until;)
 		usleep(10000);
+}
+
+int programs_new(struct programs **out)
+{
+	struct programs *ps = calloc(1, sizeof(*ps));
+
+	if (!ps)
+		return -ENOMEM;
+	ps->orphans_log = (struct log_ratelimit){ .interval_usec = 10 * 1000000, .burst = 200,
+						  .what = "lines of programs whose service is gone" };
+	*out = ps;
+	return 0;
+}
+
+void programs_free(struct server *srv)
+{
+	if (!srv->programs)
+		return;
+	programs_end(srv, NULL);
+	free(srv->programs->stack);
+	free(srv->programs);
+	srv->programs = NULL;
 }

@@ -9,9 +9,15 @@
 #include <sys/socket.h>
 
 struct active_service;
+struct programs;
 struct server;
 struct service;
 struct sockaddr_in6;
+
+/* A loop's programs (server.c makes them, and frees them once they have ended). */
+int programs_new(struct programs **out);
+/* Ends every program still running first. */
+void programs_free(struct server *server);
 
 /* A datagram for a program, past the loop ports and the access lists. */
 struct program_datagram {
@@ -25,8 +31,8 @@ struct program_datagram {
 	const struct sockaddr_storage *bound;   /* the service's socket it came in on: the reply's */
 };
 
-/* fd, a TCP connection past the access lists and the limits, becomes the program's stdin
- * and stdout; the connection counts against the limits until the program ends. */
+/* fd, a TCP connection admitted (serving_admit), becomes the program's stdin and stdout;
+ * the client keeps its place until the program ends. */
 void program_tcp(struct server *server, struct active_service *as, int fd, const struct sockaddr_in6 *peer);
 void program_udp(struct server *server, struct active_service *as, const struct program_datagram *d);
 /* A reload keeps as, to go on as next: its programs count against next's 'processes'. */

@@ -9,30 +9,25 @@
 #include <unistd.h>
 
 #include "config.h"
-#include "conn.h"
 #include "handlers.h"
 #include "listen.h"
 #include "programs.h"
+#include "tcp.h"
 #include "udp.h"
 
 int server_new(struct loop *loop, struct client_registry *clients, struct server **out)
 {
 	struct server *srv = calloc(1, sizeof(*srv));
 
-	if (!srv || !(srv->scratch = malloc(SCRATCH_SIZE))) {
-		free(srv);
+	if (!srv)
 		return -ENOMEM;
-	}
 	srv->loop = loop;
 	srv->clients = clients;
 	srv->loops = 1;
 	srv->fd_limit = INT_MAX;
 	srv->client_log = (struct log_ratelimit){ .interval_usec = 10 * 1000000, .burst = 20 };
-	srv->program_log = (struct log_ratelimit){ .interval_usec = 10 * 1000000, .burst = 200,
-						   .what = "lines of programs whose service is gone" };
-	if (udp_batch_new(&srv->udp) < 0) {
-		free(srv->scratch);
-		free(srv);
+	if (tcp_new(&srv->tcp) < 0 || udp_new(&srv->udp) < 0 || programs_new(&srv->programs) < 0) {
+		server_free(srv);
 		return -ENOMEM;
 	}
 	*out = srv;
@@ -46,7 +41,7 @@ static void listener_io(struct loop *loop, struct loop_io *io, uint32_t events)
 	(void)loop;
 	(void)events;
 	if (l->type == SOCK_STREAM)
-		conn_accept(l);
+		tcp_accept(l);
 	else
 		udp_serve(l);
 }
@@ -159,17 +154,12 @@ int server_share_inherited(struct server *srv, const struct server *owner)
 	return 0;
 }
 
-static unsigned protocol_of(int type)
-{
-	return type == SOCK_STREAM ? PROTO_TCP : PROTO_UDP;
-}
-
 size_t server_named_sockets(const struct server *srv, struct named_socket **out)
 {
 	*out = calloc(srv->n_inherited + 1, sizeof(**out));
 	for (size_t i = 0; *out && i < srv->n_inherited; i++) {
 		const struct listener *l = srv->inherited[i];
-		(*out)[i] = (struct named_socket){ l->fd_name, protocol_of(l->type) };
+		(*out)[i] = (struct named_socket){ l->fd_name, proto_of_socktype(l->type) };
 	}
 	return *out ? srv->n_inherited : 0;
 }
@@ -197,13 +187,7 @@ static void plan_listener(struct plan *p, struct listener *l, size_t service, in
 /* The socket wins, but an admin who wrote another port or address should know. */
 static void warn_if_elsewhere(const struct service *svc, const struct listener *l)
 {
-	/* sin_port and sin6_port sit at the same offset */
-	unsigned port = ntohs(((const struct sockaddr_in *)&l->addr)->sin_port);
-	bool here = svc->host.n_addrs == 0;
-
-	for (size_t i = 0; i < svc->host.n_addrs && !here; i++)
-		here = addr_overlap(&svc->host.addrs[i], &l->addr);
-	if (svc->from_socket || (port == svc->port && here))
+	if (svc->from_socket || service_at(svc, &l->addr))
 		return;
 	log_warning("service '%s': the config says port %u on %s, but its %s socket from systemd "
 		    "listens on %s; serving the socket", svc->name, svc->port,
@@ -221,13 +205,13 @@ static int plan_inherited(struct plan *p, struct listener *l, bool starting)
 	if (!svc && handler_find(l->fd_name))
 		log_warning("socket '%s' (%s %s): cannot serve it with the handler's defaults",
 			    l->fd_name, type, l->addr_text);
-	else if (svc && !(svc->protocols & protocol_of(l->type)) && starting)
+	else if (svc && !(svc->protocols & proto_of_socktype(l->type)) && starting)
 		log_warning("socket '%s' (%s %s) from systemd: service '%s' does not serve %s; closing it",
 			    l->fd_name, type, l->addr_text, svc->name, type);
 	else if (!svc && starting)
 		log_warning("socket '%s' (%s %s) from systemd matches no service or handler; closing it",
 			    l->fd_name, type, l->addr_text);
-	if (!svc || !(svc->protocols & protocol_of(l->type)))
+	if (!svc || !(svc->protocols & proto_of_socktype(l->type)))
 		return 1;
 	warn_if_elsewhere(svc, l);
 	plan_listener(p, l, (size_t)(svc - p->config->services), l->type, NULL);
@@ -271,7 +255,7 @@ static void plan_binds(struct server *srv, struct plan *p, size_t i)
 	size_t n_addrs = svc->host.n_addrs;
 
 	for (size_t t = 0; t < 2; t++) {
-		if (!(svc->protocols & protocol_of(types[t])) || plan_has(p, i, NULL, types[t]))
+		if (!(svc->protocols & proto_of_socktype(types[t])) || plan_has(p, i, NULL, types[t]))
 			continue;
 		for (size_t a = 0; a < (n_addrs ? n_addrs : 1); a++) {
 			const struct sockaddr_storage *addr = n_addrs ? &svc->host.addrs[a] : NULL;
@@ -344,7 +328,7 @@ static void plan_retire(struct server *srv, struct plan *p)
 		if (as->keep)
 			continue;
 		log_info("service '%s' removed", as->service->name);
-		conn_close_all(as, "service removed");
+		tcp_close_all(as, "service removed");
 		programs_end(srv, as);
 		loop_release(srv->loop, as, free);
 	}
@@ -432,7 +416,7 @@ static void plan_commit(struct server *srv, struct plan *p)
 	}
 	/* The clients of kept services are held to the new access lists and protocols. */
 	for (struct active_service *as = srv->services; as; as = as->next)
-		conn_recheck(as);
+		tcp_recheck(as);
 }
 
 /* The sockets that could not be had when the config was applied: once a second, until the
@@ -460,7 +444,7 @@ static void retry_binds(struct server *srv)
 		if (!missing)
 			as->failure[0] = '\0';
 	}
-	udp_refuse(srv, srv->config, srv->listeners, srv->n_listeners);
+	udp_refuse(srv);
 }
 
 int server_apply(struct server *srv, struct config *cfg, bool starting)
@@ -481,7 +465,7 @@ int server_apply(struct server *srv, struct config *cfg, bool starting)
 		srv->config = cfg;
 		plan_commit(srv, &p);
 		config_free(old);       /* the services it drops are gone now */
-		udp_refuse(srv, cfg, srv->listeners, srv->n_listeners);
+		udp_refuse(srv);
 	}
 	free(p.listeners);
 	free(p.as);
@@ -491,7 +475,7 @@ int server_apply(struct server *srv, struct config *cfg, bool starting)
 void server_stop(struct server *srv)
 {
 	for (struct active_service *as = srv->services; as; as = as->next)
-		conn_close_all(as, "stopping");
+		tcp_close_all(as, "stopping");
 	for (size_t i = 0; i < srv->n_listeners; i++)
 		listener_retire(srv, srv->listeners[i]);
 	srv->n_listeners = 0;
@@ -504,8 +488,7 @@ void server_free(struct server *srv)
 	if (!srv)
 		return;
 	server_stop(srv);
-	programs_end(srv, NULL);
-	free(srv->spawn_stack);
+	programs_free(srv);
 	for (as = srv->services; as; as = next) {
 		next = as->next;
 		free(as);
@@ -515,63 +498,10 @@ void server_free(struct server *srv)
 	free(srv->inherited);
 	free(srv->unbound);
 	free(srv->listeners);
-	conn_bufs_free(srv);
-	udp_batch_free(srv->udp);
+	tcp_free(srv->tcp);
+	udp_free(srv->udp);
 	config_free(srv->config);
-	free(srv->scratch);
 	free(srv);
-}
-
-/* The counters of the service called name (NULL: of all) in every loop: every loop runs
- * the same services. The counters are all uint64_t. */
-static void counters_sum(struct server *const *servers, size_t n, const char *name, struct counters *sum)
-{
-	uint64_t *total = (uint64_t *)sum;
-
-	memset(sum, 0, sizeof(*sum));
-	for (size_t i = 0; i < n; i++)
-		for (const struct active_service *as = servers[i]->services; as; as = as->next)
-			if (!name || strcmp(as->service->name, name) == 0)
-				for (size_t k = 0; k < sizeof(*sum) / sizeof(*total); k++)
-					total[k] += counter_get(&((const uint64_t *)&as->counters)[k]);
-}
-
-void server_status(struct server *const *servers, size_t n, char *buf, size_t len)
-{
-	struct counters t;
-	size_t n_services = 0;
-	int used;
-
-	for (const struct active_service *as = servers[0]->services; as; as = as->next)
-		n_services++;
-	counters_sum(servers, n, NULL, &t);
-	used = snprintf(buf, len, "%zu services; tcp %" PRIu64 " active, %" PRIu64 " accepted; udp %" PRIu64
-			" datagrams; %" PRIu64 " refused", n_services, t.tcp_active, t.tcp_accepted,
-			t.udp_received, t.tcp_refused + t.udp_refused);
-	for (const struct active_service *as = servers[0]->services; as && used >= 0 && (size_t)used < len;
-	     as = as->next)
-		if (as->failure[0])
-			used += snprintf(buf + used, len - (size_t)used, "; not served: %s (%s)",
-					 as->service->name, as->failure);
-}
-
-void server_log_counters(struct server *const *servers, size_t n)
-{
-	for (const struct active_service *as = servers[0]->services; as; as = as->next) {
-		struct counters c;
-		counters_sum(servers, n, as->service->name, &c);
-		struct log_fields f = {
-			.service = as->service->name,
-			.has_traffic = true,
-			.bytes_in = c.bytes_in,
-			.bytes_out = c.bytes_out,
-		};
-		log_fields(LOG_INFO, &f, "%s: tcp %" PRIu64 " accepted, %" PRIu64 " active, %" PRIu64
-			   " refused; udp %" PRIu64 " received, %" PRIu64 " replied, %" PRIu64 " refused; %"
-			   PRIu64 " bytes in, %" PRIu64 " out", as->service->name, c.tcp_accepted,
-			   c.tcp_active, c.tcp_refused, c.udp_received, c.udp_replied, c.udp_refused,
-			   c.bytes_in, c.bytes_out);
-	}
 }
 
 void server_tick(struct server *srv)
@@ -579,7 +509,7 @@ void server_tick(struct server *srv)
 	uint64_t now = now_usec();
 
 	for (struct active_service *as = srv->services; as; as = as->next)
-		conn_enforce_limits(as, now);
+		tcp_enforce_limits(as, now);
 	programs_tick(srv, now);
 	retry_binds(srv);
 	for (size_t i = 0; i < srv->n_listeners; i++) {

@@ -34,8 +34,5 @@ size_t server_named_sockets(const struct server *server, struct named_socket **o
 int server_apply(struct server *server, struct config *config, bool starting);
 
 void server_stop(struct server *server);
-/* Over every loop's server. */
-void server_log_counters(struct server *const *servers, size_t n);
-void server_status(struct server *const *servers, size_t n, char *buf, size_t len);
 /* Once a second: timeouts, paused listeners. */
 void server_tick(struct server *server);

@@ -222,33 +222,12 @@ const char *units_bind_obstacle(void)
 	return own ? "this process has a network of its own, only a loopback (PrivateNetwork=)" : NULL;
 }
 
-static unsigned protocol_of(int type)
-{
-	return type == SOCK_STREAM ? PROTO_TCP : PROTO_UDP;
-}
-
-static unsigned port_of(const struct sockaddr_storage *ss)
-{
-	return ntohs(ss->ss_family == AF_INET6 ? ((const struct sockaddr_in6 *)ss)->sin6_port
-					       : ((const struct sockaddr_in *)ss)->sin_port);
-}
-
 /* What the config says: "*:7", "127.0.0.1:7", "[::1]:7", "localhost:7". */
 static void config_address(const struct service *svc, char where[WHERE_MAX])
 {
 	const char *host = svc->host.text && *svc->host.text ? svc->host.text : "*";
 
 	snprintf(where, WHERE_MAX, strchr(host, ':') ? "[%s]:%u" : "%s:%u", host, svc->port);
-}
-
-/* Whether a socket is on the service's port, and on its host unless that is every address. */
-static bool at_config_address(const struct service *svc, const struct unit_socket *s)
-{
-	bool host = svc->host.n_addrs == 0;
-
-	for (size_t i = 0; i < svc->host.n_addrs; i++)
-		host |= addr_overlap(&svc->host.addrs[i], &s->addr);
-	return host && port_of(&s->addr) == svc->port;
 }
 
 static bool passed(const struct unit_socket *s)
@@ -278,7 +257,7 @@ static void check_service(const struct config_place *at, const struct service *s
 			idle = s;
 		else if (of_side(s, svc, type)) {
 			n_passed++;
-			n_agree += at_config_address(svc, s);
+			n_agree += service_at(svc, &s->addr);
 		}
 	}
 	for (size_t i = 0; n_passed > 0 && n_agree == 0 && i < sockets->n; i++) {
@@ -317,7 +296,7 @@ static void check_socket(struct config_place at, const struct config *config, co
 		config_error(&at, "warning: socket unit %s passes a %s socket named '%s' (%s) that "
 			     "matches no service and no handler: minetd will close it", s->unit,
 			     socket_type_name(s->type), s->name, s->listen);
-	else if (svc && !(svc->protocols & protocol_of(s->type)))
+	else if (svc && !(svc->protocols & proto_of_socktype(s->type)))
 		config_error(&at, "warning: service '%s' serves no %s, but socket unit %s passes it a %s "
 			     "socket (%s): minetd will close it", svc->name, socket_type_name(s->type),
 			     s->unit, socket_type_name(s->type), s->listen);
@@ -333,7 +312,7 @@ void units_check(const struct config *config, const struct unit_sockets *sockets
 		const struct service *svc = &config->services[i];
 		at.line = svc->line;
 		for (size_t t = 0; t < 2; t++)
-			if (svc->protocols & protocol_of(types[t]))
+			if (svc->protocols & proto_of_socktype(types[t]))
 				check_service(&at, svc, types[t], sockets, obstacle);
 	}
 	for (size_t i = 0; i < sockets->n; i++)

@@ -19,7 +19,7 @@
 #include <unistd.h>
 
 #include "config.h"
-#include "conn.h"
+#include "tcp.h"
 #include "fdstore.h"
 #include "fuzz_data.h"
 #include "keys.h"
@@ -178,7 +178,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	fdstore_restore(store, server);
 	for (struct active_service *as = server->services; as; as = as->next)
-		conn_close_all(as, "fuzzed");
+		tcp_close_all(as, "fuzzed");
 	loop_dispatch(loop, 0);         /* frees what was released */
 	for (size_t i = 0; i < n; i++)
 		if (peers[i] >= 0)

@@ -1,4 +1,4 @@
-#include "conn.h"
+#include "tcp.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -16,6 +16,15 @@
 
 #define ACCEPT_BATCH 64
 #define READ_BATCH 8            /* reads per wake-up, so one client cannot starve others */
+#define SPARE_BUFS 64           /* CONN_BUF_SIZE buffers kept for reuse */
+
+/* One loop's TCP state: a buffer every connection reads into and generates in, one at a
+ * time, and output buffers kept for reuse. */
+struct tcp {
+	uint8_t *scratch;               /* CONN_BUF_SIZE */
+	void *spare[SPARE_BUFS];
+	size_t n_spare;
+};
 
 struct conn {
 	struct loop_io io;
@@ -34,23 +43,43 @@ struct conn {
 
 static void conn_io(struct loop *loop, struct loop_io *io, uint32_t events);
 
+int tcp_new(struct tcp **out)
+{
+	struct tcp *t = calloc(1, sizeof(*t));
+
+	if (!t || !(t->scratch = malloc(CONN_BUF_SIZE))) {
+		free(t);
+		return -ENOMEM;
+	}
+	*out = t;
+	return 0;
+}
+
+void tcp_free(struct tcp *t)
+{
+	if (!t)
+		return;
+	while (t->n_spare > 0)
+		free(t->spare[--t->n_spare]);
+	free(t->scratch);
+	free(t);
+}
+
 static void *buf_take(struct server *srv)
 {
-	return srv->n_free_bufs > 0 ? srv->free_bufs[--srv->n_free_bufs] : malloc(CONN_BUF_SIZE);
+	struct tcp *t = srv->tcp;
+
+	return t->n_spare > 0 ? t->spare[--t->n_spare] : malloc(CONN_BUF_SIZE);
 }
 
 static void buf_give(struct server *srv, void *buf)
 {
-	if (srv->n_free_bufs < SPARE_BUFS)
-		srv->free_bufs[srv->n_free_bufs++] = buf;
+	struct tcp *t = srv->tcp;
+
+	if (t->n_spare < SPARE_BUFS)
+		t->spare[t->n_spare++] = buf;
 	else
 		free(buf);
-}
-
-void conn_bufs_free(struct server *srv)
-{
-	while (srv->n_free_bufs > 0)
-		free(srv->free_bufs[--srv->n_free_bufs]);
 }
 
 static void conn_log_end(const struct conn *c, const char *reason)
@@ -59,7 +88,7 @@ static void conn_log_end(const struct conn *c, const char *reason)
 	char peer[ADDR_TEXT_MAX];
 	struct log_fields f = {
 		.service = svc->name,
-		.protocol = "tcp",
+		.protocol = proto_name(PROTO_TCP),
 		.peer = addr_to_string((const struct sockaddr *)&c->peer, peer),
 		.reason = reason,
 		.has_traffic = true,
@@ -89,7 +118,7 @@ static void conn_close(struct conn *c, const char *reason)
 	if (c->next)
 		c->next->prev = c->prev;
 	counter_add(&as->counters.tcp_active, (uint64_t)-1);
-	client_registry_give(c->server->clients, &c->peer.sin6_addr);
+	serving_release(c->server, &c->peer);
 	loop_release(c->server->loop, c, free);
 }
 
@@ -103,18 +132,18 @@ static void conn_abort(struct conn *c, const char *reason)
 	conn_close(c, reason);
 }
 
-void conn_close_all(struct active_service *as, const char *reason)
+void tcp_close_all(struct active_service *as, const char *reason)
 {
 	while (as->conns)
 		conn_close(as->conns, reason);
 }
 
-void conn_recheck(struct active_service *as)
+void tcp_recheck(struct active_service *as)
 {
 	struct conn *c, *next;
 
 	if (!(as->service->protocols & PROTO_TCP))
-		conn_close_all(as, "tcp removed from the service");
+		tcp_close_all(as, "tcp removed from the service");
 	for (c = as->conns; c; c = next) {
 		next = c->next;
 		if (!serving_permits(c->server, as, &c->peer.sin6_addr))
@@ -201,15 +230,15 @@ static void conn_generate(struct conn *c)
 {
 	ssize_t n;
 
-	chargen_stream(c->server->scratch, CONN_BUF_SIZE, c->stream_pos);
-	if ((n = conn_write(c, c->server->scratch, CONN_BUF_SIZE, 0)) > 0)
+	chargen_stream(c->server->tcp->scratch, CONN_BUF_SIZE, c->stream_pos);
+	if ((n = conn_write(c, c->server->tcp->scratch, CONN_BUF_SIZE, 0)) > 0)
 		c->stream_pos += (uint64_t)n;
 }
 
 /* Reads what the client sent; echo sends it back. Returns false when closed. */
 static bool conn_read(struct conn *c)
 {
-	uint8_t *buf = c->server->scratch;
+	uint8_t *buf = c->server->tcp->scratch;
 	enum tcp_behaviour behaviour = c->owner->service->handler->tcp;
 
 	for (int i = 0; i < READ_BATCH && !c->out; i++) {
@@ -266,7 +295,7 @@ static void conn_io(struct loop *loop, struct loop_io *io, uint32_t events)
 	conn_update_events(c);
 }
 
-void conn_enforce_limits(struct active_service *as, uint64_t now)
+void tcp_enforce_limits(struct active_service *as, uint64_t now)
 {
 	const struct tcp_limits *limits;
 	struct conn *c, *next;
@@ -296,11 +325,11 @@ static void conn_start(struct conn *c)
 		return;
 	}
 	service_count_reply(svc);
-	n = serving_reply(as, &in, c->server->scratch, SCRATCH_SIZE);
+	n = serving_reply(as, &in, c->server->tcp->scratch, CONN_BUF_SIZE);
 	/* MSG_MORE holds the reply until the close adds the FIN to the same segment: a packet
 	 * fewer for both ends. A reply that waits for room goes with the next send, which
 	 * has no MSG_MORE. */
-	if (n > 0 && !conn_send(c, c->server->scratch, (size_t)n, MSG_MORE))
+	if (n > 0 && !conn_send(c, c->server->tcp->scratch, (size_t)n, MSG_MORE))
 		return;
 	if (!c->out) {
 		conn_close(c, "done");
@@ -310,25 +339,29 @@ static void conn_start(struct conn *c)
 	conn_update_events(c);
 }
 
-/* A connection from peer on fd, once the access lists and the limits let it in; NULL
- * when they did not (fd is closed then, and the refusal counted and logged). */
-static struct conn *conn_new(struct server *srv, struct active_service *as, int fd,
-			     const struct sockaddr_storage *addr)
+/* A client on fd, once the access lists and the limits let it in: a connection served
+ * here, or a program's. Returns the connection, or NULL when it is none of ours (fd is
+ * closed then, or the program's, and a refusal is counted and logged). */
+static struct conn *conn_admit(struct server *srv, struct active_service *as, int fd,
+			       const struct sockaddr_storage *addr)
 {
+	bool program = serving_runs_program(as);
+	struct conn *c = program ? NULL : calloc(1, sizeof(*c));
+	uint64_t now = now_usec();
 	struct sockaddr_in6 peer;
 	const char *refusal;
-	struct conn *c = NULL;
-	uint64_t now = now_usec();
 	int one = 1;
 
 	addr_to_in6(addr, &peer);
-	if (!(refusal = serving_admit(srv, as, &peer)) && !(c = calloc(1, sizeof(*c)))) {
-		client_registry_give(srv->clients, &peer.sin6_addr);
-		refusal = "out of memory";
-	}
+	refusal = !program && !c ? "out of memory" : serving_admit(srv, as, &peer, PROTO_TCP);
 	if (refusal) {
+		free(c);
 		close(fd);
-		serving_refuse(srv, as, "tcp", (const struct sockaddr *)&peer, refusal);
+		serving_refuse(srv, as, PROTO_TCP, (const struct sockaddr *)&peer, refusal);
+		return NULL;
+	}
+	if (program) {
+		program_tcp(srv, as, fd, &peer);
 		return NULL;
 	}
 	*c = (struct conn){ .io.fd = fd, .owner = as, .server = srv, .next = as->conns, .started_usec = now,
@@ -343,12 +376,12 @@ static struct conn *conn_new(struct server *srv, struct active_service *as, int 
 	return c;
 }
 
-int conn_save_all(struct active_service *as, conn_save_fn *save, void *ctx)
+int tcp_save_all(struct active_service *as, tcp_save_fn *save, void *ctx)
 {
 	int n = 0;
 
 	for (struct conn *c = as->conns; c; c = c->next) {
-		struct conn_state st = {
+		struct tcp_conn_state st = {
 			.stream_pos = c->stream_pos, .bytes_in = c->bytes_in, .bytes_out = c->bytes_out,
 			.started_usec = c->started_usec, .active_usec = c->active_usec,
 			.read_closed = c->read_closed, .close_when_flushed = c->close_when_flushed,
@@ -361,18 +394,18 @@ int conn_save_all(struct active_service *as, conn_save_fn *save, void *ctx)
 	return n;
 }
 
-int conn_restore(struct server *srv, struct active_service *as, int fd, const struct conn_state *st)
+int tcp_restore(struct server *srv, struct active_service *as, int fd, const struct tcp_conn_state *st)
 {
 	struct sockaddr_storage peer;
 	socklen_t len = sizeof(peer);
 	struct conn *c;
 
 	if (getpeername(fd, (struct sockaddr *)&peer, &len) < 0 || st->out_len > CONN_BUF_SIZE ||
-	    !(as->service->protocols & PROTO_TCP)) {
+	    !(as->service->protocols & PROTO_TCP) || serving_runs_program(as)) {
 		close(fd);
 		return -EINVAL;
 	}
-	if (!(c = conn_new(srv, as, fd, &peer)))
+	if (!(c = conn_admit(srv, as, fd, &peer)))
 		return -EPERM;
 	c->stream_pos = st->stream_pos;
 	c->bytes_in = st->bytes_in;
@@ -389,42 +422,21 @@ int conn_restore(struct server *srv, struct active_service *as, int fd, const st
 	return 0;
 }
 
-/* exec: the connection is the program's; it counts against the limits until it ends. */
-static void conn_to_program(struct server *srv, struct active_service *as, int fd,
-			    const struct sockaddr_storage *addr)
-{
-	struct sockaddr_in6 peer;
-	const char *refusal;
-
-	addr_to_in6(addr, &peer);
-	if ((refusal = serving_admit(srv, as, &peer))) {
-		close(fd);
-		serving_refuse(srv, as, "tcp", (const struct sockaddr *)&peer, refusal);
-		return;
-	}
-	program_tcp(srv, as, fd, &peer);
-}
-
-void conn_accept(struct listener *l)
+void tcp_accept(struct listener *l)
 {
 	for (int i = 0; i < ACCEPT_BATCH && l->io.fn; i++) {
 		struct sockaddr_storage peer;
 		socklen_t len = sizeof(peer);
 		int fd = accept4(l->io.fd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		struct conn *c;
 
 		if (fd >= l->server->fd_limit) {
 			close(fd);
-			serving_refuse(l->server, l->owner, "tcp", (struct sockaddr *)&peer,
-				       "open files limit");
-			continue;
-		}
-		if (fd >= 0 && l->owner->service->handler->tcp == TCP_PROGRAM) {
-			conn_to_program(l->server, l->owner, fd, &peer);
+			serving_refuse(l->server, l->owner, PROTO_TCP, (struct sockaddr *)&peer, "open files limit");
 			continue;
 		}
 		if (fd >= 0) {
-			struct conn *c = conn_new(l->server, l->owner, fd, &peer);
-			if (c) {
+			if ((c = conn_admit(l->server, l->owner, fd, &peer))) {
 				counter_add(&l->owner->counters.tcp_accepted, 1);
 				conn_start(c);
 			}
