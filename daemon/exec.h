@@ -24,4 +24,7 @@ struct exec_options {
 
 extern const struct key exec_keys[];
 int exec_check(void *options, const struct config_place *at);
+/* From now on, exec_check checks only what the serving process needs (an absolute path):
+ * the helper, which runs the programs, checks their users and paths itself. */
+void exec_leave_checks_to_helper(void);
 void exec_release(void *options);

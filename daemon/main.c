@@ -7,17 +7,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
 #include "config.h"
+#include "exec.h"
 #include "fdstore.h"
 #include "keys.h"
 #include "listen.h"
 #include "log.h"
 #include "loop.h"
 #include "notify.h"
+#include "priv.h"
+#include "programs.h"
 #include "reload.h"
 #include "server.h"
 #include "units.h"
@@ -38,6 +40,9 @@ struct daemon {
 	unsigned loops;
 	const char *config_path;
 	struct reload *reload;
+	struct priv *priv;              /* the main loop's connection to minetd-helper */
+	struct priv *priv_reload;       /* the reload thread's */
+	bool under_helper_unit;         /* the helper is systemd's, not this process's child */
 	bool reload_again;              /* asked for while one was loading */
 	struct loop_io signals, tick, watchdog;
 	unsigned ticks;
@@ -115,12 +120,29 @@ static void start_reload(struct daemon *d)
 	}
 }
 
+/* On the reload's thread, once this process loaded the config: the helper loads it too,
+ * before anything is applied (it binds and runs only what it loaded itself). A config it
+ * refuses is refused here: what it says is the first problem. */
+static int helper_reload(void *ctx, const struct config *config, struct config_errors *errors)
+{
+	struct daemon *d = ctx;
+	char why[PRIVSEP_TEXT_MAX + 1];
+	int r = priv_reload(d->priv_reload, why);
+
+	(void)config;
+	if (r < 0)
+		config_error(&(struct config_place){ d->config_path, 0, d->config_path, errors },
+			     "minetd-helper refused it: %s", why[0] ? why : strerror(-r));
+	return r < 0 ? 1 : 0;
+}
+
 /* On the loop, once the config is loaded (NULL: refused). */
-static void reloaded(void *ctx, struct config *config)
+static void reloaded(void *ctx, struct config *config, const struct config_errors *errors)
 {
 	struct daemon *d = ctx;
 	char status[STATUS_MAX];
 
+	(void)errors;           /* logged */
 	if (!config || server_apply(d->server, config_ref(config), false) < 0) {
 		if (config)
 			config_free(config);
@@ -241,6 +263,45 @@ static int watch_events(struct daemon *d)
 	return r;
 }
 
+/* The privileged helper: systemd's (its socket in $MINETD_HELPER), or a child of this
+ * process. The programs it runs for an earlier minetd come as events once the loop runs. */
+static int start_helper(struct daemon *d)
+{
+	const char *path = getenv("MINETD_HELPER");
+	char why[PRIVSEP_TEXT_MAX + 1];
+	int r;
+
+	d->under_helper_unit = path && *path;
+	if ((r = priv_open(d->loop, d->under_helper_unit ? path : NULL, d->config_path, &d->priv)) < 0) {
+		log_error("cannot start minetd-helper%s%s: %s", path ? " at " : "", path ? path : "", strerror(-r));
+		return r;
+	}
+	d->server->priv = d->priv;
+	if ((r = priv_watch(d->priv, d->loop, programs_event, d->server)) < 0 || (r = priv_hello(d->priv, why)) < 0)
+		log_error("minetd-helper: %s", r == -EPIPE ? "ended (its messages say why)" : why[0] ? why :
+			  strerror(-r));
+	else if ((r = priv_attach(d->priv, &d->priv_reload)) < 0)
+		log_error("minetd-helper: no connection for reloads: %s", strerror(-r));
+	return r;
+}
+
+/* A stop ends the programs; a restart (a package upgrade) leaves them to the next minetd.
+ * By hand, the helper ends them when this process's connection ends. */
+static void stop_helper(struct daemon *d)
+{
+	char job[32];
+
+	if (!d->priv)
+		return;
+	if (d->under_helper_unit && units_own_job(job, sizeof(job)) == 0 && strcmp(job, "restart") == 0)
+		log_info("restarting: the programs run on");
+	else if (d->under_helper_unit)
+		priv_end_all(d->priv);
+	priv_close(d->priv_reload);
+	priv_close(d->priv);
+	d->priv = d->priv_reload = NULL;
+}
+
 /* The sockets from systemd, the config, the main loop's server: 0, or the exit status. */
 static int start(struct daemon *d)
 {
@@ -269,10 +330,16 @@ static int start(struct daemon *d)
 	fdstore_adopt_listeners(stored, d->server);
 	n = server_named_sockets(d->server, &sockets);
 	r = load_config(d->config_path, sockets, n, &config, !log_to_journal());
-	if (r == 0 && (r = reload_new(d->loop, d->config_path, sockets, n, reloaded, d, &d->reload)) < 0)
+	if (r == 0 && (r = reload_new(d->loop, d->config_path, sockets, n, helper_reload, reloaded, d,
+				      &d->reload)) < 0)
 		config_free(config);
 	free(sockets);
 	if (r < 0) {
+		fdstore_restore(stored, d->server);
+		return EXIT_CONFIG;
+	}
+	if ((r = start_helper(d)) < 0) {
+		config_free(config);
 		fdstore_restore(stored, d->server);
 		return EXIT_CONFIG;
 	}
@@ -305,12 +372,13 @@ static int run(const char *config_path)
 	int r, exit_status;
 
 	d.config_path = config_path;
+	if (getenv("MINETD_HELPER"))
+		exec_leave_checks_to_helper();
 	signal(SIGPIPE, SIG_IGN);
 	/* Started with SIGCHLD ignored, the kernel would reap the programs itself, and their
 	 * ends would go unnoticed. */
 	signal(SIGCHLD, SIG_DFL);
-	/* What programs leave behind comes to minetd as they end, to be ended too. */
-	prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+
 	if ((exit_status = start(&d)) == 0) {
 		size_t services = d.server->config->n_services;
 		log_info("minetd %s started with %s: %zu service%s, %zu sockets, %u event loops", MINETD_VERSION,
@@ -325,7 +393,11 @@ static int run(const char *config_path)
 	workers_stop(d.workers);
 	if (exit_status == EXIT_SUCCESS)
 		fdstore_save(d.server, 0);
+	/* a reload's thread still waiting for a resolver at exit keeps its connection */
+	if (d.reload && reload_running(d.reload))
+		d.priv_reload = NULL;
 	reload_free(d.reload);
+	stop_helper(&d);
 	server_free(d.server);
 	loop_free(d.loop);
 	client_registry_free(&d.clients);

@@ -18,20 +18,19 @@
 #include "listen.h"
 #include "log.h"
 #include "loop.h"
+#include "priv.h"
 #include "proto.h"
 #include "serving.h"
-#include "spawn.h"
 
 #define KILL_GRACE_USEC (2 * 1000000ULL)        /* from SIGTERM to SIGKILL */
 #define LINE_MAX_LEN 1024                       /* a longer stderr line is logged in parts */
 #define STDERR_ROUNDS 16                        /* reads of its stderr per wake-up */
-#define ENV_PATH "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
-/* One loop's programs: those it runs, the stack a program starts on (its child's until
- * execve), the budget of lines of programs whose service is gone. */
+/* One loop's programs: those it runs, the id the next one gets, the budget of lines of
+ * programs whose service is gone. */
 struct programs {
 	struct program *list;
-	void *stack;
+	uint64_t next_id;
 	struct log_ratelimit orphans_log;
 };
 
@@ -39,8 +38,9 @@ struct program {
 	struct server *server;
 	struct active_service *owner;   /* NULL once its service is gone */
 	struct program *prev, *next;
-	pid_t pid;
-	struct loop_io exited;          /* its pidfd */
+	uint64_t id;                    /* the helper's name for it */
+	pid_t pid;                      /* 0 until the helper says it started */
+	bool found;                     /* started for an earlier minetd: it holds no client's place */
 	struct loop_io err;             /* its stderr */
 	struct loop_io out;             /* UDP: its stdout, the reply */
 	unsigned proto;                 /* PROTO_TCP or PROTO_UDP */
@@ -236,39 +236,43 @@ static void log_end(const struct program *p, struct program_end end)
 			   p->name, (int)p->pid, p->peer_text, how, f.duration_usec / 1000);
 }
 
-static bool started_here(pid_t pid, void *ctx)
-{
-	for (const struct program *p = ((struct server *)ctx)->programs->list; p; p = p->next)
-		if (p->pid == pid)
-			return true;
-	return false;
-}
-
-/* What programs left behind as they ended (setsid'd or not) comes to minetd: it ends. */
-static int end_leftovers(struct server *srv)
-{
-	return spawn_end_leftovers(started_here, srv);
-}
-
 /* The end of every program, run or not: what it held is closed, its place and its
  * client's given back. */
 static void program_free(struct program *p)
 {
-	unwatch(p, &p->exited);
 	unwatch(p, &p->err);
 	unwatch(p, &p->out);
 	if (p->owner)
 		place_give(p->owner);
-	serving_release(p->server, &p->peer);
+	if (!p->found)
+		serving_release(p->server, &p->peer);
 	free(p->reply);
 	loop_release(p->server->loop, p, free);
+}
+
+static void program_link(struct program *p)
+{
+	struct programs *ps = p->server->programs;
+
+	p->next = ps->list;
+	if (p->next)
+		p->next->prev = p;
+	ps->list = p;
+}
+
+static void program_unlink(struct program *p)
+{
+	if (p->prev)
+		p->prev->next = p->next;
+	else
+		p->server->programs->list = p->next;
+	if (p->next)
+		p->next->prev = p->prev;
 }
 
 /* It has exited: what it wrote is read, its reply sent, its place given back. */
 static void program_finish(struct program *p, struct program_end end)
 {
-	struct server *srv = p->server;
-
 	if (p->err.fd >= 0)
 		read_stderr(p);
 	if (p->out.fd >= 0)
@@ -278,88 +282,10 @@ static void program_finish(struct program *p, struct program_end end)
 	if (p->reply && !p->signals_sent && !p->ended)  /* killed unfinished: no answer */
 		send_reply(p);
 	log_end(p, end);
-	if (p->owner && p->proto == PROTO_TCP)
+	if (p->owner && p->proto == PROTO_TCP && p->pid)
 		counter_add(&p->owner->counters.tcp_active, (uint64_t)-1);
-	if (p->prev)
-		p->prev->next = p->next;
-	else
-		srv->programs->list = p->next;
-	if (p->next)
-		p->next->prev = p->prev;
+	program_unlink(p);
 	program_free(p);
-}
-
-/* Reaps it through its pidfd. What it leaves in its process group ends with it, as in
- * systemd's unit per connection: nothing runs on unbounded by 'processes' and 'timeout';
- * killed while it is a zombie, whose pid (the group's id) is no other process's. Its
- * status is lost when someone else reaped it (started with SIGCHLD ignored): then its
- * group, whose id may be another's by now, is left alone. Returns false while it runs. */
-static bool reap(struct program *p, struct program_end *end)
-{
-	siginfo_t si = { 0 };
-
-	if (waitid(P_PIDFD, (id_t)p->exited.fd, &si, WEXITED | WNOHANG | WNOWAIT) < 0) {
-		*end = (struct program_end){ 0, 0 };
-		return true;
-	}
-	if (si.si_pid == 0)
-		return false;
-	kill(-p->pid, SIGKILL);
-	if (waitid(P_PIDFD, (id_t)p->exited.fd, &si, WEXITED | WNOHANG) < 0)
-		si.si_code = 0;
-	*end = (struct program_end){ si.si_code, si.si_status };
-	return true;
-}
-
-static void on_exited(struct loop *loop, struct loop_io *io, uint32_t events)
-{
-	struct program *p = container_of(io, struct program, exited);
-	struct server *srv = p->server;
-	struct program_end end;
-
-	(void)loop;
-	(void)events;
-	if (!reap(p, &end))
-		return;
-	program_finish(p, end);
-	end_leftovers(srv);
-}
-
-/* The environment: as systemd's Accept=yes sets it, and the service's; nothing of minetd's
- * own (no LISTEN_FDS, NOTIFY_SOCKET or FDSTORE). Sizes are bounded: names of at most 64
- * bytes, addresses of at most 46. */
-struct env {
-	char text[1024];
-	char *vars[8];
-	int used, n;
-};
-
-static void env_add(struct env *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void env_add(struct env *e, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	e->vars[e->n++] = e->text + e->used;
-	e->used += vsnprintf(e->text + e->used, sizeof(e->text) - (size_t)e->used, fmt, ap) + 1;
-	va_end(ap);
-}
-
-static void program_env(struct env *e, const struct program *p, const char *local, unsigned local_port)
-{
-	char remote[INET6_ADDRSTRLEN] = "";
-	unsigned remote_port = 0;
-
-	addr_host_port((const struct sockaddr *)&p->peer, remote, &remote_port);
-	env_add(e, "%s", ENV_PATH);
-	env_add(e, "REMOTE_ADDR=%s", remote);
-	env_add(e, "REMOTE_PORT=%u", remote_port);
-	env_add(e, "LOCAL_ADDR=%s", local);
-	env_add(e, "LOCAL_PORT=%u", local_port);
-	env_add(e, "MINETD_SERVICE=%s", p->name);
-	env_add(e, "MINETD_PROTOCOL=%s", proto_name(p->proto));
-	e->vars[e->n] = NULL;
 }
 
 /* A program for as, if its service allows one more; NULL when not, or without memory. */
@@ -374,71 +300,51 @@ static struct program *program_new(struct server *srv, struct active_service *as
 		place_give(as);
 		return NULL;
 	}
-	*p = (struct program){ .server = srv, .owner = as, .proto = proto, .peer = *peer,
-			       .exited.fd = -1, .err.fd = -1, .out.fd = -1 };
+	*p = (struct program){ .server = srv, .owner = as, .id = ++srv->programs->next_id, .proto = proto,
+			       .peer = *peer, .err.fd = -1, .out.fd = -1 };
 	snprintf(p->name, sizeof(p->name), "%s", as->service->name);
 	addr_to_string((const struct sockaddr *)peer, p->peer_text);
 	return p;
 }
 
-/* Runs p with in and out as its stdin and stdout, reply (or -1) the end of out to read,
- * local the address the client reached. Returns 0, or -errno when it does not run. reply
- * is p's either way: program_free closes it with the rest. */
-static int program_start(struct program *p, int in, int out, int reply, const char *local,
-			 unsigned local_port)
+/* Asks the helper to run p: fds are its stdin (a connection, or the datagram), for UDP
+ * the write end of its reply's pipe (reply the read end, p's either way), then stderr's
+ * write end, which this makes. local: the address the client reached. 0 or -errno; the
+ * answer comes as an event. */
+static int program_start(struct program *p, enum privsep_stdio stdio, int in, int out, int reply,
+			 const struct sockaddr_storage *local)
 {
 	struct server *srv = p->server;
 	const struct exec_options *o = p->owner->service->options;
-	struct env env = { .n = 0 };
-	int err[2], pidfd = -1, r;
-	pid_t pid;
+	int err[2], r;
 
-	p->out.fd = reply;
-	if (!srv->programs->stack && !(srv->programs->stack = malloc(SPAWN_STACK_SIZE)))
-		return -ENOMEM;
+	p->out.fd = reply;      /* watched once it started: its lines then name its pid */
+	if (!srv->priv)
+		return -ENOTCONN;
 	if (pipe2(err, O_CLOEXEC) < 0)
 		return -errno;
 	fcntl(err[0], F_SETFL, O_NONBLOCK);
-	if ((r = watch(p, &p->err, err[0], on_stderr)) < 0 ||
-	    (reply >= 0 && (r = watch(p, &p->out, reply, on_stdout)) < 0)) {
-		close(err[1]);
-		return r;
-	}
-	program_env(&env, p, local, local_port);
-	struct spawn s = {
-		.stack = srv->programs->stack, .path = o->command.items[0], .argv = o->command.items,
-		.envp = env.vars, .fds = { in, out, err[1] }, .switch_user = o->switch_user,
-		.uid = o->uid, .gid = o->gid, .groups = o->groups, .n_groups = (size_t)o->n_groups,
-	};
-	pid = spawn(&s, &pidfd);
+	p->err.fd = err[0];
+	int fds[] = { in, stdio == PRIVSEP_STDIO_CONNECTION ? err[1] : out, err[1] };
+	r = priv_spawn(srv->priv, p->id, p->name, p->proto, stdio, &p->peer, local, fds,
+		       stdio == PRIVSEP_STDIO_CONNECTION ? 2 : 3);
 	close(err[1]);
-	if (pid > 0 && (r = watch(p, &p->exited, pidfd, on_exited)) < 0) {
-		kill(pid, SIGKILL);     /* it must not run unwatched */
-		waitpid(pid, NULL, 0);
-	}
-	if (pid < 0 || r < 0)
-		return pid < 0 ? pid : r;
-	p->pid = pid;
+	if (r < 0)
+		return r;
 	p->started_usec = now_usec();
 	p->deadline_usec = p->started_usec + o->timeout * 1000000ULL;
-	p->next = srv->programs->list;
-	if (p->next)
-		p->next->prev = p;
-	srv->programs->list = p;
-	if (srv->config->log_connections) {
-		struct log_fields f = fields_of(p);
-		log_fields(LOG_INFO, &f, "%s: program %d started for %s", p->name, (int)pid, p->peer_text);
-	}
+	program_link(p);
 	return 0;
 }
 
 /* An admitted client that gets no program after all: none could be made (p NULL: as many
- * run as the service allows, or no memory), or it could not start (r). */
+ * run as the service allows, or no memory), or it could not start (r, and the helper's
+ * reason when it said one). */
 static void program_refuse(struct server *srv, struct active_service *as, unsigned proto,
-			   const struct sockaddr_in6 *peer, struct program *p, int r)
+			   const struct sockaddr_in6 *peer, struct program *p, int r, const char *reason)
 {
 	const struct exec_options *o = as->service->options;
-	char why[160];
+	char why[PRIVSEP_TEXT_MAX + 64];
 
 	if (p)
 		program_free(p);
@@ -446,6 +352,8 @@ static void program_refuse(struct server *srv, struct active_service *as, unsign
 		serving_release(srv, peer);
 	if (r == 0)
 		snprintf(why, sizeof(why), "processes: as many programs run as the service allows");
+	else if (reason && reason[0])
+		snprintf(why, sizeof(why), "%s", reason);
 	else
 		snprintf(why, sizeof(why), "cannot run %s: %s", o->command.items[0], strerror(-r));
 	serving_refuse(srv, as, proto, (const struct sockaddr *)peer, why);
@@ -454,26 +362,19 @@ static void program_refuse(struct server *srv, struct active_service *as, unsign
 void program_tcp(struct server *srv, struct active_service *as, int fd, const struct sockaddr_in6 *peer)
 {
 	struct program *p = program_new(srv, as, PROTO_TCP, peer);
-	struct sockaddr_storage bound;
-	socklen_t len = sizeof(bound);
-	char local[INET6_ADDRSTRLEN] = "";
-	unsigned port = 0;
+	struct sockaddr_storage local = { 0 };
+	socklen_t len = sizeof(local);
 	int r = 0;
 
-	if (p && getsockname(fd, (struct sockaddr *)&bound, &len) == 0)
-		addr_host_port((struct sockaddr *)&bound, local, &port);
-	/* accepted non-blocking, for the loop: the program's reads wait, as on any socket */
-	if (p)
+	if (p) {
+		getsockname(fd, (struct sockaddr *)&local, &len);
+		/* accepted non-blocking, for the loop: the program's reads wait, as on any socket */
 		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
-	if (p)
-		r = program_start(p, fd, fd, -1, local, port);
-	close(fd);              /* the program's now */
-	if (!p || r < 0) {
-		program_refuse(srv, as, PROTO_TCP, peer, p, r);
-		return;
+		r = program_start(p, PRIVSEP_STDIO_CONNECTION, fd, -1, -1, &local);
 	}
-	counter_add(&as->counters.tcp_accepted, 1);
-	counter_add(&as->counters.tcp_active, 1);
+	close(fd);              /* the helper's, then the program's */
+	if (!p || r < 0)
+		program_refuse(srv, as, PROTO_TCP, peer, p, r, NULL);
 }
 
 /* The datagram as a file to read to its end: no pipe to fill, nothing to wait for. */
@@ -492,7 +393,7 @@ static int datagram_file(const struct program_datagram *d)
 
 /* Where the datagram was sent to: the address of the cmsg that will be the reply's
  * source (IPv4 as such, also on a dual-stack socket), and the port of the socket. */
-static void datagram_local(const struct program_datagram *d, char host[INET6_ADDRSTRLEN], unsigned *port)
+static void datagram_local(const struct program_datagram *d, struct sockaddr_storage *local)
 {
 	struct msghdr m = { .msg_control = (void *)d->control, .msg_controllen = d->control_len };
 	struct cmsghdr *c = d->control_len ? CMSG_FIRSTHDR(&m) : NULL;
@@ -515,14 +416,13 @@ static void datagram_local(const struct program_datagram *d, char host[INET6_ADD
 		a.in6.sin6_family = AF_INET6;
 		a.in6.sin6_addr = i6.ipi6_addr;
 	}
-	addr_host_port(&a.sa, host, port);
+	*local = a.ss;
 }
 
 /* Everything the reply needs, then the program; 0 or -errno. */
 static int program_udp_start(struct program *p, const struct program_datagram *d)
 {
-	char local[INET6_ADDRSTRLEN] = "";
-	unsigned port = 0;
+	struct sockaddr_storage local;
 	int in, out[2], r;
 
 	if (d->control_len > sizeof(p->control) || !(p->reply = malloc(UDP_MAX_PAYLOAD + 1)))
@@ -535,7 +435,7 @@ static int program_udp_start(struct program *p, const struct program_datagram *d
 		memcpy(p->control, d->control, ((const struct cmsghdr *)d->control)->cmsg_len);
 	p->control_len = d->control_len;
 	p->request_len = d->len;
-	datagram_local(d, local, &port);
+	datagram_local(d, &local);
 	if ((in = datagram_file(d)) < 0)
 		return in;
 	if (pipe2(out, O_CLOEXEC) < 0) {
@@ -544,7 +444,7 @@ static int program_udp_start(struct program *p, const struct program_datagram *d
 		return r;
 	}
 	fcntl(out[0], F_SETFL, O_NONBLOCK);
-	r = program_start(p, in, out[1], out[0], local, port);
+	r = program_start(p, PRIVSEP_STDIO_DATAGRAM, in, out[1], out[0], &local);
 	close(in);
 	close(out[1]);
 	return r;
@@ -560,7 +460,7 @@ void program_udp(struct server *srv, struct active_service *as, const struct pro
 	if (refusal)
 		serving_refuse(srv, as, PROTO_UDP, (const struct sockaddr *)d->from, refusal);
 	else if (!p || r < 0)
-		program_refuse(srv, as, PROTO_UDP, d->from, p, r);
+		program_refuse(srv, as, PROTO_UDP, d->from, p, r, NULL);
 }
 
 void programs_tick(struct server *srv, uint64_t now)
@@ -568,45 +468,110 @@ void programs_tick(struct server *srv, uint64_t now)
 	for (struct program *p = srv->programs->list; p; p = p->next) {
 		if (now < p->deadline_usec || p->signals_sent == 2)
 			continue;
-		/* its whole process group; what it started in another ends with it */
-		kill(-p->pid, p->signals_sent++ ? SIGKILL : SIGTERM);
+		/* its group (its cgroup: what it started goes too) */
+		priv_signal(srv->priv, p->id, p->signals_sent++ ? SIGKILL : SIGTERM);
 		p->deadline_usec = now + KILL_GRACE_USEC;
 	}
-	/* the leftovers that were still going when last ended, and their own */
-	end_leftovers(srv);
 	for (struct active_service *as = srv->services; as; as = as->next)
 		log_ratelimit_flush(&as->program_log, now);
 	log_ratelimit_flush(&srv->programs->orphans_log, now);
 }
 
-/* At a stop: until every leftover is gone (each one's own come to minetd as it ends), for
- * a few seconds at most. */
-#define STOP_WAIT_USEC (3 * 1000000ULL)
-
 void programs_end(struct server *srv, struct active_service *as)
 {
-	struct program *p, *next;
-	struct program_end end;
-
-	for (p = srv->programs->list; p; p = next) {
-		next = p->next;
-		if (as && p->owner != as)
+	for (struct program *p = srv->programs->list; p; p = p->next) {
+		if (p->owner != as)
 			continue;
-		kill(-p->pid, SIGKILL);
+		priv_signal(srv->priv, p->id, SIGKILL);         /* it is reaped as usual */
 		p->signals_sent = 2;
 		p->ended = true;
-		if (as) {               /* the service goes: it is reaped as usual */
-			place_give(p->owner);
-			p->owner = NULL;
-			continue;
-		}
-		siginfo_t si = { 0 };   /* minetd stops: now */
-		waitid(P_PIDFD, (id_t)p->exited.fd, &si, WEXITED | WNOWAIT);
-		if (reap(p, &end))
-			program_finish(p, end);
+		place_give(p->owner);
+		p->owner = NULL;
 	}
-	for (uint64_t until = now_usec() + STOP_WAIT_USEC; !as && end_leftovers(srv) > 0 && now_usec() < until;)
-		usleep(10000);
+}
+
+static struct program *find(struct server *srv, uint64_t id)
+{
+	for (struct program *p = srv->programs->list; p; p = p->next)
+		if (p->id == id)
+			return p;
+	return NULL;
+}
+
+static struct active_service *running_programs(struct server *srv, const char *name)
+{
+	for (struct active_service *as = srv->services; as; as = as->next)
+		if (strcmp(as->service->name, name) == 0 && serving_runs_program(as))
+			return as;
+	return NULL;
+}
+
+/* A program started for an earlier minetd (this one restarted): counted against its
+ * service's 'processes', held to its timeout from when it started, its end logged. One
+ * whose service is gone ends. Its stderr is no longer read. */
+static void program_found(struct server *srv, const struct privsep_msg *m)
+{
+	struct active_service *as = running_programs(srv, m->service);
+	const struct exec_options *o = as ? as->service->options : NULL;
+	struct program *p = as ? calloc(1, sizeof(*p)) : NULL;
+
+	if (!p) {
+		priv_signal(srv->priv, m->id, SIGKILL);
+		return;
+	}
+	*p = (struct program){ .server = srv, .owner = as, .id = m->id, .pid = m->value, .found = true,
+			       .proto = m->proto == PROTO_UDP ? PROTO_UDP : PROTO_TCP, .peer = m->peer,
+			       .started_usec = m->started_usec, .err.fd = -1, .out.fd = -1 };
+	p->deadline_usec = p->started_usec + o->timeout * 1000000ULL;
+	snprintf(p->name, sizeof(p->name), "%s", as->service->name);
+	addr_to_string((const struct sockaddr *)&p->peer, p->peer_text);
+	__atomic_add_fetch(o->running, 1, __ATOMIC_RELAXED);
+	as->programs++;
+	if (p->proto == PROTO_TCP)
+		counter_add(&as->counters.tcp_active, 1);
+	if (srv->programs->next_id < m->id)
+		srv->programs->next_id = m->id;
+	program_link(p);
+	log_info("%s: program %d for %s, started before a restart, runs on", p->name, (int)p->pid, p->peer_text);
+}
+
+static void program_started(struct program *p, pid_t pid)
+{
+	p->pid = pid;
+	if (p->err.fd >= 0)
+		watch(p, &p->err, p->err.fd, on_stderr);
+	if (p->out.fd >= 0)
+		watch(p, &p->out, p->out.fd, on_stdout);
+	if (p->owner && p->proto == PROTO_TCP) {
+		counter_add(&p->owner->counters.tcp_accepted, 1);
+		counter_add(&p->owner->counters.tcp_active, 1);
+	}
+	if (p->server->config->log_connections) {
+		struct log_fields f = fields_of(p);
+		log_fields(LOG_INFO, &f, "%s: program %d started for %s", p->name, (int)pid, p->peer_text);
+	}
+}
+
+void programs_event(void *ctx, const struct privsep_msg *m)
+{
+	struct server *srv = ctx;
+	struct program *p = m->type == PRIVSEP_RUNNING ? NULL : find(srv, m->id);
+
+	if (m->type == PRIVSEP_RUNNING) {
+		program_found(srv, m);
+	} else if (!p) {
+		return;         /* a program this loop no longer knows: its end was logged */
+	} else if (m->type == PRIVSEP_STARTED) {
+		program_started(p, m->value);
+	} else if (m->type == PRIVSEP_EXITED) {
+		program_finish(p, (struct program_end){ m->code, m->value });
+	} else if (m->type == PRIVSEP_FAILED) {
+		program_unlink(p);
+		if (p->owner)
+			program_refuse(srv, p->owner, p->proto, &p->peer, p, -(m->value ? m->value : EPROTO), m->text);
+		else
+			program_free(p);
+	}
 }
 
 int programs_new(struct programs **out)
@@ -623,10 +588,14 @@ int programs_new(struct programs **out)
 
 void programs_free(struct server *srv)
 {
+	struct program *p, *next;
+
 	if (!srv->programs)
 		return;
-	programs_end(srv, NULL);
-	free(srv->programs->stack);
+	for (p = srv->programs->list; p; p = next) {
+		next = p->next;
+		program_free(p);
+	}
 	free(srv->programs);
 	srv->programs = NULL;
 }

@@ -14,9 +14,9 @@ struct server;
 struct service;
 struct sockaddr_in6;
 
-/* A loop's programs (server.c makes them, and frees them once they have ended). */
+/* A loop's programs (server.c makes and frees them). Freeing them forgets the programs
+ * that still run: the helper runs them on (a restart), or ends them (a stop, priv_end_all). */
 int programs_new(struct programs **out);
-/* Ends every program still running first. */
 void programs_free(struct server *server);
 
 /* A datagram for a program, past the loop ports and the access lists. */
@@ -39,6 +39,9 @@ void program_udp(struct server *server, struct active_service *as, const struct 
 void programs_keep(struct active_service *as, const struct service *next);
 /* Once a tick: programs past their timeout get SIGTERM, then SIGKILL. */
 void programs_tick(struct server *server, uint64_t now);
-/* Ends the programs of as (NULL: every one): their process groups get SIGKILL, and they
- * are reaped; what they still send is dropped. */
+/* Ends the programs of as, whose service goes: they get SIGKILL, what they still send is
+ * dropped, their ends are logged as they come. */
 void programs_end(struct server *server, struct active_service *as);
+struct privsep_msg;
+/* What the helper says of the loop's programs (a priv_event_fn; ctx: the server). */
+void programs_event(void *ctx, const struct privsep_msg *msg);

@@ -24,6 +24,7 @@ struct reload {
 	const char *path;
 	struct named_socket *sockets;
 	size_t n_sockets;
+	reload_then_fn *then_fn;
 	reload_done_fn *done_fn;
 	void *ctx;
 	/* what the thread hands over */
@@ -48,8 +49,14 @@ static void *load(void *arg)
 {
 	struct reload *rl = arg;
 	uint64_t one = 1;
+	int r;
 
 	rl->result = reload_load(rl->path, rl->sockets, rl->n_sockets, &rl->config, &rl->errors);
+	if (rl->result == 0 && rl->then_fn && (r = rl->then_fn(rl->ctx, rl->config, &rl->errors)) != 0) {
+		config_free(rl->config);
+		rl->config = NULL;
+		rl->result = r < 0 ? r : -EINVAL;
+	}
 	if (write(rl->done.fd, &one, sizeof(one)) != sizeof(one))
 		abort();        /* an eventfd takes this write, or the loop would wait forever */
 	return NULL;
@@ -70,8 +77,8 @@ static void loaded(struct loop *loop, struct loop_io *io, uint32_t events)
 		log_error("%s", rl->errors.lines[i]);
 	if (rl->result == -ENOMEM && rl->errors.n == 0)
 		log_error("%s: out of memory", rl->path);
+	rl->done_fn(rl->ctx, rl->result < 0 ? NULL : rl->config, &rl->errors);
 	config_errors_clear(&rl->errors);
-	rl->done_fn(rl->ctx, rl->result < 0 ? NULL : rl->config);
 }
 
 /* The names in one block of their own: a load left running at exit outlives the server. */
@@ -94,7 +101,7 @@ static struct named_socket *copy_sockets(const struct named_socket *sockets, siz
 }
 
 int reload_new(struct loop *loop, const char *path, const struct named_socket *sockets, size_t n,
-	       reload_done_fn *done, void *ctx, struct reload **out)
+	       reload_then_fn *then, reload_done_fn *done, void *ctx, struct reload **out)
 {
 	struct reload *rl = calloc(1, sizeof(*rl));
 	struct named_socket *copy = copy_sockets(sockets, n);
@@ -108,8 +115,8 @@ int reload_new(struct loop *loop, const char *path, const struct named_socket *s
 			close(fd);
 		return r;
 	}
-	*rl = (struct reload){ .loop = loop, .path = path, .sockets = copy, .n_sockets = n, .done_fn = done,
-			       .ctx = ctx };
+	*rl = (struct reload){ .loop = loop, .path = path, .sockets = copy, .n_sockets = n, .then_fn = then,
+			       .done_fn = done, .ctx = ctx };
 	if ((r = loop_add(loop, &rl->done, fd, LOOP_IN, loaded)) < 0) {
 		close(fd);
 		free(rl);

@@ -11,6 +11,7 @@
 #include "config.h"
 #include "handlers.h"
 #include "listen.h"
+#include "priv.h"
 #include "programs.h"
 #include "tcp.h"
 #include "udp.h"
@@ -348,12 +349,18 @@ static struct listener *plan_bind(struct server *srv, const struct planned_liste
 				  struct active_service *as, bool quiet)
 {
 	const struct service *svc = as->service;
-	struct sockaddr_storage bound;
+	struct sockaddr_storage bound = { 0 };
 	struct listener *l = NULL;
-	char text[ADDR_TEXT_MAX];
-	int fd, r = listen_bind(pl->addr, svc->port, pl->type, srv->loops > 1, &bound, &fd);
+	char text[ADDR_TEXT_MAX], why[PRIVSEP_TEXT_MAX + 1] = "";
+	unsigned addr_index = pl->addr ? (unsigned)(pl->addr - svc->host.addrs) : 0;
+	int fd, r = srv->priv ? priv_bind(srv->priv, svc->name, proto_of_socktype(pl->type), addr_index,
+					 srv->loop_index, srv->loops, &bound, &fd, why) :
+			listen_bind(pl->addr, svc->port, pl->type, srv->loops > 1, &bound, &fd);
 
-	addr_to_string((struct sockaddr *)&bound, text);
+	if (r < 0 && why[0])
+		snprintf(text, sizeof(text), "%s", why);       /* the helper's: where it tried */
+	else
+		addr_to_string((struct sockaddr *)&bound, text);
 	if (r == 0 && !(l = listener_new(srv, fd, pl->type))) {
 		close(fd);
 		r = -ENOMEM;
@@ -364,8 +371,8 @@ static struct listener *plan_bind(struct server *srv, const struct planned_liste
 			 strerror(-r));
 		if (!quiet)
 			log_error("service '%s': cannot listen on %s%s; trying again every second", svc->name,
-				  as->failure, !sandbox ? "" : " (under a hardened systemd unit, enable a "
-				  "socket unit for this service instead)");
+				  as->failure, !sandbox || srv->priv ? "" : " (under a hardened systemd unit, "
+				  "enable a socket unit for this service instead)");
 		return NULL;
 	}
 	l->addr = bound;

@@ -20,6 +20,7 @@
 
 struct config;
 struct conn;
+struct priv;
 struct programs;
 struct service;
 struct tcp;
@@ -94,10 +95,12 @@ struct server {
 	struct tcp *tcp;                /* tcp.c's: its buffers */
 	struct udp *udp;                /* udp.c's: its batch, the sources it never answers */
 	struct programs *programs;      /* programs.c's: the programs running */
+	struct priv *priv;              /* this loop's connection to minetd-helper, or NULL */
 	struct log_ratelimit client_log;        /* refused clients, failed replies */
 	/* against hostile clients */
 	struct client_registry *clients;        /* shared by every loop, UDP budgets too */
 	unsigned loops;                 /* more than one: SO_REUSEPORT */
+	unsigned loop_index;            /* which of them this one is, the main loop 0 */
 	int fd_limit;                   /* clients' descriptors stay below it: the rest is minetd's */
 };
 

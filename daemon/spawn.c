@@ -51,6 +51,9 @@ static CHILD_CODE int child_main(void *arg)
 	struct kernel_sigaction dfl = { .handler = SIG_DFL };
 	uint64_t none = 0;
 
+	/* First into its cgroup, from which nothing it starts can leave. */
+	if (s->cgroup_procs >= 0 && syscall(SYS_write, s->cgroup_procs, "0", 1) < 0)
+		goto fail;
 	if (syscall(SYS_setsid) < 0 || place_fd(s->fds[0], 0) < 0 || place_fd(s->fds[1], 1) < 0 ||
 	    place_fd(s->fds[2], 2) < 0)
 		goto fail;

@@ -17,6 +17,7 @@ struct spawn {
 	char *const *argv;
 	char *const *envp;
 	int fds[3];                     /* its stdin, stdout, stderr */
+	int cgroup_procs;               /* a cgroup's cgroup.procs to enter before execve, or -1 */
 	bool switch_user;
 	uid_t uid;
 	gid_t gid;

@@ -341,3 +341,34 @@ void units_check_config(const struct config *config, struct config_errors *warni
 			     strerror(-r), obstacle);
 	units_free(&sockets);
 }
+
+int units_own_job(char *type, size_t size)
+{
+	sd_bus_error error = SD_BUS_ERROR_NULL;
+	sd_bus_message *reply = NULL;
+	char *unit = NULL, *path = NULL, *job_type = NULL;
+	const char *job_path = NULL;
+	sd_bus *bus = NULL;
+	uint32_t id = 0;
+	int r;
+
+	type[0] = '\0';
+	if ((r = sd_pid_get_unit(0, &unit)) < 0 || (r = sd_bus_open_system(&bus)) < 0 ||
+	    (r = sd_bus_path_encode(UNIT_PATH, unit, &path)) < 0)
+		goto out;
+	(void)sd_bus_set_method_call_timeout(bus, BUS_TIMEOUT_USEC);
+	if ((r = sd_bus_get_property(bus, SYSTEMD, path, UNIT_IFACE, "Job", &error, &reply, "(uo)")) < 0 ||
+	    (r = sd_bus_message_read(reply, "(uo)", &id, &job_path)) < 0)
+		goto out;
+	if (id != 0 && (r = sd_bus_get_property_string(bus, SYSTEMD, job_path, SYSTEMD ".Job", "JobType", &error,
+						       &job_type)) >= 0)
+		snprintf(type, size, "%s", job_type);
+out:
+	sd_bus_error_free(&error);
+	sd_bus_message_unref(reply);
+	sd_bus_flush_close_unref(bus);
+	free(job_type);
+	free(path);
+	free(unit);
+	return r < 0 ? r : 0;
+}

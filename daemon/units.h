@@ -33,6 +33,10 @@ struct unit_sockets {
  * line if minetd cannot bind sockets itself here, else none. */
 void units_check_config(const struct config *config, struct config_errors *warnings);
 
+/* The type of the job systemd is running on the unit of the calling process ("stop",
+ * "restart", ...; "" when none) into type. 0, or -errno when systemd cannot be asked. */
+int units_own_job(char *type, size_t size);
+
 /* The socket units of the service -t runs in (its ExecReload=), if socket units trigger it,
  * else of minetd.service. Returns 0, -ESRCH when systemd knows no such service (or it is
  * masked), or another -errno when systemd cannot be asked. */

@@ -13,7 +13,7 @@ PKGS="libsystemd libconfig"
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
 # As the Makefile's MINETD_CPPFLAGS; the default quotes file is the shipped one.
 CPPFLAGS="-D_GNU_SOURCE -DMINETD_VERSION=\"fuzz\" -DMINETD_CONFIG_PATH=\"$TOP/config/minetd.conf\"
-	-DMINETD_QUOTES_PATH=\"$TOP/config/quotes\""
+	-DMINETD_QUOTES_PATH=\"$TOP/config/quotes\" -DMINETD_HELPER_PATH=\"$TOP/$BUILD/minetd-helper\""
 CFLAGS="-O1 -g -Wall -Wextra $SAN $(pkg-config --cflags $PKGS)"
 LIBS="$(pkg-config --libs $PKGS)"
 
@@ -27,7 +27,7 @@ mkdir -p "$OUT/obj" "$OUT/bin"
 newest_header=$(ls -t daemon/*.h | head -1)
 objects=() pids=()
 for src in daemon/*.c; do
-	[ "$src" = daemon/main.c ] && continue
+	case $src in daemon/main.c | daemon/helper_main.c) continue ;; esac
 	obj=$OUT/obj/$(basename "${src%.c}").o
 	objects+=("$obj")
 	if [ ! -e "$obj" ] || [ "$src" -nt "$obj" ] || [ "$newest_header" -nt "$obj" ] || [ "$0" -nt "$obj" ]; then

@@ -86,6 +86,25 @@ def children(pid):
     return found
 
 
+def helper_of(d):
+    """The pid of minetd's privileged helper (minetd-helper, its child), which starts the
+    programs: they are its children."""
+    for pid in children(d.proc.pid):
+        try:
+            with open(f"/proc/{pid}/comm") as f:
+                if f.read().strip() == "minetd-helper":
+                    return pid
+        except OSError:
+            pass
+    return None
+
+
+def programs_of(d):
+    """The programs minetd runs, as {pid: state}: the children of its helper."""
+    helper = helper_of(d)
+    return children(helper) if helper else {}
+
+
 def gone(pid):
     """No such process, or one that died and waits for a parent other than minetd."""
     st = proc_stat(pid)
@@ -332,8 +351,8 @@ def check_timeouts(d, conns):
             d.wait_log(rf"{name}: program {pid} .* was killed by signal {signal_number:d} at its timeout")
             wait_until(lambda: gone(grandchild), 5 * SLOW, f"{name}: grandchild {grandchild} still runs")
             assert conns[name].recv(100) == b"", name         # nobody holds the connection any more
-        # what comes back to minetd, the subreaper, is reaped within a tick
-        wait_until(lambda: not children(d.proc.pid), 2 * SLOW, f"minetd's children: {children(d.proc.pid)}")
+        # what comes back to the helper, the subreaper, is reaped within a tick
+        wait_until(lambda: not programs_of(d), 2 * SLOW, f"the helper's children: {programs_of(d)}")
     finally:
         for c in conns.values():
             c.close()
@@ -409,16 +428,16 @@ def two_thousand_tcp_connections_in_a_row_leave_no_zombie_and_no_descriptor():
     port = free_port()
     d = Daemon(config_text([exec_service("cat", port, "/bin/cat", protocol="tcp")]))
     assert tcp_exchange("127.0.0.1", port, b"first") == b"first"
-    wait_until(lambda: not children(d.proc.pid), 5 * SLOW, "the first program was not reaped")
+    wait_until(lambda: not programs_of(d), 5 * SLOW, "the first program was not reaped")
     fds = descriptors(d)
     for i in range(2000):
         data = b"%d" % i
         assert tcp_exchange("127.0.0.1", port, data) == data
         if i % 500 == 0:        # a program that just ended may wait a moment to be reaped
-            zombies = [pid for pid, state in children(d.proc.pid).items() if state == "Z"]
-            wait_until(lambda: not set(zombies) & set(children(d.proc.pid)), 2 * SLOW,
+            zombies = [pid for pid, state in programs_of(d).items() if state == "Z"]
+            wait_until(lambda: not set(zombies) & set(programs_of(d)), 2 * SLOW,
                        f"after {i} connections: zombies {zombies}")
-    wait_until(lambda: not children(d.proc.pid), 5 * SLOW, f"programs left: {children(d.proc.pid)}")
+    wait_until(lambda: not programs_of(d), 5 * SLOW, f"programs left: {programs_of(d)}")
     assert descriptors(d) == fds, (fds, descriptors(d))
     c = counters(d, "cat")
     assert c["accepted"] == 2001 and c["active"] == 0, c
@@ -448,7 +467,7 @@ class Flood:
 
     def count(self):
         while not self.stop.is_set():
-            self.most = max(self.most, len(children(self.d.proc.pid)))
+            self.most = max(self.most, len(programs_of(self.d)))
 
     def __enter__(self):
         for t in self.threads:
@@ -520,15 +539,15 @@ def reload_keeps_the_count_of_running_programs_and_removing_the_service_ends_the
     d = Daemon(config_text([waiting]))
     held = [socket.create_connection(("127.0.0.1", port), timeout=5 * SLOW) for _ in range(2)]
     try:
-        wait_until(lambda: len(children(d.proc.pid)) == 2, 5 * SLOW, "two programs do not run")
-        programs = list(children(d.proc.pid))
+        wait_until(lambda: len(programs_of(d)) == 2, 5 * SLOW, "two programs do not run")
+        programs = list(programs_of(d))
         d.reload(config_text([waiting.replace("processes = 2", "processes = 2; timeout = 20")]))
         assert refused(port), "a third program ran after a reload that kept the service"
-        assert sorted(children(d.proc.pid)) == sorted(programs)
+        assert sorted(programs_of(d)) == sorted(programs)
         d.reload(config_text([service("echo", "echo", other)]))
         d.wait_log("service 'wait' removed")
         d.wait_log(r"wait: program \d+ for .* was killed by signal 9 as its service ended", count=2)
-        wait_until(lambda: not children(d.proc.pid), 5 * SLOW, f"programs left: {children(d.proc.pid)}")
+        wait_until(lambda: not programs_of(d), 5 * SLOW, f"programs left: {programs_of(d)}")
         assert all(gone(pid) for pid in programs)
         for s in held:
             assert s.recv(10) == b""
@@ -551,7 +570,7 @@ def command_that_cannot_run_any_more_is_refused_and_said_why():
         d.wait_log(rf"gone: refused tcp client 127.0.0.1:\d+: cannot run {re.escape(prog)}: No such file")
         udp_no_reply("127.0.0.1", port, b"x", wait=0.5 * SLOW)
         c = counters(d, "gone")
-        assert c["tcp_refused"] == 1 and c["udp_refused"] == 1 and not children(d.proc.pid), c
+        assert c["tcp_refused"] == 1 and c["udp_refused"] == 1 and not programs_of(d), c
 
 
 # --- The amplification rule, over UDP.
@@ -693,8 +712,8 @@ def sigterm_ends_running_programs_and_minetd_exits_0():
         with socket.create_connection(("127.0.0.1", port), timeout=5 * SLOW) as s:
             with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
                 u.sendto(b"x", ("127.0.0.1", port))
-                wait_until(lambda: len(children(d.proc.pid)) == 2, 5 * SLOW, "two programs do not run")
-                programs = list(children(d.proc.pid))
+                wait_until(lambda: len(programs_of(d)) == 2, 5 * SLOW, "two programs do not run")
+                programs = list(programs_of(d))
                 assert d.stop() == 0, d.output()
                 assert s.recv(10) == b""
         wait_until(lambda: all(gone(pid) for pid in programs), 2 * SLOW, f"programs left: {programs}")
@@ -831,7 +850,7 @@ def check_left_nothing(marker, conn, d):
         conn.settimeout(5 * SLOW)
         assert conn.recv(100) == b"", "the connection is still held"
         wait_until(lambda: not marked(marker), 5 * SLOW, f"left running: {marked(marker)}")
-        wait_until(lambda: not children(d.proc.pid), 5 * SLOW, f"minetd's children: {children(d.proc.pid)}")
+        wait_until(lambda: not programs_of(d), 5 * SLOW, f"the helper's children: {programs_of(d)}")
     finally:
         for pid in marked(marker):
             os.kill(pid, signal.SIGKILL)
