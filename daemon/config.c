@@ -673,6 +673,9 @@ void config_free(struct config *c)
 	for (size_t i = 0; i < c->n_services; i++)
 		service_free(&c->services[i]);
 	free(c->services);
+	for (size_t i = 0; i < c->n_stopped; i++)
+		free((char *)c->stopped[i].name);
+	free(c->stopped);
 	release_values(root_keys, c);
 	free(c->path);
 	free(c);

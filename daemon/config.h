@@ -67,12 +67,16 @@ struct config {
 	struct acl acl;
 	struct service *services;
 	size_t n_services;
+	/* sockets systemd passed whose socket unit has stopped since: no longer served */
+	struct named_socket *stopped;
+	size_t n_stopped;
 };
 
-/* A socket systemd passed: its FileDescriptorName= and protocol (PROTO_*). */
+/* A socket systemd passed: its FileDescriptorName=, protocol (PROTO_*) and address. */
 struct named_socket {
 	const char *name;
 	unsigned protocol;
+	struct sockaddr_storage addr;
 };
 
 /* Parses and validates path completely. Returns 0 and *out, or -EINVAL (or -ENOMEM) with

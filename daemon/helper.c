@@ -475,6 +475,12 @@ static void do_reload(struct client *c, const struct privsep_msg *m)
 	h->waiting[h->n_waiting++] = (struct reload_request){ c, m->seq };
 }
 
+/* On the load's thread. */
+static int reload_config(void *ctx, struct config **out, struct config_errors *errors)
+{
+	return config_load(((struct helper *)ctx)->config_path, out, errors);
+}
+
 /* The load ended: the config in force, or the first problem, for every RELOAD waiting. */
 static void reloaded(void *ctx, struct config *config, const struct config_errors *errors)
 {
@@ -703,7 +709,7 @@ static int start(struct helper *h, const struct helper_options *o)
 		return r;
 	if ((r = loop_new(&h->loop)) < 0 || (r = loop_add_signals(h->loop, &h->signals, signals, 3, on_signal)) < 0 ||
 	    (r = loop_add_timer(h->loop, &h->tick, TICK_USEC, on_tick)) < 0 ||
-	    (r = reload_new(h->loop, h->config_path, NULL, 0, NULL, reloaded, h, &h->reload)) < 0)
+	    (r = reload_new(h->loop, h->config_path, reload_config, reloaded, h, &h->reload)) < 0)
 		return r;
 	h->cgroups = h->by_hand ? -1 : cgroup_open_delegated();
 	if (h->cgroups >= 0)

@@ -15,6 +15,7 @@
 #include "fdstore.h"
 #include "keys.h"
 #include "listen.h"
+#include "loader.h"
 #include "log.h"
 #include "loop.h"
 #include "notify.h"
@@ -40,6 +41,7 @@ struct daemon {
 	unsigned loops;
 	const char *config_path;
 	struct reload *reload;
+	struct loader *loader;          /* what a start or a reload loads */
 	struct priv *priv;              /* the main loop's connection to minetd-helper */
 	struct priv *priv_reload;       /* the reload thread's */
 	bool under_helper_unit;         /* the helper is systemd's, not this process's child */
@@ -78,22 +80,17 @@ static void report(const char *line, bool to_stderr)
 		log_error("%s", line);
 }
 
-/* Loads path with a service for each socket from systemd named after a handler, and
- * reports every problem. */
-static int load_config(const char *path, const struct named_socket *sockets, size_t n, struct config **out,
-		       bool to_stderr)
+/* Reports every problem of a load of path that returned r. */
+static int report_load(const char *path, int r, struct config_errors *errors, bool to_stderr)
 {
-	struct config_errors errors = { 0 };
-	int r = reload_load(path, sockets, n, out, &errors);
-
-	for (size_t i = 0; i < errors.n; i++)
-		report(errors.lines[i], to_stderr);
-	if (r == -ENOMEM && errors.n == 0) {
+	for (size_t i = 0; i < errors->n; i++)
+		report(errors->lines[i], to_stderr);
+	if (r == -ENOMEM && errors->n == 0) {
 		char line[PATH_MAX + 32];
 		snprintf(line, sizeof(line), "%s: out of memory", path);
 		report(line, to_stderr);
 	}
-	config_errors_clear(&errors);
+	config_errors_clear(errors);
 	return r;
 }
 
@@ -120,20 +117,10 @@ static void start_reload(struct daemon *d)
 	}
 }
 
-/* On the reload's thread, once this process loaded the config: the helper loads it too,
- * before anything is applied (it binds and runs only what it loaded itself). A config it
- * refuses is refused here: what it says is the first problem. */
-static int helper_reload(void *ctx, const struct config *config, struct config_errors *errors)
+/* On the reload's thread. */
+static int load(void *ctx, struct config **out, struct config_errors *errors)
 {
-	struct daemon *d = ctx;
-	char why[PRIVSEP_TEXT_MAX + 1];
-	int r = priv_reload(d->priv_reload, why);
-
-	(void)config;
-	if (r < 0)
-		config_error(&(struct config_place){ d->config_path, 0, d->config_path, errors },
-			     "minetd-helper refused it: %s", why[0] ? why : strerror(-r));
-	return r < 0 ? 1 : 0;
+	return loader_load(((struct daemon *)ctx)->loader, out, errors);
 }
 
 /* On the loop, once the config is loaded (NULL: refused). */
@@ -153,6 +140,7 @@ static void reloaded(void *ctx, struct config *config, const struct config_error
 		if (loops_wanted(config) != d->loops)
 			log_warning("'workers' takes effect at the next start: %u event loops run now",
 				    d->loops);
+		loader_forget_stopped(d->loader, config);
 		log_info("reloaded %s: %zu service%s", d->config_path, config->n_services,
 			 config->n_services == 1 ? "" : "s");
 	}
@@ -282,6 +270,8 @@ static int start_helper(struct daemon *d)
 			  strerror(-r));
 	else if ((r = priv_attach(d->priv, &d->priv_reload)) < 0)
 		log_error("minetd-helper: no connection for reloads: %s", strerror(-r));
+	else
+		loader_set_helper(d->loader, d->priv_reload);
 	return r;
 }
 
@@ -329,11 +319,15 @@ static int start(struct daemon *d)
 	free(socks);
 	fdstore_adopt_listeners(stored, d->server);
 	n = server_named_sockets(d->server, &sockets);
-	r = load_config(d->config_path, sockets, n, &config, !log_to_journal());
-	if (r == 0 && (r = reload_new(d->loop, d->config_path, sockets, n, helper_reload, reloaded, d,
-				      &d->reload)) < 0)
-		config_free(config);
+	r = loader_new(d->config_path, sockets, n, getenv("MINETD_HELPER") != NULL, &d->loader);
 	free(sockets);
+	if (r == 0) {
+		struct config_errors errors = { 0 };
+		r = report_load(d->config_path, loader_load_start(d->loader, &config, &errors), &errors,
+				!log_to_journal());
+	}
+	if (r == 0 && (r = reload_new(d->loop, d->config_path, load, reloaded, d, &d->reload)) < 0)
+		config_free(config);
 	if (r < 0) {
 		fdstore_restore(stored, d->server);
 		return EXIT_CONFIG;
@@ -398,6 +392,7 @@ static int run(const char *config_path)
 		d.priv_reload = NULL;
 	reload_free(d.reload);
 	stop_helper(&d);
+	loader_free(d.loader);
 	server_free(d.server);
 	loop_free(d.loop);
 	client_registry_free(&d.clients);
@@ -413,7 +408,9 @@ static int check_config(const char *path)
 	struct config_errors warnings = { 0 };
 	struct config *config;
 
-	if (load_config(path, NULL, 0, &config, true) < 0)
+	struct config_errors errors = { 0 };
+
+	if (report_load(path, config_load(path, &config, &errors), &errors, true) < 0)
 		return EXIT_CONFIG;
 	units_check_config(config, &warnings);
 	for (size_t i = 0; i < warnings.n; i++)

@@ -76,6 +76,38 @@ static void inherited_free(struct listener *l)
 	free(l);
 }
 
+static void inherited_release(void *ptr)
+{
+	inherited_free(ptr);
+}
+
+/* Whether the config says that l's socket unit has stopped since it was passed. */
+static bool unit_stopped(const struct config *cfg, const struct listener *l)
+{
+	for (size_t i = 0; i < cfg->n_stopped; i++)
+		if (strcmp(cfg->stopped[i].name, l->fd_name) == 0 &&
+		    cfg->stopped[i].protocol == proto_of_socktype(l->type) && addr_equal(&cfg->stopped[i].addr, &l->addr))
+			return true;
+	return false;
+}
+
+/* The sockets of stopped socket units go once a config is applied: closed (by the loop
+ * that took them from systemd), never served again. */
+static void drop_stopped(struct server *srv)
+{
+	for (size_t i = 0; i < srv->n_inherited; i++) {
+		struct listener *l = srv->inherited[i];
+		if (!l->stopped)
+			continue;
+		log_info("socket '%s' (%s %s): its socket unit has stopped; %s", l->fd_name,
+			 socket_type_name(l->type), l->addr_text, l->shared ? "no longer served" : "closing it");
+		loop_remove(srv->loop, &l->io);
+		if (loop_release(srv->loop, l, inherited_release) < 0)
+			inherited_free(l);
+		srv->inherited[i--] = srv->inherited[--srv->n_inherited];
+	}
+}
+
 /* Stops serving l; own sockets are closed, systemd's are kept for a later config. */
 static void listener_retire(struct server *srv, struct listener *l)
 {
@@ -160,7 +192,7 @@ size_t server_named_sockets(const struct server *srv, struct named_socket **out)
 	*out = calloc(srv->n_inherited + 1, sizeof(**out));
 	for (size_t i = 0; *out && i < srv->n_inherited; i++) {
 		const struct listener *l = srv->inherited[i];
-		(*out)[i] = (struct named_socket){ l->fd_name, proto_of_socktype(l->type) };
+		(*out)[i] = (struct named_socket){ l->fd_name, proto_of_socktype(l->type), l->addr };
 	}
 	return *out ? srv->n_inherited : 0;
 }
@@ -292,6 +324,8 @@ static int plan_build(struct server *srv, struct plan *p, bool starting)
 	if (!(p->listeners = calloc(most + 1, sizeof(*p->listeners))))
 		return -ENOMEM;
 	for (size_t i = 0; i < srv->n_inherited; i++) {
+		if ((srv->inherited[i]->stopped = unit_stopped(cfg, srv->inherited[i])))
+			continue;
 		if (plan_inherited(p, srv->inherited[i], starting) == 1 && starting) {
 			/* Nobody will ever serve it. */
 			inherited_free(srv->inherited[i]);
@@ -421,6 +455,7 @@ static void plan_commit(struct server *srv, struct plan *p)
 		else
 			srv->unbound[srv->n_unbound++] = (struct unbound){ as, pl->type, pl->addr };
 	}
+	drop_stopped(srv);
 	/* The clients of kept services are held to the new access lists and protocols. */
 	for (struct active_service *as = srv->services; as; as = as->next)
 		tcp_recheck(as);

@@ -70,6 +70,7 @@ struct listener {
 	bool inherited;
 	bool shared;                    /* another loop's inherited socket: not ours to close */
 	bool paused;                    /* out of file descriptors: accept later */
+	bool stopped;                   /* inherited: its socket unit has stopped; it closes */
 	const char *fd_name;            /* inherited: FileDescriptorName= */
 	struct sockaddr_storage addr;   /* own: what it is bound to */
 	char addr_text[ADDR_TEXT_MAX];

@@ -372,3 +372,23 @@ out:
 	free(unit);
 	return r < 0 ? r : 0;
 }
+
+int units_stopped(const struct named_socket *sockets, size_t n, bool *stopped)
+{
+	struct unit_sockets us;
+	int r = units_ask(&us);
+
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < n; i++) {
+		stopped[i] = true;
+		for (size_t k = 0; k < us.n && stopped[i]; k++) {
+			const struct unit_socket *s = &us.items[k];
+			stopped[i] = !(passed(s) && s->type && strcmp(s->name, sockets[i].name) == 0 &&
+				       proto_of_socktype(s->type) == sockets[i].protocol &&
+				       addr_equal(&s->addr, &sockets[i].addr));
+		}
+	}
+	units_free(&us);
+	return 0;
+}

@@ -33,6 +33,11 @@ struct unit_sockets {
  * line if minetd cannot bind sockets itself here, else none. */
 void units_check_config(const struct config *config, struct config_errors *warnings);
 
+struct named_socket;
+/* Which of the sockets systemd passed (sockets, n of them) no active socket unit of this
+ * service passes any more: stopped[i] for each. 0, or -errno when systemd cannot be asked. */
+int units_stopped(const struct named_socket *sockets, size_t n, bool *stopped);
+
 /* The type of the job systemd is running on the unit of the calling process ("stop",
  * "restart", ...; "" when none) into type. 0, or -errno when systemd cannot be asked. */
 int units_own_job(char *type, size_t size);
