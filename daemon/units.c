@@ -2,11 +2,9 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <systemd/sd-bus.h>
 #include <systemd/sd-daemon.h>
@@ -185,43 +183,6 @@ void units_free(struct unit_sockets *sockets)
 	memset(sockets, 0, sizeof(*sockets));
 }
 
-/* Whether what this process binds is out of every client's reach (PrivateNetwork=): its
- * network is not PID 1's, where systemd's sockets are; or, when another user's /proc/1
- * cannot be seen, no interface but the loopback is up with an IPv4 address. */
-static bool own_network(int fd)
-{
-	struct stat self, init;
-	struct ifreq ifr[64];
-	struct ifconf ifc = { .ifc_len = sizeof(ifr), .ifc_req = ifr };
-
-	if (stat("/proc/self/ns/net", &self) == 0 && stat("/proc/1/ns/net", &init) == 0)
-		return self.st_ino != init.st_ino || self.st_dev != init.st_dev;
-	if (ioctl(fd, SIOCGIFCONF, &ifc) < 0)
-		return false;
-	for (size_t i = 0; i < (size_t)ifc.ifc_len / sizeof(*ifr); i++)
-		if (ioctl(fd, SIOCGIFFLAGS, &ifr[i]) == 0 && (ifr[i].ifr_flags & IFF_UP) &&
-		    !(ifr[i].ifr_flags & IFF_LOOPBACK))
-			return false;
-	return true;
-}
-
-const char *units_bind_obstacle(void)
-{
-	int fd = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	bool own;
-
-	/* As listen_bind(): IPv4 alone when the kernel has no IPv6. */
-	if (fd < 0 && errno == EAFNOSUPPORT)
-		fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 && errno == EAFNOSUPPORT)
-		return "no IPv4 or IPv6 socket may be created here (RestrictAddressFamilies=)";
-	if (fd < 0)
-		return "no IPv4 or IPv6 socket can be created here";
-	own = own_network(fd);
-	close(fd);
-	return own ? "this process has a network of its own, only a loopback (PrivateNetwork=)" : NULL;
-}
-
 /* What the config says: "*:7", "127.0.0.1:7", "[::1]:7", "localhost:7". */
 static void config_address(const struct service *svc, char where[WHERE_MAX])
 {
@@ -240,22 +201,20 @@ static bool of_side(const struct unit_socket *s, const struct service *svc, int 
 	return s->type == type && strcmp(s->name, svc->name) == 0;
 }
 
-/* The sockets of a service's TCP or UDP side: where the config says, elsewhere only, or none
- * at all while minetd cannot bind one itself. */
+/* The sockets of a service's TCP or UDP side that a socket unit passes: where the config
+ * says, or elsewhere only (then minetd serves them, not the configured address). Without
+ * one, minetd-helper binds the configured address. */
 static void check_service(const struct config_place *at, const struct service *svc, int type,
-			  const struct unit_sockets *sockets, const char *obstacle)
+			  const struct unit_sockets *sockets)
 {
-	const char *proto = socket_type_name(type), *service = sockets->service;
-	const struct unit_socket *idle = NULL;
+	const char *proto = socket_type_name(type);
 	size_t n_passed = 0, n_agree = 0;
 	char where[WHERE_MAX];
 
 	config_address(svc, where);
 	for (size_t i = 0; i < sockets->n; i++) {
 		const struct unit_socket *s = &sockets->items[i];
-		if (of_side(s, svc, type) && !passed(s))
-			idle = s;
-		else if (of_side(s, svc, type)) {
+		if (of_side(s, svc, type) && passed(s)) {
 			n_passed++;
 			n_agree += service_at(svc, &s->addr);
 		}
@@ -267,20 +226,6 @@ static void check_service(const struct config_place *at, const struct service *s
 				     "unit %s listens on %s: minetd will serve that socket, not the "
 				     "configured address", svc->name, proto, where, s->unit, s->listen);
 	}
-	if (n_passed > 0 || !obstacle)
-		return;
-	if (idle)
-		config_error(at, "warning: service '%s' (%s %s) will not be served: its socket unit %s "
-			     "is %s and minetd cannot bind one itself: %s; start %s (with %s stopped)",
-			     svc->name, proto, where, idle->unit, idle->state, obstacle, idle->unit, service);
-	else
-		config_error(at, "warning: service '%s' (%s %s) will not be served: no socket unit of %s "
-			     "passes a %s socket named '%s' and minetd cannot bind one itself: %s; enable "
-			     "or write minetd-%s.socket (%s=%u, FileDescriptorName=%s, Service=%s), or let "
-			     "minetd bind with the drop-in in minetd(8)", svc->name, proto, where, service,
-			     proto, svc->name, obstacle, svc->name,
-			     type == SOCK_STREAM ? "ListenStream" : "ListenDatagram", svc->port, svc->name,
-			     service);
 }
 
 /* A socket that minetd would close at start. */
@@ -302,8 +247,7 @@ static void check_socket(struct config_place at, const struct config *config, co
 			     s->unit, socket_type_name(s->type), s->listen);
 }
 
-void units_check(const struct config *config, const struct unit_sockets *sockets, const char *obstacle,
-		 struct config_errors *warnings)
+void units_check(const struct config *config, const struct unit_sockets *sockets, struct config_errors *warnings)
 {
 	static const int types[] = { SOCK_STREAM, SOCK_DGRAM };
 	struct config_place at = { config->path, 0, config->path, warnings };
@@ -313,7 +257,7 @@ void units_check(const struct config *config, const struct unit_sockets *sockets
 		at.line = svc->line;
 		for (size_t t = 0; t < 2; t++)
 			if (svc->protocols & proto_of_socktype(types[t]))
-				check_service(&at, svc, types[t], sockets, obstacle);
+				check_service(&at, svc, types[t], sockets);
 	}
 	for (size_t i = 0; i < sockets->n; i++)
 		if (passed(&sockets->items[i]))
@@ -322,23 +266,14 @@ void units_check(const struct config *config, const struct unit_sockets *sockets
 
 void units_check_config(const struct config *config, struct config_errors *warnings)
 {
-	struct config_place at = { config->path, 0, config->path, warnings };
 	struct unit_sockets sockets;
-	const char *obstacle;
-	int r;
 
 	if (sd_booted() <= 0)
 		return;         /* no systemd, no socket units */
-	obstacle = units_bind_obstacle();
-	r = units_ask(&sockets);
-	if (r == 0)
-		units_check(config, &sockets, obstacle, warnings);
-	/* Unasked, they matter when every service needs one: -ESRCH, no minetd.service here. */
-	else if (r != -ESRCH && obstacle)
-		config_error(&at, "warning: the socket units systemd will pass were not checked (cannot "
-			     "ask systemd over the system bus: %s) and minetd cannot bind sockets itself "
-			     "(%s): a service without a socket unit named after it will not be served",
-			     strerror(-r), obstacle);
+	/* Unasked (no minetd.service here, no bus), nothing to say: minetd-helper binds every
+	 * service that no socket unit passes. */
+	if (units_ask(&sockets) == 0)
+		units_check(config, &sockets, warnings);
 	units_free(&sockets);
 }
 

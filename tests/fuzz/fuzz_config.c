@@ -239,9 +239,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (!sockets)
 			abort();
 		for (size_t i = 0; i < n_file; i++)
-			sockets[i] = (struct named_socket){ c->services[i].name, PROTO_UDP };
+			sockets[i] = (struct named_socket){ .name = c->services[i].name, .protocol = PROTO_UDP };
 		for (size_t i = 0; i < n_handlers; i++)
-			sockets[n++] = (struct named_socket){ handler_names[i], PROTO_TCP };
+			sockets[n++] = (struct named_socket){ .name = handler_names[i], .protocol = PROTO_TCP };
 		struct config_errors e = { 0 };
 		CHECK(config_add_sockets(c, sockets, n, &e) == 0, "config_add_sockets");
 		for (size_t i = 0; i < n_handlers; i++) {

@@ -7,11 +7,14 @@
 #                              under $CONTAINER/up/usr, /etc or /var appear in the container's
 #                              /usr, /etc or /var (copy-on-write over the host's; the host is
 #                              left untouched)
-#   container_install          puts $MINETD, the quotes, the config and the units of the
-#                              tree where the package puts them (under $CONTAINER/up); a
-#                              FAIL line and status 1 when $MINETD is not built
+#   container_install          puts $MINETD, its helper (minetd-helper beside it), the quotes,
+#                              the config and the units of the tree where the package puts
+#                              them (under $CONTAINER/up); a FAIL line and status 1 when
+#                              they are not built
 #   container_boot SCRIPT [SYSTEMD-NSPAWN-OPTION...]
-#                              boots with a private network and runs SCRIPT as a oneshot unit;
+#                              boots with a private network and the unified cgroup hierarchy
+#                              (Debian 12's, where minetd-helper's Delegate=yes works; this
+#                              host may mount v1), and runs SCRIPT as a oneshot unit;
 #                              returns when SCRIPT ends the container (`systemctl exit`, see
 #                              inside.sh), with systemd-nspawn's status (124: timed out after
 #                              $BOOT_TIMEOUT seconds). In the container, /minetd-lib is
@@ -58,13 +61,16 @@ container_init() {
 # them, the host does not. The units in /lib (which is /usr/lib: --volatile=yes takes
 # only /usr of the host), not /etc, so that systemctl mask and drop-ins work on them.
 container_install() {
-	if [ ! -x "$MINETD" ]; then
-		echo "FAIL: $CONTAINER_TEST: $MINETD not built"
+	_helper=$(dirname "$MINETD")/minetd-helper
+	if [ ! -x "$MINETD" ] || [ ! -x "$_helper" ]; then
+		echo "FAIL: $CONTAINER_TEST: $MINETD or $_helper not built"
 		return 1
 	fi
 	_up=$CONTAINER/up
-	mkdir -p "$_up/usr/sbin" "$_up/usr/share/minetd" "$_up/usr/lib/systemd/system" "$_up/etc/minetd" &&
+	mkdir -p "$_up/usr/sbin" "$_up/usr/libexec/minetd" "$_up/usr/share/minetd" "$_up/usr/lib/systemd/system" \
+		"$_up/etc/minetd" &&
 		cp "$MINETD" "$_up/usr/sbin/minetd" &&
+		cp "$_helper" "$_up/usr/libexec/minetd/minetd-helper" &&
 		cp "$TOP/config/quotes" "$_up/usr/share/minetd/quotes" &&
 		cp "$TOP/config/minetd.conf" "$_up/etc/minetd/minetd.conf" &&
 		cp "$TOP"/systemd/*.socket "$TOP"/systemd/*.service "$_up/usr/lib/systemd/system/"
@@ -85,7 +91,8 @@ TimeoutStartSec=infinity
 StandardOutput=append:/minetd-out/log
 StandardError=inherit
 EOF
-	timeout --kill-after=10 "$BOOT_TIMEOUT" systemd-nspawn -q --volatile=yes -D / \
+	timeout --kill-after=10 "$BOOT_TIMEOUT" unshare -m \
+		env SYSTEMD_NSPAWN_UNIFIED_HIERARCHY=1 systemd-nspawn -q --volatile=yes -D / \
 		--register=no --keep-unit --private-network \
 		--overlay=/usr:"$CONTAINER/up/usr":/usr --overlay=/etc:"$CONTAINER/up/etc":/etc \
 		--overlay=/var:"$CONTAINER/up/var":/var \

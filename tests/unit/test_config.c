@@ -207,7 +207,8 @@ static void exec_options_and_their_defaults(void **state)
 static void socket_named_after_handler_is_a_service(void **state)
 {
 	static const struct named_socket sockets[] = {
-		{ "daytime", PROTO_TCP }, { "nope", PROTO_TCP }, { "daytime", PROTO_UDP }, { "echo", PROTO_UDP },
+		{ .name = "daytime", .protocol = PROTO_TCP }, { .name = "nope", .protocol = PROTO_TCP },
+		{ .name = "daytime", .protocol = PROTO_UDP }, { .name = "echo", .protocol = PROTO_UDP },
 	};
 	struct config_errors errors = { 0 };
 	struct config *c = load_good("config/minetd.conf");
