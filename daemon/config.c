@@ -214,6 +214,7 @@ static int check_members(const config_setting_t *group, const struct key *keys, 
 {
 	int problems = 0;
 
+	(void)handler_name;     /* own is NULL for a handler that does not exist */
 	for (int i = 0; i < config_setting_length(group); i++) {
 		const config_setting_t *s = config_setting_get_elem(group, (unsigned)i);
 		const char *name = config_setting_name(s);
@@ -227,7 +228,7 @@ static int check_members(const config_setting_t *group, const struct key *keys, 
 			config_error(&at, "'%s' must be %s", name, key_types[k->type].name);
 		else if (!k)
 			config_error(&at, "unknown key '%s'", name);
-		else if (other && other != own && handler_name)
+		else if (other && other != own && own)    /* with a mistyped handler, the typo says it */
 			config_error(&at, "'%s' applies only to the %s handler", name, other->name);
 		else
 			continue;

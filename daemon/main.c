@@ -26,7 +26,7 @@
 #include "units.h"
 #include "workers.h"
 
-#define STATUS_EVERY_TICKS 5
+#define STATUS_EVERY_TICKS 1     /* sent only when it changed */
 #define STATUS_MAX 256
 #define CPU_LOOPS_MAX 64        /* workers = 0: one loop per CPU, up to this many */
 
