@@ -283,10 +283,16 @@ static void stop_helper(struct daemon *d)
 
 	if (!d->priv)
 		return;
-	if (d->under_helper_unit && units_own_job(job, sizeof(job)) == 0 && strcmp(job, "restart") == 0)
+	int r = d->under_helper_unit ? units_own_job(job, sizeof(job)) : 0;
+
+	if (d->under_helper_unit && r == 0 && strcmp(job, "restart") == 0) {
 		log_info("restarting: the programs run on");
-	else if (d->under_helper_unit)
+	} else if (d->under_helper_unit) {
+		if (r < 0)
+			log_warning("cannot ask systemd whether this stop is a restart (%s): the programs end",
+				    strerror(-r));
 		priv_end_all(d->priv);
+	}
 	priv_close(d->priv_reload);
 	priv_close(d->priv);
 	d->priv = d->priv_reload = NULL;

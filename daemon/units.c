@@ -277,6 +277,34 @@ void units_check_config(const struct config *config, struct config_errors *warni
 	units_free(&sockets);
 }
 
+/* The service the calling process runs in: the last ".service" of its path in the unified
+ * cgroup hierarchy ("0::/system.slice/minetd.service", or its helper's leaf below it). Read
+ * here rather than with sd_pid_get_unit(), which a host that mounts cgroup v1 beside a
+ * unified container misleads. 0 or -errno. */
+static int own_unit(char **out)
+{
+	char line[512], *unit = NULL;
+	FILE *f = fopen("/proc/self/cgroup", "re");
+
+	if (!f)
+		return -errno;
+	while (!unit && fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\n")] = '\0';
+		if (strncmp(line, "0::", 3) != 0)
+			continue;
+		for (char *part = strtok(line + 3, "/"); part; part = strtok(NULL, "/"))
+			if (ends_with(part, ".service")) {
+				free(unit);
+				unit = strdup(part);
+			}
+	}
+	fclose(f);
+	if (!unit)
+		return sd_pid_get_unit(0, out);
+	*out = unit;
+	return 0;
+}
+
 int units_own_job(char *type, size_t size)
 {
 	sd_bus_error error = SD_BUS_ERROR_NULL;
@@ -288,7 +316,7 @@ int units_own_job(char *type, size_t size)
 	int r;
 
 	type[0] = '\0';
-	if ((r = sd_pid_get_unit(0, &unit)) < 0 || (r = sd_bus_open_system(&bus)) < 0 ||
+	if ((r = own_unit(&unit)) < 0 || (r = sd_bus_open_system(&bus)) < 0 ||
 	    (r = sd_bus_path_encode(UNIT_PATH, unit, &path)) < 0)
 		goto out;
 	(void)sd_bus_set_method_call_timeout(bus, BUS_TIMEOUT_USEC);
