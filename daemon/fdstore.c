@@ -1,6 +1,7 @@
 #include "fdstore.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 #include "listen.h"
 #include "log.h"
 #include "notify.h"
+#include "programs.h"
 #include "server.h"
 #include "serving.h"
 
@@ -23,6 +25,7 @@
 #define STORED_LISTENER "minetd.listen."        /* a socket minetd bound itself */
 #define STORED_CONN "minetd.conn."              /* a client connection */
 #define STORED_STATE "minetd.state."            /* a memfd with the connections' state */
+#define STORED_STDERR "minetd.stderr."          /* a program's stderr, by the program's id */
 #define NAME_LEN 64
 
 /* One connection in the state memfd; out_len bytes of unsent output follow it. */
@@ -60,6 +63,16 @@ static int save_conn(void *ctx, int fd, const struct tcp_conn_state *st)
 	return 0;
 }
 
+/* A program's stderr: the program runs on, and the next minetd reads it again. */
+static int save_stderr(void *ctx, uint64_t id, int fd)
+{
+	char name[NAME_LEN];
+
+	(void)ctx;
+	snprintf(name, sizeof(name), STORED_STDERR "%" PRIu64, id);
+	return notify_store(fd, name);
+}
+
 void fdstore_save(struct server *srv, unsigned loop)
 {
 	struct saving s = { .loop = loop };
@@ -84,6 +97,7 @@ void fdstore_save(struct server *srv, unsigned loop)
 		s.service = as->service->name;
 		tcp_save_all(as, save_conn, &s);
 	}
+	programs_save_stderr(srv, save_stderr, NULL);
 	snprintf(name, sizeof(name), STORED_STATE "%u", loop);
 	if (notify_store(s.state, name) < 0)
 		log_error("cannot keep the connections' state for the next start");
@@ -122,6 +136,8 @@ static const char *unfit(const struct inherited_socket *sock)
 		       "not a connected TCP socket";
 	if (named(sock->name, STORED_STATE))
 		return fstat(sock->fd, &st) == 0 && S_ISREG(st.st_mode) ? NULL : "not a regular file";
+	if (named(sock->name, STORED_STDERR))
+		return fstat(sock->fd, &st) == 0 && S_ISFIFO(st.st_mode) ? NULL : "not a pipe";
 	return "not a name minetd stores";
 }
 
@@ -240,6 +256,10 @@ void fdstore_restore(struct fdstore *store, struct server *srv)
 	for (size_t i = 0; store && i < store->n; i++) {
 		struct stored *s = &store->items[i];
 		char prefix[NAME_LEN];
+		if (s->fd >= 0 && named(s->name, STORED_STDERR)) {
+			programs_stash_stderr(srv, strtoull(s->name + strlen(STORED_STDERR), NULL, 10), s->fd);
+			s->fd = -1;
+		}
 		if (s->fd < 0 || !named(s->name, STORED_STATE))
 			continue;
 		snprintf(prefix, sizeof(prefix), "%s.", s->name + strlen(STORED_STATE));

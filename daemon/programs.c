@@ -26,12 +26,22 @@
 #define LINE_MAX_LEN 1024                       /* a longer stderr line is logged in parts */
 #define STDERR_ROUNDS 16                        /* reads of its stderr per wake-up */
 
-/* One loop's programs: those it runs, the id the next one gets, the budget of lines of
- * programs whose service is gone. */
+#define ID_LOOP_SHIFT 48                        /* a program's id: its loop's number, a count */
+#define STASH_MAX 64
+
+/* One loop's programs: those it runs, the count the next one's id takes, the budget of
+ * lines of programs whose service is gone, and the stderr of programs of the last run
+ * (back from systemd's store) waiting for the helper to say those programs run on. */
 struct programs {
 	struct program *list;
-	uint64_t next_id;
+	uint64_t count;
 	struct log_ratelimit orphans_log;
+	struct stashed {
+		uint64_t id;
+		int fd;
+	} stash[STASH_MAX];
+	size_t n_stash;
+	unsigned ticks;
 };
 
 struct program {
@@ -300,8 +310,8 @@ static struct program *program_new(struct server *srv, struct active_service *as
 		place_give(as);
 		return NULL;
 	}
-	*p = (struct program){ .server = srv, .owner = as, .id = ++srv->programs->next_id, .proto = proto,
-			       .peer = *peer, .err.fd = -1, .out.fd = -1 };
+	*p = (struct program){ .server = srv, .owner = as, .proto = proto, .peer = *peer, .err.fd = -1, .out.fd = -1,
+			       .id = (uint64_t)srv->loop_index << ID_LOOP_SHIFT | ++srv->programs->count };
 	snprintf(p->name, sizeof(p->name), "%s", as->service->name);
 	addr_to_string((const struct sockaddr *)peer, p->peer_text);
 	return p;
@@ -475,6 +485,32 @@ void programs_tick(struct server *srv, uint64_t now)
 	for (struct active_service *as = srv->services; as; as = as->next)
 		log_ratelimit_flush(&as->program_log, now);
 	log_ratelimit_flush(&srv->programs->orphans_log, now);
+	/* what the helper did not say runs on by now (the start's first seconds) is no one's */
+	if (++srv->programs->ticks == 3)
+		while (srv->programs->n_stash)
+			close(srv->programs->stash[--srv->programs->n_stash].fd);
+}
+
+void programs_stash_stderr(struct server *srv, uint64_t id, int fd)
+{
+	struct programs *ps = srv->programs;
+
+	if (ps->n_stash == STASH_MAX) {
+		close(fd);
+		return;
+	}
+	fcntl(fd, F_SETFL, O_NONBLOCK);
+	ps->stash[ps->n_stash++] = (struct stashed){ id, fd };
+}
+
+int programs_save_stderr(struct server *srv, int (*save)(void *ctx, uint64_t id, int fd), void *ctx)
+{
+	int n = 0;
+
+	for (struct program *p = srv->programs->list; p; p = p->next)
+		if (p->err.fd >= 0 && save(ctx, p->id, p->err.fd) == 0)
+			n++;
+	return n;
 }
 
 void programs_end(struct server *srv, struct active_service *as)
@@ -507,8 +543,8 @@ static struct active_service *running_programs(struct server *srv, const char *n
 }
 
 /* A program started for an earlier minetd (this one restarted): counted against its
- * service's 'processes', held to its timeout from when it started, its end logged. One
- * whose service is gone ends. Its stderr is no longer read. */
+ * service's 'processes', held to its timeout from when it started, its end logged, its
+ * stderr read again when the store kept it. One whose service is gone ends. */
 static void program_found(struct server *srv, const struct privsep_msg *m)
 {
 	struct active_service *as = running_programs(srv, m->service);
@@ -529,9 +565,16 @@ static void program_found(struct server *srv, const struct privsep_msg *m)
 	as->programs++;
 	if (p->proto == PROTO_TCP)
 		counter_add(&as->counters.tcp_active, 1);
-	if (srv->programs->next_id < m->id)
-		srv->programs->next_id = m->id;
+	/* a later program of this loop gets another id */
+	if (m->id >> ID_LOOP_SHIFT == srv->loop_index && (m->id & ((1ULL << ID_LOOP_SHIFT) - 1)) > srv->programs->count)
+		srv->programs->count = m->id & ((1ULL << ID_LOOP_SHIFT) - 1);
 	program_link(p);
+	for (size_t i = 0; i < srv->programs->n_stash; i++)
+		if (srv->programs->stash[i].id == p->id) {
+			watch(p, &p->err, srv->programs->stash[i].fd, on_stderr);
+			srv->programs->stash[i] = srv->programs->stash[--srv->programs->n_stash];
+			break;
+		}
 	log_info("%s: program %d for %s, started before a restart, runs on", p->name, (int)p->pid, p->peer_text);
 }
 
@@ -596,6 +639,8 @@ void programs_free(struct server *srv)
 		next = p->next;
 		program_free(p);
 	}
+	while (srv->programs->n_stash)
+		close(srv->programs->stash[--srv->programs->n_stash].fd);
 	free(srv->programs);
 	srv->programs = NULL;
 }

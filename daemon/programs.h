@@ -45,3 +45,9 @@ void programs_end(struct server *server, struct active_service *as);
 struct privsep_msg;
 /* What the helper says of the loop's programs (a priv_event_fn; ctx: the server). */
 void programs_event(void *ctx, const struct privsep_msg *msg);
+/* At a stop: hands the stderr of every running program, with its id, to save (which keeps a
+ * copy); returns how many it kept. */
+int programs_save_stderr(struct server *server, int (*save)(void *ctx, uint64_t id, int fd), void *ctx);
+/* At a start: the stderr of a program of the last run (fd is the loop's now), read again
+ * once the helper says it runs on; closed when it does not, within seconds. */
+void programs_stash_stderr(struct server *server, uint64_t id, int fd);
