@@ -130,10 +130,10 @@ static const struct key udp_keys[] = {
 	INTEGER("amplification", KEY_UINT, udp.amplification, 0, 1000, 1),
 	INTEGER("small_reply", KEY_UINT, udp.small_reply, 0, 65507, 32),
 	INTEGER("verified_time", KEY_UINT, udp.verified_time, 0, 86400 * 365, 600),
-	INTEGER("source_rate", KEY_U64, udp.source_rate, 1, 1000000000, 1024 * 1024),
-	INTEGER("source_burst", KEY_U64, udp.source_burst, 65536 + 64, 1000000000, 256 * 1024),
-	INTEGER("global_rate", KEY_U64, udp.global_rate, 1, 1000000000, 32 * 1024 * 1024),
-	INTEGER("global_burst", KEY_U64, udp.global_burst, 65536 + 64, 1000000000, 4 * 1024 * 1024),
+	INTEGER("source_rate", KEY_U64, udp.rates.source_rate, 1, 1000000000, 1024 * 1024),
+	INTEGER("source_burst", KEY_U64, udp.rates.source_burst, 65536 + 64, 1000000000, 256 * 1024),
+	INTEGER("global_rate", KEY_U64, udp.rates.global_rate, 1, 1000000000, 32 * 1024 * 1024),
+	INTEGER("global_burst", KEY_U64, udp.rates.global_burst, 65536 + 64, 1000000000, 4 * 1024 * 1024),
 	{ .name = NULL },
 };
 

@@ -8,6 +8,7 @@
 
 #include "acl.h"
 #include "keys.h"
+#include "limits.h"
 
 struct config_errors;
 struct handler;
@@ -57,8 +58,7 @@ struct udp_policy {
 	unsigned amplification;         /* unverified sources: reply <= request × this ... */
 	unsigned small_reply;           /* ... unless the reply is at most this many bytes */
 	unsigned verified_time;         /* seconds a source that completed a TCP handshake is trusted */
-	uint64_t source_rate, source_burst;     /* reply bytes per second for one source */
-	uint64_t global_rate, global_burst;     /* reply bytes per second for everyone */
+	struct udp_rates rates;         /* reply bytes per second, for one source and for everyone */
 };
 
 struct config {

@@ -203,10 +203,10 @@ static void check_config(const struct config *c)
 	CHECK(c->host.text, "host");
 	CHECK(c->workers <= 256, "workers %u", c->workers);
 	CHECK(c->limits.connections >= 1 && c->limits.connections_per_source >= 1, "connection limits");
-	CHECK(c->udp.source_burst >= 65536 + 64 && c->udp.global_burst >= 65536 + 64,
-	      "bursts below the largest datagram: %llu %llu", (unsigned long long)c->udp.source_burst,
-	      (unsigned long long)c->udp.global_burst);
-	CHECK(c->udp.source_rate >= 1 && c->udp.global_rate >= 1, "rates");
+	CHECK(c->udp.rates.source_burst >= 65536 + 64 && c->udp.rates.global_burst >= 65536 + 64,
+	      "bursts below the largest datagram: %llu %llu", (unsigned long long)c->udp.rates.source_burst,
+	      (unsigned long long)c->udp.rates.global_burst);
+	CHECK(c->udp.rates.source_rate >= 1 && c->udp.rates.global_rate >= 1, "rates");
 	for (size_t i = 0; i < c->udp.loop_ports.n; i++)
 		CHECK(c->udp.loop_ports.items[i] >= 1 && c->udp.loop_ports.items[i] <= 65535, "loop port");
 	for (size_t i = 0; i < c->n_services; i++) {
