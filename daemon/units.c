@@ -145,7 +145,12 @@ static int add_service_sockets(sd_bus *bus, const char *service, struct unit_soc
 	return r;
 }
 
-int units_ask(struct unit_sockets *out)
+static void units_free(struct unit_sockets *sockets);
+
+/* The socket units of the service -t runs in (its ExecReload=), if socket units trigger it,
+ * else of minetd.service. Returns 0, -ESRCH when systemd knows no such service (or it is
+ * masked), or another -errno when systemd cannot be asked. */
+static int units_ask(struct unit_sockets *out)
 {
 	sd_bus *bus = NULL;
 	char *own = NULL;
@@ -171,7 +176,7 @@ int units_ask(struct unit_sockets *out)
 	return r;
 }
 
-void units_free(struct unit_sockets *sockets)
+static void units_free(struct unit_sockets *sockets)
 {
 	for (size_t i = 0; i < sockets->n; i++) {
 		struct unit_socket *s = &sockets->items[i];
@@ -205,7 +210,9 @@ static bool own_network(int fd)
 	return true;
 }
 
-const char *units_bind_obstacle(void)
+/* Why minetd could not bind a socket of its own here, as under the hardened unit (no IPv4 or
+ * IPv6 sockets, or a network of its own), or NULL when it could. */
+static const char *units_bind_obstacle(void)
 {
 	int fd = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	bool own;

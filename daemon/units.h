@@ -33,14 +33,8 @@ struct unit_sockets {
  * line if minetd cannot bind sockets itself here, else none. */
 void units_check_config(const struct config *config, struct config_errors *warnings);
 
-/* The socket units of the service -t runs in (its ExecReload=), if socket units trigger it,
- * else of minetd.service. Returns 0, -ESRCH when systemd knows no such service (or it is
- * masked), or another -errno when systemd cannot be asked. */
-int units_ask(struct unit_sockets *out);
-void units_free(struct unit_sockets *sockets);
-/* Why minetd could not bind a socket of its own here, as under the hardened unit (no IPv4 or
- * IPv6 sockets, or a network of its own), or NULL when it could. */
-const char *units_bind_obstacle(void);
-/* The warnings for config against sockets; obstacle as units_bind_obstacle() says. */
+/* The warnings for config against sockets (what systemd said), obstacle being why minetd
+ * could not bind a socket of its own here, or NULL. units_check_config() asks both; tests
+ * give them. */
 void units_check(const struct config *config, const struct unit_sockets *sockets, const char *obstacle,
 		 struct config_errors *warnings);
