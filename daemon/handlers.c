@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "config_guard.h"
-#include "exec.h"
+#include "exec_options.h"
 #include "keys.h"
 #include "proto.h"
 

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "config.h"
-#include "handler.h"
+#include "handlers.h"
 #include "proto.h"
 
 /* What the programs of one service may write to stderr: 200 lines in 10 s. */

@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "config.h"
-#include "exec.h"
+#include "exec_options.h"
 #include "keys.h"
 #include "fuzz_data.h"
 #include "handlers.h"

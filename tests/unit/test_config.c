@@ -13,7 +13,7 @@
 
 #include "config.h"
 #include "keys.h"
-#include "exec.h"
+#include "exec_options.h"
 #include "handlers.h"
 #include "../no_dns.h"
 
