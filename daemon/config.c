@@ -50,7 +50,7 @@ static int parse_host(void *value, const char *text, const struct config_place *
 			config_error(at, "invalid address '%s'", text);
 		else
 			config_error(at, "cannot resolve host '%s': %s", text, gai_strerror(r));
-		return -1;
+		return 1;
 	}
 	for (ai = res; ai; ai = ai->ai_next)
 		n++;
@@ -87,7 +87,7 @@ static int check_name(const char *text, const struct config_place *at)
 	    strspn(text, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-") == len)
 		return 0;
 	config_error(at, "invalid service name '%s': use 1 to %d of A-Z a-z 0-9 _ . -", text, NAME_MAX_LEN);
-	return -1;
+	return 1;
 }
 
 static int parse_handler(void *value, const char *text, const struct config_place *at)
@@ -95,7 +95,7 @@ static int parse_handler(void *value, const char *text, const struct config_plac
 	if ((*(const struct handler **)value = handler_find(text)))
 		return 0;
 	config_error(at, "unknown handler '%s' (known: %s)", text, handler_names());
-	return -1;
+	return 1;
 }
 
 static int parse_protocol(void *value, const char *text, const struct config_place *at)
@@ -111,7 +111,7 @@ static int parse_protocol(void *value, const char *text, const struct config_pla
 		}
 	}
 	config_error(at, "unknown protocol '%s' (tcp, udp or both)", text);
-	return -1;
+	return 1;
 }
 
 /* The defaults are the safe ones documented in minetd.conf(5). */
@@ -270,7 +270,7 @@ static int read_string(const char *text, const struct key *k, void *value, const
 		r = k->parse(value, text, at);
 	else if ((r = k->check ? k->check(text, at) : 0) == 0)
 		r = (*(char **)value = strdup(text)) ? 0 : -ENOMEM;
-	return r == -ENOMEM ? r : r < 0;
+	return r;
 }
 
 static int read_ports(const config_setting_t *s, const struct key *k, struct port_list *out,
@@ -461,10 +461,9 @@ static int read_service(const config_setting_t *group, const struct config *c, s
 		return r;
 	problems += r;
 	if (!svc->host.text && c->host.text) {
-		r = parse_host(&svc->host, c->host.text, &src);
-		if (r == -ENOMEM)
+		if ((r = parse_host(&svc->host, c->host.text, &src)) < 0)
 			return r;
-		problems += r < 0;
+		problems += r;
 	}
 	return problems ? problems : read_options(group, svc, &src);
 }
@@ -502,7 +501,8 @@ static bool hosts_overlap(const struct service *a, const struct service *b)
 	       addrs_overlap(a->host.addrs, a->host.n_addrs, b->host.addrs, b->host.n_addrs);
 }
 
-/* Two services cannot share a port and protocol on overlapping addresses. */
+/* Two services cannot share a port and protocol on overlapping addresses. Returns the number
+ * of problems. */
 static int check_conflicts(const struct config *c, struct config_errors *errors)
 {
 	int problems = 0;
@@ -586,6 +586,7 @@ int config_add_sockets(struct config *c, const struct named_socket *sockets, siz
 	return 0;
 }
 
+/* Returns the number of problems, or -ENOMEM. */
 static int read_root(config_t *cf, struct config *c, struct config_errors *errors)
 {
 	const config_setting_t *root = config_root_setting(cf);
@@ -600,9 +601,7 @@ static int read_root(config_t *cf, struct config *c, struct config_errors *error
 	if (r < 0)
 		return r;
 	problems += r;
-	if (problems == 0)
-		problems += check_conflicts(c, errors);
-	return problems ? -EINVAL : 0;
+	return problems ? problems : check_conflicts(c, errors);
 }
 
 int config_load(const char *path, struct config **out, struct config_errors *errors)
@@ -639,6 +638,7 @@ int config_load(const char *path, struct config **out, struct config_errors *err
 		r = -EINVAL;
 	} else {
 		r = read_root(&cf, c, errors);
+		r = r > 0 ? -EINVAL : r;
 	}
 	config_destroy(&cf);
 	if (r < 0) {

@@ -132,7 +132,7 @@ static int qotd_load(void *value, const char *path, const struct config_place *s
 	if (len < 0) {
 		config_error(src, "cannot read quotes file '%s': %s", o->path,
 			     file_error(len));
-		return -1;
+		return 1;
 	}
 	problems = add_quotes(o, text, (size_t)len, src);
 	free(text);
@@ -140,7 +140,7 @@ static int qotd_load(void *value, const char *path, const struct config_place *s
 		config_error(&(struct config_place){ o->path, 1, NULL, src->errors }, "no quotes in file");
 		problems++;
 	}
-	return problems > 0 ? -1 : problems;
+	return problems;
 }
 
 static void qotd_free(void *value)
@@ -188,7 +188,7 @@ static int daytime_check_format(const char *format, const struct config_place *s
 	if (fits)
 		return 0;
 	config_error(src, "daytime format '%s' is empty or too long", format);
-	return -1;
+	return 1;
 }
 
 static const struct key qotd_keys[] = {

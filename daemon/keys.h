@@ -1,6 +1,10 @@
 /* Config keys as data: a row says a key's name, type, bounds, default and where its value
  * goes; config.c reads every table, its own and the handlers', with one reader. And the
- * problems found reading them, each one "FILE:LINE: message". */
+ * problems found reading them, each one "FILE:LINE: message".
+ *
+ * What reads, parses or checks config values (here, in config.c, the hooks of struct key
+ * and of struct handler) returns the number of problems it reported, 0 when none, or
+ * -ENOMEM. */
 #pragma once
 
 #include <stdbool.h>
@@ -56,9 +60,8 @@ struct key {
 	const char *def_text;           /* strings: the default, NULL for none */
 	bool required;
 	const struct key *group;        /* KEY_GROUP: its rows, ending in an empty one */
-	/* Strings: turns text, written at 'at', into the value at 'value'; returns 0, -1 once
-	 * it reported the problem, or -ENOMEM. NULL: the value is a copy of the text, which
-	 * check (if any) accepted: it returns 0, or -1 once it reported the problem. */
+	/* Strings: turns text, written at 'at', into the value at 'value'. NULL: the value is a
+	 * copy of the text, which check (if any) accepted. Both return as a reader does. */
 	int (*parse)(void *value, const char *text, const struct config_place *at);
 	int (*check)(const char *text, const struct config_place *at);
 	void (*release)(void *value);   /* frees what parse made, if anything */
