@@ -220,24 +220,8 @@ static const struct handler handlers[] = {
 
 #define N_HANDLERS (sizeof(handlers) / sizeof(handlers[0]))
 
-const struct handler *handler_find(const char *name)
-{
-	for (size_t i = 0; i < N_HANDLERS; i++)
-		if (strcmp(handlers[i].name, name) == 0)
-			return &handlers[i];
-	return NULL;
-}
-
-const struct handler *handler_with_key(const char *key)
-{
-	for (size_t i = 0; i < N_HANDLERS; i++)
-		for (const struct key *k = handlers[i].keys; k && k->name; k++)
-			if (strcmp(k->name, key) == 0)
-				return &handlers[i];
-	return NULL;
-}
-
-const char *handler_names(void)
+/* The handler names, comma separated, for messages. */
+static const char *handler_names(void)
 {
 	static char names[128];
 
@@ -246,4 +230,33 @@ const char *handler_names(void)
 			snprintf(names + strlen(names), sizeof(names) - strlen(names), "%s%s", i ? ", " : "",
 				 handlers[i].name);
 	return names;
+}
+
+int handler_parse(void *value, const char *text, const struct config_place *at)
+{
+	if ((*(const struct handler **)value = handler_find(text)))
+		return 0;
+	config_error(at, "unknown handler '%s' (known: %s)", text, handler_names());
+	return 1;
+}
+
+const struct handler *handler_find(const char *name)
+{
+	for (size_t i = 0; i < N_HANDLERS; i++)
+		if (strcmp(handlers[i].name, name) == 0)
+			return &handlers[i];
+	return NULL;
+}
+
+const struct key *handler_option(const char *key, const void *named, const char **owner)
+{
+	for (size_t i = 0; i < N_HANDLERS; i++) {
+		const struct key *k = key_find(handlers[i].keys, key);
+		if (!k)
+			continue;
+		if (named && strcmp(handlers[i].name, named) != 0)
+			*owner = handlers[i].name;
+		return k;
+	}
+	return NULL;
 }

@@ -66,7 +66,10 @@ struct daytime_options {
 };
 
 const struct handler *handler_find(const char *name);
-/* The handler with an option of that name, or NULL. */
-const struct handler *handler_with_key(const char *key);
-/* The handler names, comma separated, for messages. */
-const char *handler_names(void);
+/* The row of a handler's option called key, the first handler's that has one, or NULL; for a
+ * service that names a handler ('named', a const char *, NULL when it names none), *owner is
+ * set when another handler's it is. A key_elsewhere_fn (keys.h). */
+const struct key *handler_option(const char *key, const void *named, const char **owner);
+/* The handler called text, into the const struct handler * at value: a service's key
+ * "handler", as a struct key's parse. */
+int handler_parse(void *value, const char *text, const struct config_place *at);
