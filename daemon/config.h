@@ -1,4 +1,6 @@
-/* The configuration: libconfig text in, plain immutable structs out. */
+/* The configuration: libconfig text in, plain structs out, checked completely before anything
+ * is opened. Once loaded, only its reference count and the counters the event loops share
+ * (each service's replies, exec's running programs) change, through atomics. */
 #pragma once
 
 #include <stdbool.h>
@@ -37,8 +39,8 @@ struct service {
 	void *options;          /* the handler's own, as its keys describe them */
 	bool from_socket;       /* not in the file: a socket from systemd named after the handler */
 	int line;               /* where it was defined */
-	/* Replies given so far by every loop, for chargen's line and qotd's quote: the one
-	 * thing that changes, through relaxed atomics. */
+	/* Replies given so far by every loop, for chargen's line and qotd's quote; changed
+	 * through relaxed atomics while the config is in use. */
 	uint64_t *replies;
 };
 
