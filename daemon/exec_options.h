@@ -23,5 +23,6 @@ struct exec_options {
 };
 
 extern const struct key exec_keys[];
+/* Its row's check and release (handlers.h); the check returns as every check does (keys.h). */
 int exec_check(void *options, const struct config_place *at);
 void exec_release(void *options);

@@ -1,4 +1,4 @@
-/* The config loader and validator (daemon/config.c, libconfig underneath) with arbitrary
+/* The config loader and validator (daemon/config.c and keys.c, libconfig underneath) with arbitrary
  * file contents. The input is written to a file in a private directory ($TMPDIR, else
  * /dev/shm), which also holds a quotes file, a file to @include and a directory etc/passwd,
  * and loaded with config_load. A config that loads must hold only what the daemon can serve
