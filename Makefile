@@ -45,7 +45,7 @@ HELPER_ONLY := $(BUILD)/obj/helper.o $(BUILD)/obj/helper_main.o $(BUILD)/obj/cgr
 LIB_OBJECTS := $(filter-out $(BUILD)/obj/main.o $(BUILD)/obj/helper_main.o,$(OBJECTS))
 MINETD_OBJECTS := $(filter-out $(HELPER_ONLY),$(OBJECTS))
 # What the helper links: the config reader and what it needs, sockets, spawning, the log.
-HELPER_OBJECTS := $(HELPER_ONLY) $(addprefix $(BUILD)/obj/,acl.o config.o config_guard.o exec.o handlers.o \
+HELPER_OBJECTS := $(HELPER_ONLY) $(addprefix $(BUILD)/obj/,acl.o config.o config_guard.o exec_options.o handlers.o \
 	keys.o listen.o log.o loop.o privsep.o proto.o reload.o spawn.o units.o)
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
 

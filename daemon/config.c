@@ -1,5 +1,6 @@
-/* Every key is a row of a table (keys.h): the top level's, the groups', a service's and
- * each handler's own. read_values() reads any of them; nothing else knows libconfig. */
+/* minetd's own keys (the top level's, its groups' and a service's), the hosts they name and
+ * the services that would conflict; and libconfig, which nothing else knows: its settings
+ * become the tree of values that keys.c reads with every table, a handler's too. */
 #include "config.h"
 
 #include <errno.h>
@@ -50,7 +51,7 @@ static int parse_host(void *value, const char *text, const struct config_place *
 			config_error(at, "invalid address '%s'", text);
 		else
 			config_error(at, "cannot resolve host '%s': %s", text, gai_strerror(r));
-		return -1;
+		return 1;
 	}
 	for (ai = res; ai; ai = ai->ai_next)
 		n++;
@@ -87,15 +88,7 @@ static int check_name(const char *text, const struct config_place *at)
 	    strspn(text, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-") == len)
 		return 0;
 	config_error(at, "invalid service name '%s': use 1 to %d of A-Z a-z 0-9 _ . -", text, NAME_MAX_LEN);
-	return -1;
-}
-
-static int parse_handler(void *value, const char *text, const struct config_place *at)
-{
-	if ((*(const struct handler **)value = handler_find(text)))
-		return 0;
-	config_error(at, "unknown handler '%s' (known: %s)", text, handler_names());
-	return -1;
+	return 1;
 }
 
 static int parse_protocol(void *value, const char *text, const struct config_place *at)
@@ -111,7 +104,7 @@ static int parse_protocol(void *value, const char *text, const struct config_pla
 		}
 	}
 	config_error(at, "unknown protocol '%s' (tcp, udp or both)", text);
-	return -1;
+	return 1;
 }
 
 /* The defaults are the safe ones documented in minetd.conf(5). */
@@ -130,10 +123,10 @@ static const struct key udp_keys[] = {
 	INTEGER("amplification", KEY_UINT, udp.amplification, 0, 1000, 1),
 	INTEGER("small_reply", KEY_UINT, udp.small_reply, 0, 65507, 32),
 	INTEGER("verified_time", KEY_UINT, udp.verified_time, 0, 86400 * 365, 600),
-	INTEGER("source_rate", KEY_U64, udp.source_rate, 1, 1000000000, 1024 * 1024),
-	INTEGER("source_burst", KEY_U64, udp.source_burst, 65536 + 64, 1000000000, 256 * 1024),
-	INTEGER("global_rate", KEY_U64, udp.global_rate, 1, 1000000000, 32 * 1024 * 1024),
-	INTEGER("global_burst", KEY_U64, udp.global_burst, 65536 + 64, 1000000000, 4 * 1024 * 1024),
+	INTEGER("source_rate", KEY_U64, udp.rates.source_rate, 1, 1000000000, 1024 * 1024),
+	INTEGER("source_burst", KEY_U64, udp.rates.source_burst, 65536 + 64, 1000000000, 256 * 1024),
+	INTEGER("global_rate", KEY_U64, udp.rates.global_rate, 1, 1000000000, 32 * 1024 * 1024),
+	INTEGER("global_burst", KEY_U64, udp.rates.global_burst, 65536 + 64, 1000000000, 4 * 1024 * 1024),
 	{ .name = NULL },
 };
 
@@ -154,7 +147,7 @@ static const struct key root_keys[] = {
 static const struct key service_keys[] = {
 	{ .name = "name", .type = KEY_STRING, .offset = S(name), .required = true, .check = check_name },
 	{ .name = "handler", .type = KEY_STRING, .offset = S(handler), .required = true,
-	  .parse = parse_handler },
+	  .parse = handler_parse },
 	{ .name = "port", .type = KEY_PORT, .offset = S(port), .required = true },
 	{ .name = "protocol", .type = KEY_STRING, .offset = S(protocols), .def_text = "both",
 	  .parse = parse_protocol },
@@ -165,268 +158,8 @@ static const struct key service_keys[] = {
 	{ .name = NULL },
 };
 
-static const struct {
-	int type;               /* libconfig's */
-	const char *name;
-} key_types[] = {
-	[KEY_BOOL] = { CONFIG_TYPE_BOOL, "true or false" },
-	[KEY_UINT] = { CONFIG_TYPE_INT, "an integer" },
-	[KEY_U64] = { CONFIG_TYPE_INT, "an integer" },
-	[KEY_PORT] = { CONFIG_TYPE_INT, "an integer" },
-	[KEY_STRING] = { CONFIG_TYPE_STRING, "a string in double quotes" },
-	[KEY_PORTS] = { CONFIG_TYPE_ARRAY, "an array in brackets" },
-	[KEY_CIDRS] = { CONFIG_TYPE_ARRAY, "an array in brackets" },
-	[KEY_STRINGS] = { CONFIG_TYPE_ARRAY, "an array in brackets" },
-	[KEY_GROUP] = { CONFIG_TYPE_GROUP, "a group in braces" },
-	[KEY_LIST] = { CONFIG_TYPE_LIST, "a list in parentheses" },
-};
-
-static bool type_matches(const struct key *k, const config_setting_t *s)
-{
-	int want = key_types[k->type].type, have = config_setting_type(s);
-
-	return want == CONFIG_TYPE_INT ? have == CONFIG_TYPE_INT || have == CONFIG_TYPE_INT64 : want == have;
-}
-
-static const struct key *find_key(const struct key *keys, const char *name)
-{
-	for (const struct key *k = keys; k && k->name; k++)
-		if (strcmp(k->name, name) == 0)
-			return k;
-	return NULL;
-}
-
-/* Where setting s was written, for messages. */
-static struct config_place place_of(const config_setting_t *s, const struct config_place *parent)
-{
-	const char *file = config_setting_source_file(s);
-	struct config_place at = *parent;
-
-	at.file = file ? file : parent->config_path;
-	at.line = (int)config_setting_source_line(s);
-	return at;
-}
-
-/* Unknown keys, wrong types and, in a service, options of another handler than 'own',
- * the one named handler_name. Returns the number of problems. */
-static int check_members(const config_setting_t *group, const struct key *keys, const struct handler *own,
-			 const char *handler_name, const struct config_place *parent)
-{
-	int problems = 0;
-
-	(void)handler_name;     /* own is NULL for a handler that does not exist */
-	for (int i = 0; i < config_setting_length(group); i++) {
-		const config_setting_t *s = config_setting_get_elem(group, (unsigned)i);
-		const char *name = config_setting_name(s);
-		const struct key *k = find_key(keys, name);
-		const struct handler *other = !k && keys == service_keys ? handler_with_key(name) : NULL;
-		struct config_place at = place_of(s, parent);
-
-		if (other)
-			k = find_key(other->keys, name);
-		if (k && !type_matches(k, s))
-			config_error(&at, "'%s' must be %s", name, key_types[k->type].name);
-		else if (!k)
-			config_error(&at, "unknown key '%s'", name);
-		else if (other && other != own && own)    /* with a mistyped handler, the typo says it */
-			config_error(&at, "'%s' applies only to the %s handler", name, other->name);
-		else
-			continue;
-		problems++;
-	}
-	return problems;
-}
-
-static int read_integer(const config_setting_t *s, const struct key *k, void *value,
-			const struct config_place *at)
-{
-	uint64_t min = k->type == KEY_PORT ? 1 : k->min, max = k->type == KEY_PORT ? 65535 : k->max;
-	bool int32 = s && config_setting_type(s) == CONFIG_TYPE_INT;
-	long long v = !s ? (long long)k->def :
-		      int32 ? config_setting_get_int(s) : config_setting_get_int64(s);
-
-	if (v >= 0 && (uint64_t)v >= min && (uint64_t)v <= max) {
-		if (k->type == KEY_U64)
-			*(uint64_t *)value = (uint64_t)v;
-		else
-			*(unsigned *)value = (unsigned)v;
-		return 0;
-	}
-	if (k->type == KEY_PORT)
-		config_error(at, "port %lld out of range 1-65535", v);
-	else    /* libconfig 1.5 cuts integers above 2^31-1 written without the L suffix */
-		config_error(at, "'%s' is %lld, must be %llu to %llu%s", k->name, v, (unsigned long long)min,
-			     (unsigned long long)max, int32 && max > INT32_MAX ?
-			     " (write integers above 2147483647 with an L suffix: 5000000000L)" : "");
-	return 1;
-}
-
-static int read_string(const char *text, const struct key *k, void *value, const struct config_place *at)
-{
-	int r;
-
-	if (!text)
-		return 0;
-	if (k->parse)
-		r = k->parse(value, text, at);
-	else if ((r = k->check ? k->check(text, at) : 0) == 0)
-		r = (*(char **)value = strdup(text)) ? 0 : -ENOMEM;
-	return r == -ENOMEM ? r : r < 0;
-}
-
-static int read_ports(const config_setting_t *s, const struct key *k, struct port_list *out,
-		      const struct config_place *at)
-{
-	int len = config_setting_length(s);
-
-	if (!(out->items = calloc((size_t)len + 1, sizeof(*out->items))))
-		return -ENOMEM;
-	for (int i = 0; i < len; i++) {
-		const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
-		int v = config_setting_get_int(e);
-		if (config_setting_type(e) != CONFIG_TYPE_INT || v < 1 || v > 65535) {
-			config_error(at, "'%s' holds ports, 1 to 65535", k->name);
-			return 1;
-		}
-		out->items[out->n++] = (unsigned)v;
-	}
-	return 0;
-}
-
-/* An array of CIDR strings: "allow = [ "192.0.2.0/24", "::1" ];". */
-static int read_cidrs(const config_setting_t *s, const struct key *k, struct cidr_list *out,
-		      const struct config_place *at)
-{
-	int len = config_setting_length(s), problems = 0;
-
-	if (!(out->items = calloc((size_t)len + 1, sizeof(*out->items))))
-		return -ENOMEM;
-	for (int i = 0; i < len; i++) {
-		const char *text = config_setting_get_string(config_setting_get_elem(s, (unsigned)i));
-		if (text && cidr_parse(text, &out->items[out->n]) == 0) {
-			out->n++;
-			continue;
-		}
-		config_error(at, "'%s': invalid address or prefix %s%s%s", k->name, text ? "'" : "",
-			     text ? text : "(not a string)", text ? "'" : "");
-		problems++;
-	}
-	return problems;
-}
-
-/* An array of strings, none empty: "command = [ "/usr/bin/x", "-v" ];". */
-static int read_strings(const config_setting_t *s, const struct key *k, struct string_list *out,
-			const struct config_place *at)
-{
-	int len = config_setting_length(s);
-
-	if (!(out->items = calloc((size_t)len + 1, sizeof(*out->items))))
-		return -ENOMEM;
-	for (int i = 0; i < len; i++) {
-		const char *text = config_setting_get_string(config_setting_get_elem(s, (unsigned)i));
-		if (!text || !text[0]) {
-			config_error(at, "'%s' holds strings, none empty", k->name);
-			return 1;
-		}
-		if (!(out->items[out->n++] = strdup(text)))
-			return -ENOMEM;
-	}
-	return 0;
-}
-
-static int read_values(const config_setting_t *group, const struct key *keys, void *base,
-		       const struct config_place *group_at);
-
-/* One key's value from s, or its default when s is NULL. Returns the number of problems,
- * or -ENOMEM. */
-static int read_value(const config_setting_t *s, const struct key *k, void *base,
-		      const struct config_place *at)
-{
-	void *value = (char *)base + k->offset;
-	int problems, r;
-
-	switch (k->type) {
-	case KEY_BOOL:
-		*(bool *)value = s ? config_setting_get_bool(s) != 0 : k->def != 0;
-		return 0;
-	case KEY_UINT:
-	case KEY_U64:
-	case KEY_PORT:
-		return read_integer(s, k, value, at);
-	case KEY_STRING:
-		return read_string(s ? config_setting_get_string(s) : k->def_text, k, value, at);
-	case KEY_PORTS:
-		return s ? read_ports(s, k, value, at) : 0;
-	case KEY_CIDRS:
-		return s ? read_cidrs(s, k, value, at) : 0;
-	case KEY_STRINGS:
-		return s ? read_strings(s, k, value, at) : 0;
-	case KEY_GROUP:
-		problems = s ? check_members(s, k->group, NULL, NULL, at) : 0;
-		r = read_values(s, k->group, base, at);
-		return r < 0 ? r : problems + r;
-	case KEY_LIST:
-		break;
-	}
-	return 0;
-}
-
-/* Every key of the table from group, or its default when group or the key is missing.
- * Returns the number of problems, or -ENOMEM. */
-static int read_values(const config_setting_t *group, const struct key *keys, void *base,
-		       const struct config_place *group_at)
-{
-	int problems = 0;
-
-	for (const struct key *k = keys; k->name; k++) {
-		const config_setting_t *s = group ? config_setting_get_member(group, k->name) : NULL;
-		if (s && !type_matches(k, s)) {
-			if (k->required)
-				continue;       /* check_members said why */
-			s = NULL;
-		}
-		if (!s && k->required) {
-			config_error(group_at, "service without a '%s'", k->name);
-			problems++;
-			continue;
-		}
-		struct config_place at = s ? place_of(s, group_at) : *group_at;
-		int r = read_value(s, k, base, &at);
-		if (r < 0)
-			return r;
-		problems += r;
-	}
-	return problems;
-}
-
-static void release_strings(struct string_list *list)
-{
-	for (size_t i = 0; i < list->n; i++)
-		free(list->items[i]);
-	free(list->items);
-}
-
-static void release_values(const struct key *keys, void *base)
-{
-	for (const struct key *k = keys; k && k->name; k++) {
-		void *value = (char *)base + k->offset;
-		if (k->type == KEY_STRING && k->release)
-			k->release(value);
-		else if (k->type == KEY_STRING && !k->parse)
-			free(*(char **)value);
-		else if (k->type == KEY_PORTS)
-			free(((struct port_list *)value)->items);
-		else if (k->type == KEY_CIDRS)
-			free(((struct cidr_list *)value)->items);
-		else if (k->type == KEY_STRINGS)
-			release_strings(value);
-		else if (k->type == KEY_GROUP)
-			release_values(k->group, base);
-	}
-}
-
 /* The service's handler's own keys, once the service's are read without a problem. */
-static int read_options(const config_setting_t *group, struct service *svc, const struct config_place *src)
+static int read_options(const struct key_value *group, struct service *svc, const struct config_place *src)
 {
 	if (!(svc->replies = calloc(1, sizeof(*svc->replies))))
 		return -ENOMEM;
@@ -440,55 +173,46 @@ static int read_options(const config_setting_t *group, struct service *svc, cons
 	return problems;
 }
 
-/* Returns the number of problems, or -ENOMEM. */
-static int read_service(const config_setting_t *group, const struct config *c, struct service *svc,
+static int read_service(const struct key_value *group, const struct config *c, struct service *svc,
 			const struct config_place *parent)
 {
-	struct config_place src = place_of(group, parent);
-	const char *handler_name;
+	struct config_place src = value_place(group, parent);
+	const struct key_value *handler = value_member(group, "handler");
+	const char *handler_name = handler && handler->type == VALUE_STRING ? handler->s : NULL;
 	int problems, r;
 
 	svc->line = src.line;
-	if (config_setting_type(group) != CONFIG_TYPE_GROUP) {
+	if (group->type != VALUE_GROUP) {
 		config_error(&src, "each service must be a group in braces");
 		return 1;
 	}
-	if (config_setting_lookup_string(group, "handler", &handler_name) != CONFIG_TRUE)
-		handler_name = NULL;
-	problems = check_members(group, service_keys, handler_name ? handler_find(handler_name) : NULL,
-				 handler_name, &src);
-	r = read_values(group, service_keys, svc, &src);
-	if (r < 0)
+	problems = check_members(group, service_keys, handler_option, handler_name, &src);
+	if ((r = read_values(group, service_keys, svc, &src)) < 0)
 		return r;
 	problems += r;
 	if (!svc->host.text && c->host.text) {
-		r = parse_host(&svc->host, c->host.text, &src);
-		if (r == -ENOMEM)
+		if ((r = parse_host(&svc->host, c->host.text, &src)) < 0)
 			return r;
-		problems += r < 0;
+		problems += r;
 	}
 	return problems ? problems : read_options(group, svc, &src);
 }
 
-/* Returns the number of problems, or -ENOMEM. */
-static int read_services(const config_setting_t *root, struct config *c, const struct config_place *src)
+/* The services of list, after those c holds: whichever source's list it is. */
+static int read_services(const struct key_value *list, struct config *c, const struct config_place *src)
 {
-	const config_setting_t *list = config_setting_get_member(root, "services");
+	struct service *services;
 	int problems = 0;
 
-	if (!list) {
-		config_error(&(struct config_place){ c->path, 1, NULL, src->errors },
-			     "no 'services' list: nothing to serve");
-		return 1;
-	}
-	if (config_setting_type(list) != CONFIG_TYPE_LIST)
-		return 1;       /* check_members said so */
-	c->services = calloc((size_t)config_setting_length(list) + 1, sizeof(*c->services));
-	if (!c->services)
+	if (list->type != VALUE_LIST)
+		return 1;       /* check_members() said so */
+	services = realloc(c->services, (c->n_services + list->members.n + 1) * sizeof(*services));
+	if (!services)
 		return -ENOMEM;
-	for (int i = 0; i < config_setting_length(list); i++) {
-		const config_setting_t *group = config_setting_get_elem(list, (unsigned)i);
-		int r = read_service(group, c, &c->services[c->n_services++], src);
+	c->services = services;
+	for (size_t i = 0; i < list->members.n; i++) {
+		struct service *svc = memset(&services[c->n_services++], 0, sizeof(*svc));
+		int r = read_service(&list->members.items[i], c, svc, src);
 		if (r < 0)
 			return r;
 		problems += r > 0;
@@ -503,7 +227,8 @@ static bool hosts_overlap(const struct service *a, const struct service *b)
 	       addrs_overlap(a->host.addrs, a->host.n_addrs, b->host.addrs, b->host.n_addrs);
 }
 
-/* Two services cannot share a port and protocol on overlapping addresses. */
+/* Two services cannot share a port and protocol on overlapping addresses. Returns the number
+ * of problems. */
 static int check_conflicts(const struct config *c, struct config_errors *errors)
 {
 	int problems = 0;
@@ -598,64 +323,103 @@ int config_add_sockets(struct config *c, const struct named_socket *sockets, siz
 	return 0;
 }
 
-static int read_root(config_t *cf, struct config *c, struct config_errors *errors)
+static int read_root(const struct key_value *root, struct config *c, struct config_errors *errors)
 {
-	const config_setting_t *root = config_root_setting(cf);
 	struct config_place src = { c->path, 1, c->path, errors };
-	int problems = check_members(root, root_keys, NULL, NULL, &src);
-	int r = read_values(root, root_keys, c, &src);
+	const struct key_value *services = value_member(root, "services");
+	int problems = read_group(root, root_keys, c, &src), r;
 
-	if (r >= 0) {
-		problems += r;
-		r = read_services(root, c, &src);
+	if (problems < 0)
+		return problems;
+	if (!services) {
+		config_error(&src, "no 'services' list: nothing to serve");
+		return problems + 1;
 	}
-	if (r < 0)
+	if ((r = read_services(services, c, &src)) < 0)
 		return r;
 	problems += r;
-	if (problems == 0)
-		problems += check_conflicts(c, errors);
-	return problems ? -EINVAL : 0;
+	return problems ? problems : check_conflicts(c, errors);
 }
 
-int config_load(const char *path, struct config **out, struct config_errors *errors)
+/* libconfig's setting s as a tree of values, into v (file names: libconfig's, else path). */
+static int convert(const config_setting_t *s, const char *path, struct key_value *v)
+{
+	static const enum value_type types[] = {      /* the others (floats): VALUE_OTHER */
+		[CONFIG_TYPE_BOOL] = VALUE_BOOL, [CONFIG_TYPE_INT] = VALUE_INT,
+		[CONFIG_TYPE_INT64] = VALUE_INT64, [CONFIG_TYPE_STRING] = VALUE_STRING,
+		[CONFIG_TYPE_ARRAY] = VALUE_ARRAY, [CONFIG_TYPE_GROUP] = VALUE_GROUP,
+		[CONFIG_TYPE_LIST] = VALUE_LIST,
+	};
+	const char *file = config_setting_source_file(s);
+	int n = config_setting_length(s);
+
+	*v = (struct key_value){ .type = types[config_setting_type(s)], .name = config_setting_name(s),
+				 .file = file ? file : path, .line = (int)config_setting_source_line(s) };
+	if (v->type == VALUE_BOOL)
+		v->b = config_setting_get_bool(s) != 0;
+	else if (v->type == VALUE_INT || v->type == VALUE_INT64)
+		v->i = v->type == VALUE_INT ? config_setting_get_int(s) : config_setting_get_int64(s);
+	else if (v->type == VALUE_STRING)
+		v->s = config_setting_get_string(s);
+	if (v->type < VALUE_ARRAY)
+		return 0;
+	if (!(v->members.items = calloc((size_t)n + 1, sizeof(*v->members.items))))
+		return -ENOMEM;
+	for (int i = 0; i < n; i++) {
+		v->members.n++;         /* first: what a failed conversion made is freed with the rest */
+		if (convert(config_setting_get_elem(s, (unsigned)i), path, &v->members.items[i]) < 0)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+/* libconfig reads path into cf (destroy it after, whatever this returns), once
+ * config_guard_files() found nothing wrong with it and what it includes, relative to its
+ * directory. */
+static int parse_file(const char *path, config_t *cf, struct config_errors *errors)
 {
 	const char *slash = strrchr(path, '/');
 	char *dir = !slash ? strdup(".") : slash == path ? strdup("/") :
 		    strndup(path, (size_t)(slash - path));
-	struct config *c;
+	int problems;
+
+	config_init(cf);
+	if (!dir)
+		return -ENOMEM;
+	if ((problems = config_guard_files(path, dir, errors)) == 0) {
+		config_set_include_dir(cf, dir);
+		if (config_read_file(cf, path) != CONFIG_TRUE) {
+			const char *file = config_error_file(cf);
+			struct config_place at = { file ? file : path, config_error_line(cf), path, errors };
+			config_error(&at, "%s", config_error_text(cf));
+			problems = 1;
+		}
+	}
+	free(dir);
+	return problems;
+}
+
+int config_load(const char *path, struct config **out, struct config_errors *errors)
+{
+	struct config *c = calloc(1, sizeof(*c));
+	struct key_value root = { 0 };
 	config_t cf;
 	int r;
 
 	*out = NULL;
-	if (!dir)
-		return -ENOMEM;
-	if (config_guard_files(path, dir, errors) > 0) {
-		free(dir);
-		return -EINVAL;
-	}
-	c = calloc(1, sizeof(*c));
 	if (!c || !(c->path = strdup(path))) {
 		free(c);
-		free(dir);
 		return -ENOMEM;
 	}
 	c->refs = 1;
-	config_init(&cf);
-	/* @include "x" is relative to the main file's directory. */
-	config_set_include_dir(&cf, dir);
-	free(dir);
-	if (config_read_file(&cf, path) != CONFIG_TRUE) {
-		const char *file = config_error_file(&cf);
-		struct config_place at = { file ? file : path, config_error_line(&cf), path, errors };
-		config_error(&at, "%s", config_error_text(&cf));
-		r = -EINVAL;
-	} else {
-		r = read_root(&cf, c, errors);
-	}
+	r = parse_file(path, &cf, errors);
+	if (r == 0 && (r = convert(config_root_setting(&cf), path, &root)) == 0)
+		r = read_root(&root, c, errors);
+	value_free(&root);
 	config_destroy(&cf);
-	if (r < 0) {
+	if (r != 0) {
 		config_free(c);
-		return r;
+		return r < 0 ? r : -EINVAL;
 	}
 	*out = c;
 	return 0;

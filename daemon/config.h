@@ -1,4 +1,6 @@
-/* The configuration: libconfig text in, plain immutable structs out. */
+/* The configuration: libconfig text in, plain structs out, checked completely before anything
+ * is opened. Once loaded, only its reference count and the counters the event loops share
+ * (each service's replies, exec's running programs) change, through atomics. */
 #pragma once
 
 #include <stdbool.h>
@@ -8,6 +10,7 @@
 
 #include "acl.h"
 #include "keys.h"
+#include "limits.h"
 #include "listen.h"
 
 struct config_errors;
@@ -31,8 +34,8 @@ struct service {
 	void *options;          /* the handler's own, as its keys describe them */
 	bool from_socket;       /* not in the file: a socket from systemd named after the handler */
 	int line;               /* where it was defined */
-	/* Replies given so far by every loop, for chargen's line and qotd's quote: the one
-	 * thing that changes, through relaxed atomics. */
+	/* Replies given so far by every loop, for chargen's line and qotd's quote; changed
+	 * through relaxed atomics while the config is in use. */
 	uint64_t *replies;
 };
 
@@ -52,8 +55,7 @@ struct udp_policy {
 	unsigned amplification;         /* unverified sources: reply <= request × this ... */
 	unsigned small_reply;           /* ... unless the reply is at most this many bytes */
 	unsigned verified_time;         /* seconds a source that completed a TCP handshake is trusted */
-	uint64_t source_rate, source_burst;     /* reply bytes per second for one source */
-	uint64_t global_rate, global_burst;     /* reply bytes per second for everyone */
+	struct udp_rates rates;         /* reply bytes per second, for one source and for everyone */
 };
 
 struct config {

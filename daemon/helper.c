@@ -17,7 +17,7 @@
 
 #include "cgroup.h"
 #include "config.h"
-#include "exec.h"
+#include "exec_options.h"
 #include "handlers.h"
 #include "keys.h"
 #include "listen.h"

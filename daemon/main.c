@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "config.h"
-#include "exec.h"
+#include "exec_options.h"
 #include "fdstore.h"
 #include "keys.h"
 #include "listen.h"

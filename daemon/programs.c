@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #include "config.h"
-#include "exec.h"
+#include "exec_options.h"
 #include "listen.h"
 #include "log.h"
 #include "loop.h"

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "config.h"
-#include "handler.h"
+#include "handlers.h"
 #include "proto.h"
 
 /* What the programs of one service may write to stderr: 200 lines in 10 s. */
@@ -67,7 +67,8 @@ const char *serving_reply_refusal(struct server *srv, const struct sockaddr_in6 
 	if (reply > policy->small_reply && reply > request * policy->amplification &&
 	    !client_registry_verified(srv->clients, &peer->sin6_addr, now))
 		return "amplification";
-	return udp_budgets_take(&srv->clients->udp, &peer->sin6_addr, reply + DATAGRAM_OVERHEAD, policy, now);
+	return udp_budgets_take(&srv->clients->udp, &peer->sin6_addr, reply + DATAGRAM_OVERHEAD,
+				&policy->rates, now);
 }
 
 /* Access lists first, then the limits: no work for a client that will be refused. */

@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "config.h"
-#include "handler.h"
+#include "handlers.h"
 #include "programs.h"
 #include "proto.h"
 #include "serving.h"

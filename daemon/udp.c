@@ -11,7 +11,7 @@
 #include <time.h>
 
 #include "config.h"
-#include "handler.h"
+#include "handlers.h"
 #include "programs.h"
 #include "proto.h"
 #include "serving.h"

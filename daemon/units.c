@@ -143,7 +143,12 @@ static int add_service_sockets(sd_bus *bus, const char *service, struct unit_soc
 	return r;
 }
 
-int units_ask(struct unit_sockets *out)
+static void units_free(struct unit_sockets *sockets);
+
+/* The socket units of the service -t runs in (its ExecReload=), if socket units trigger it,
+ * else of minetd.service. Returns 0, -ESRCH when systemd knows no such service (or it is
+ * masked), or another -errno when systemd cannot be asked. */
+static int units_ask(struct unit_sockets *out)
 {
 	sd_bus *bus = NULL;
 	char *own = NULL;
@@ -169,7 +174,7 @@ int units_ask(struct unit_sockets *out)
 	return r;
 }
 
-void units_free(struct unit_sockets *sockets)
+static void units_free(struct unit_sockets *sockets)
 {
 	for (size_t i = 0; i < sockets->n; i++) {
 		struct unit_socket *s = &sockets->items[i];

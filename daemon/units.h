@@ -42,10 +42,6 @@ int units_stopped(const struct named_socket *sockets, size_t n, bool *stopped);
  * "restart", ...; "" when none) into type. 0, or -errno when systemd cannot be asked. */
 int units_own_job(char *type, size_t size);
 
-/* The socket units of the service -t runs in (its ExecReload=), if socket units trigger it,
- * else of minetd.service. Returns 0, -ESRCH when systemd knows no such service (or it is
- * masked), or another -errno when systemd cannot be asked. */
-int units_ask(struct unit_sockets *out);
-void units_free(struct unit_sockets *sockets);
-/* The warnings for config against sockets. */
+/* The warnings for config against sockets (what systemd said). units_check_config() asks;
+ * tests give them. */
 void units_check(const struct config *config, const struct unit_sockets *sockets, struct config_errors *warnings);

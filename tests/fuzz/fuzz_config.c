@@ -1,4 +1,4 @@
-/* The config loader and validator (daemon/config.c, libconfig underneath) with arbitrary
+/* The config loader and validator (daemon/config.c and keys.c, libconfig underneath) with arbitrary
  * file contents. The input is written to a file in a private directory ($TMPDIR, else
  * /dev/shm), which also holds a quotes file, a file to @include and a directory etc/passwd,
  * and loaded with config_load. A config that loads must hold only what the daemon can serve
@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "config.h"
-#include "exec.h"
+#include "exec_options.h"
 #include "keys.h"
 #include "fuzz_data.h"
 #include "handlers.h"
@@ -203,10 +203,10 @@ static void check_config(const struct config *c)
 	CHECK(c->host.text, "host");
 	CHECK(c->workers <= 256, "workers %u", c->workers);
 	CHECK(c->limits.connections >= 1 && c->limits.connections_per_source >= 1, "connection limits");
-	CHECK(c->udp.source_burst >= 65536 + 64 && c->udp.global_burst >= 65536 + 64,
-	      "bursts below the largest datagram: %llu %llu", (unsigned long long)c->udp.source_burst,
-	      (unsigned long long)c->udp.global_burst);
-	CHECK(c->udp.source_rate >= 1 && c->udp.global_rate >= 1, "rates");
+	CHECK(c->udp.rates.source_burst >= 65536 + 64 && c->udp.rates.global_burst >= 65536 + 64,
+	      "bursts below the largest datagram: %llu %llu", (unsigned long long)c->udp.rates.source_burst,
+	      (unsigned long long)c->udp.rates.global_burst);
+	CHECK(c->udp.rates.source_rate >= 1 && c->udp.rates.global_rate >= 1, "rates");
 	for (size_t i = 0; i < c->udp.loop_ports.n; i++)
 		CHECK(c->udp.loop_ports.items[i] >= 1 && c->udp.loop_ports.items[i] <= 65535, "loop port");
 	for (size_t i = 0; i < c->n_services; i++) {

@@ -11,7 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "exec.h"
+#include "exec_options.h"
 #include "fuzz_data.h"
 #include "handlers.h"
 #include "proto.h"

@@ -13,7 +13,7 @@
 
 #include "config.h"
 #include "keys.h"
-#include "exec.h"
+#include "exec_options.h"
 #include "handlers.h"
 #include "../no_dns.h"
 
@@ -151,8 +151,8 @@ static void defaults_and_options(void **state)
 	assert_int_equal(c->udp.amplification, 2);
 	assert_int_equal(c->udp.small_reply, 0);
 	assert_int_equal(c->udp.verified_time, 60);
-	assert_int_equal(c->udp.source_rate, 1000);
-	assert_int_equal(c->udp.global_burst, 140000);
+	assert_int_equal(c->udp.rates.source_rate, 1000);
+	assert_int_equal(c->udp.rates.global_burst, 140000);
 	assert_int_equal(c->acl.allow.n, 2);
 	assert_int_equal(c->acl.deny.n, 1);
 	s = config_find_service(c, "echo");

@@ -1,12 +1,12 @@
 /* Handler "exec": an admin's own program answers, once per TCP connection (its stdin and
- * stdout) or per datagram (stdin the datagram, stdout the reply). Its options, and the
- * checks made when the config is loaded; programs.c runs them. */
+ * stdout) or per datagram (stdin the datagram, stdout the reply). Here only its options and
+ * the checks made when the config is loaded; programs.c runs the programs. */
 #pragma once
 
 #include <stdbool.h>
 #include <sys/types.h>
 
-#include "handler.h"
+#include "keys.h"
 
 struct exec_options {
 	struct string_list command;     /* an absolute path, then the arguments */
@@ -23,6 +23,7 @@ struct exec_options {
 };
 
 extern const struct key exec_keys[];
+/* Its row's check and release (handlers.h); the check returns as every check does (keys.h). */
 int exec_check(void *options, const struct config_place *at);
 /* From now on, exec_check checks only what the serving process needs (an absolute path):
  * the helper, which runs the programs, checks their users and paths itself. */

@@ -1,4 +1,6 @@
-#include "exec.h"
+/* Handler exec's options and their load-time checks: whether the command exists and may run,
+ * and as whom. Nothing here runs a program (programs.c and spawn.c do). */
+#include "exec_options.h"
 
 #include <errno.h>
 #include <fcntl.h>
