@@ -17,12 +17,23 @@
 
 #define X(field) offsetof(struct exec_options, field)
 
+static int parse_sandbox(void *value, const char *text, const struct config_place *at)
+{
+	if (strcmp(text, "none") == 0 || strcmp(text, "strict") == 0) {
+		*(unsigned *)value = strcmp(text, "strict") == 0 ? SANDBOX_STRICT : SANDBOX_NONE;
+		return 0;
+	}
+	config_error(at, "exec: unknown sandbox '%s' (none or strict)", text);
+	return 1;
+}
+
 const struct key exec_keys[] = {
 	{ .name = "command", .type = KEY_STRINGS, .offset = X(command), .required = true },
 	{ .name = "user", .type = KEY_STRING, .offset = X(user) },
 	{ .name = "group", .type = KEY_STRING, .offset = X(group) },
 	{ .name = "processes", .type = KEY_UINT, .offset = X(processes), .min = 1, .max = 100000, .def = 32 },
 	{ .name = "timeout", .type = KEY_UINT, .offset = X(timeout), .min = 1, .max = 86400, .def = 10 },
+	{ .name = "sandbox", .type = KEY_STRING, .offset = X(sandbox), .def_text = "none", .parse = parse_sandbox },
 	{ .name = NULL },
 };
 
@@ -88,6 +99,17 @@ static const char *cannot_run(const struct exec_options *o, const char *path)
 	return NULL;
 }
 
+/* Whether the strict sandbox hides path (spawn.c's enter_sandbox). */
+static bool hidden_by_sandbox(const char *path)
+{
+	static const char *const dirs[] = { "/home/", "/root/", "/run/user/", "/tmp/", "/var/tmp/" };
+
+	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++)
+		if (strncmp(path, dirs[i], strlen(dirs[i])) == 0)
+			return true;
+	return false;
+}
+
 /* Off in a serving process whose programs a helper of systemd's starts: it could neither see
  * every path (ProtectHome=) nor tell another user's rights; the helper checks at its load. */
 static bool check_running = true;
@@ -107,6 +129,11 @@ int exec_check(void *options, const struct config_place *at)
 		return -ENOMEM;
 	if (path[0] != '/') {
 		config_error(at, "exec: the command must start with an absolute path, not '%s'", path);
+		return 1;
+	}
+	if (o->sandbox == SANDBOX_STRICT && hidden_by_sandbox(path)) {
+		config_error(at, "exec: '%s' is out of sight under sandbox \"strict\" (it hides /home, /root, "
+			     "/run/user and gives the program a /tmp and /var/tmp of its own)", path);
 		return 1;
 	}
 	if (!check_running)

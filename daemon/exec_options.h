@@ -8,11 +8,18 @@
 
 #include "keys.h"
 
+/* What a program sees of the host. */
+enum exec_sandbox {
+	SANDBOX_NONE,           /* what a program of inetd sees: the network, /home, every file */
+	SANDBOX_STRICT,         /* no network, a read-only file system, no /home, a /tmp of its own */
+};
+
 struct exec_options {
 	struct string_list command;     /* an absolute path, then the arguments */
 	char *user, *group;             /* whom it runs as; NULL: minetd's own */
 	unsigned processes;             /* at most this many at once, per service */
 	unsigned timeout;               /* seconds; then SIGTERM, then SIGKILL, to its group */
+	unsigned sandbox;               /* enum exec_sandbox */
 	unsigned *running;              /* programs running now, every event loop's (atomic) */
 	/* worked out when loaded */
 	bool switch_user;               /* minetd runs as root: become uid, gid, groups */

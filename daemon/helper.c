@@ -320,7 +320,8 @@ static void do_spawn(struct client *c, const struct privsep_msg *m, const int *f
 		procs = child_cgroup(k);
 		struct spawn s = {
 			.stack = h->stack, .path = o->command.items[0], .argv = o->command.items,
-			.envp = env.vars, .cgroup_procs = procs, .switch_user = o->switch_user,
+			.envp = env.vars, .cgroup_procs = procs, .sandbox = o->sandbox == SANDBOX_STRICT,
+			.switch_user = o->switch_user,
 			.uid = o->uid, .gid = o->gid, .groups = o->groups, .n_groups = (size_t)o->n_groups,
 			.fds = { fds[0], m->stdio == PRIVSEP_STDIO_CONNECTION ? fds[0] : fds[1], fds[n - 1] },
 		};

@@ -18,6 +18,8 @@ struct spawn {
 	char *const *envp;
 	int fds[3];                     /* its stdin, stdout, stderr */
 	int cgroup_procs;               /* a cgroup's cgroup.procs to enter before execve, or -1 */
+	bool sandbox;                   /* no network, a read-only file system, no /home or /root,
+					 * a /tmp of its own, no new privileges: needs root */
 	bool switch_user;
 	uid_t uid;
 	gid_t gid;

@@ -986,5 +986,50 @@ def a_chatty_program_silences_neither_another_service_nor_its_own_end():
         assert logged + suppressed == 2000, (logged, suppressed)
 
 
+PROBE = r"""#!/bin/sh
+# What the program may do on this host.
+( echo x > "$1/written" ) 2>/dev/null && echo "write: yes" || echo "write: no"
+( echo x > /tmp/minetd-probe-$$ && rm /tmp/minetd-probe-$$ ) 2>/dev/null && echo "tmp: yes" || echo "tmp: no"
+[ -r "$2" ] && echo "home: yes" || echo "home: no"
+%s -c "import socket, sys; socket.create_connection(('127.0.0.1', int(sys.argv[1])), timeout=2)" "$3" \
+	2>/dev/null && echo "network: yes" || echo "network: no"
+""" % PYTHON
+
+
+@exec_test
+def sandbox_strict_takes_the_network_the_home_and_writing_away_and_none_leaves_them():
+    """The default ("none") is what a program of inetd sees; "strict" runs the program with
+    no network, a read-only file system, an empty /home and a /tmp of its own."""
+    need_root("sandbox = \"strict\" (it needs the helper's privileges)")
+    open_port, strict_port, echo = free_port(), free_port(), free_port()
+    home = tempfile.mkdtemp(prefix="minetd-home-", dir="/home") if os.path.isdir("/home") else None
+    if not home:
+        raise Skip("no /home on this machine")
+    writable = tempfile.mkdtemp(prefix="minetd-open-", dir="/var/lib")
+    probe_dir = tempfile.mkdtemp(prefix="minetd-probe-", dir="/srv" if os.path.isdir("/srv") else "/var/lib")
+    try:
+        for d in (home, writable, probe_dir):
+            os.chmod(d, 0o777 if d == writable else 0o755)
+        secret = os.path.join(home, "plan")
+        with open(secret, "w") as f:
+            f.write("a plan\n")
+        os.chmod(secret, 0o644)
+        probe = os.path.join(probe_dir, "probe")
+        with open(probe, "w") as f:
+            f.write(PROBE)
+        os.chmod(probe, 0o755)
+        argv = [probe, writable, secret, str(echo)]
+        Daemon(config_text([service("echo", "echo", echo, protocol="tcp"),
+                            exec_service("open", open_port, argv, protocol="tcp"),
+                            exec_service("shut", strict_port, argv, protocol="tcp", sandbox="strict")]))
+        assert tcp_exchange("127.0.0.1", open_port, b"").decode().split("\n")[:4] == \
+            ["write: yes", "tmp: yes", "home: yes", "network: yes"]
+        assert tcp_exchange("127.0.0.1", strict_port, b"").decode().split("\n")[:4] == \
+            ["write: no", "tmp: yes", "home: no", "network: no"]
+    finally:
+        for d in (home, writable, probe_dir):
+            shutil.rmtree(d, ignore_errors=True)
+
+
 if __name__ == "__main__":
     run()
