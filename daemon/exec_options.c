@@ -27,12 +27,26 @@ static int parse_sandbox(void *value, const char *text, const struct config_plac
 	return 1;
 }
 
+static int parse_stderr(void *value, const char *text, const struct config_place *at)
+{
+	if (strcmp(text, "journal") == 0 || strcmp(text, "client") == 0) {
+		*(unsigned *)value = strcmp(text, "client") == 0 ? STDERR_CLIENT : STDERR_JOURNAL;
+		return 0;
+	}
+	config_error(at, "exec: unknown stderr '%s' (journal or client)", text);
+	return 1;
+}
+
 const struct key exec_keys[] = {
 	{ .name = "command", .type = KEY_STRINGS, .offset = X(command), .required = true },
+	{ .name = "argv0", .type = KEY_STRING, .offset = X(argv0) },
 	{ .name = "user", .type = KEY_STRING, .offset = X(user) },
 	{ .name = "group", .type = KEY_STRING, .offset = X(group) },
 	{ .name = "processes", .type = KEY_UINT, .offset = X(processes), .min = 1, .max = 100000, .def = 32 },
-	{ .name = "timeout", .type = KEY_UINT, .offset = X(timeout), .min = 1, .max = 86400, .def = 10 },
+	{ .name = "timeout", .type = KEY_UINT, .offset = X(timeout), .min = 0, .max = 86400 * 365, .def = 10 },
+	{ .name = "per_minute", .type = KEY_UINT, .offset = X(per_minute), .min = 0, .max = 1000000, .def = 0 },
+	{ .name = "wait", .type = KEY_BOOL, .offset = X(wait) },
+	{ .name = "stderr", .type = KEY_STRING, .offset = X(stderr_to), .def_text = "journal", .parse = parse_stderr },
 	{ .name = "sandbox", .type = KEY_STRING, .offset = X(sandbox), .def_text = "none", .parse = parse_sandbox },
 	{ .name = NULL },
 };

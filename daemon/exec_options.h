@@ -14,11 +14,21 @@ enum exec_sandbox {
 	SANDBOX_STRICT,         /* no network, a read-only file system, no /home, a /tmp of its own */
 };
 
+/* Where a program's stderr goes. */
+enum exec_stderr {
+	STDERR_JOURNAL,         /* a pipe minetd reads, line by line, into the journal */
+	STDERR_CLIENT,          /* the connection, as inetd does (TCP; a wait service's socket) */
+};
+
 struct exec_options {
 	struct string_list command;     /* an absolute path, then the arguments */
+	char *argv0;                    /* its argv[0]; NULL: the path (inetd.conf's 'argv0' field) */
 	char *user, *group;             /* whom it runs as; NULL: minetd's own */
 	unsigned processes;             /* at most this many at once, per service */
-	unsigned timeout;               /* seconds; then SIGTERM, then SIGKILL, to its group */
+	unsigned timeout;               /* seconds; then SIGTERM, then SIGKILL, to its group; 0: none */
+	unsigned per_minute;            /* at most this many started in a minute; 0: no limit */
+	bool wait;                      /* inetd's wait: the service's socket is the program's */
+	unsigned stderr_to;             /* enum exec_stderr */
 	unsigned sandbox;               /* enum exec_sandbox */
 	unsigned *running;              /* programs running now, every event loop's (atomic) */
 	/* worked out when loaded */
