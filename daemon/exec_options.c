@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,14 @@
 #include "keys.h"
 
 #define X(field) offsetof(struct exec_options, field)
+#define MINUTE_USEC (60 * 1000000ULL)
+
+/* A token bucket of per_minute programs a minute, refilled smoothly (in millionths). */
+struct exec_rate {
+	pthread_mutex_t lock;
+	uint64_t tokens;                /* millionths of a program */
+	uint64_t updated_usec;
+};
 
 static int parse_sandbox(void *value, const char *text, const struct config_place *at)
 {
@@ -139,8 +148,10 @@ int exec_check(void *options, const struct config_place *at)
 	const char *path = o->command.n ? o->command.items[0] : "", *why;
 	int r;
 
-	if (!(o->running = calloc(1, sizeof(*o->running))))
+	if (!(o->running = calloc(1, sizeof(*o->running))) || !(o->rate = calloc(1, sizeof(*o->rate))))
 		return -ENOMEM;
+	pthread_mutex_init(&o->rate->lock, NULL);
+	o->rate->tokens = (uint64_t)o->per_minute * 1000000;
 	if (path[0] != '/') {
 		config_error(at, "exec: the command must start with an absolute path, not '%s'", path);
 		return 1;
@@ -174,4 +185,27 @@ void exec_release(void *options)
 
 	free(o->groups);
 	free(o->running);
+	if (o->rate)
+		pthread_mutex_destroy(&o->rate->lock);
+	free(o->rate);
+}
+
+bool exec_rate_take(const struct exec_options *o, uint64_t now)
+{
+	struct exec_rate *r = o->rate;
+	uint64_t full = (uint64_t)o->per_minute * 1000000;
+	bool ok;
+
+	if (!o->per_minute || !r)
+		return true;
+	pthread_mutex_lock(&r->lock);
+	if (r->updated_usec && now > r->updated_usec) {
+		uint64_t gained = (now - r->updated_usec) * o->per_minute / 60;   /* millionths */
+		r->tokens = r->tokens + gained > full ? full : r->tokens + gained;
+	}
+	r->updated_usec = now;
+	if ((ok = r->tokens >= 1000000))
+		r->tokens -= 1000000;
+	pthread_mutex_unlock(&r->lock);
+	return ok;
 }

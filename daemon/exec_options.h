@@ -4,6 +4,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "keys.h"
@@ -31,6 +32,7 @@ struct exec_options {
 	unsigned stderr_to;             /* enum exec_stderr */
 	unsigned sandbox;               /* enum exec_sandbox */
 	unsigned *running;              /* programs running now, every event loop's (atomic) */
+	struct exec_rate *rate;         /* per_minute's budget, every event loop's */
 	/* worked out when loaded */
 	bool switch_user;               /* minetd runs as root: become uid, gid, groups */
 	uid_t uid;
@@ -46,3 +48,6 @@ int exec_check(void *options, const struct config_place *at);
  * the helper, which runs the programs, checks their users and paths itself. */
 void exec_leave_checks_to_helper(void);
 void exec_release(void *options);
+/* One more program of the service within per_minute (always, without a limit); now in
+ * microseconds of CLOCK_MONOTONIC. From any event loop. */
+bool exec_rate_take(const struct exec_options *options, uint64_t now);

@@ -55,6 +55,7 @@ struct child {
 	pid_t pid;
 	struct loop_io exited;          /* its pidfd, or fd -1 */
 	char cgroup[CGROUP_NAME_MAX];   /* "" without cgroups */
+	uint8_t stdio;                  /* enum privsep_stdio: a wait service's has its socket */
 	bool reaped;                    /* its cgroup is being emptied */
 };
 
@@ -276,8 +277,8 @@ static void child_note(struct child *k)
 
 	if (!k->cgroup[0])
 		return;
-	snprintf(note, sizeof(note), "%d %" PRIu64 " %u %s %s", (int)k->pid, k->started_usec, k->proto,
-		 addr_to_string((struct sockaddr *)&k->peer, peer), k->service);
+	snprintf(note, sizeof(note), "%d %" PRIu64 " %u %u %s %s", (int)k->pid, k->started_usec, k->proto,
+		 k->stdio, addr_to_string((struct sockaddr *)&k->peer, peer), k->service);
 	cgroup_set_note(k->h->cgroups, k->cgroup, note);
 }
 
@@ -286,18 +287,36 @@ static void child_note(struct child *k)
 static const struct service *program_service(struct client *c, const struct privsep_msg *m, size_t n_fds)
 {
 	const struct service *svc = config_find_service(c->h->config, m->service);
-	size_t want = m->stdio == PRIVSEP_STDIO_CONNECTION ? 2 : 3;
+	const struct exec_options *o = svc && svc->handler->tcp == TCP_PROGRAM ? svc->options : NULL;
+	size_t want = !o ? 0 : o->wait ? 1 : m->proto == PROTO_UDP ? 3 : o->stderr_to == STDERR_CLIENT ? 1 : 2;
+	enum privsep_stdio stdio = !o ? 0 : o->wait ? PRIVSEP_STDIO_SOCKET : m->proto == PROTO_UDP ?
+				   PRIVSEP_STDIO_DATAGRAM : PRIVSEP_STDIO_CONNECTION;
 
-	if (!svc || svc->handler->tcp != TCP_PROGRAM || !(svc->protocols & m->proto)) {
+	if (!o || !(svc->protocols & m->proto)) {
 		reply_error(c, m, PRIVSEP_FAILED, EPERM, "no program service '%s' over %s in %s", m->service,
 			    proto_name(m->proto), c->h->config_path);
 		return NULL;
 	}
-	if (n_fds != want || (m->stdio == PRIVSEP_STDIO_CONNECTION) != (m->proto == PROTO_TCP)) {
-		reply_error(c, m, PRIVSEP_FAILED, EINVAL, "a program needs %zu descriptors, not %zu", want, n_fds);
+	if (n_fds != want || m->stdio != stdio) {
+		reply_error(c, m, PRIVSEP_FAILED, EINVAL, "service '%s' gives a program %zu descriptors (%s), not %zu",
+			    svc->name, want, o->wait ? "its socket" : "the client's", n_fds);
 		return NULL;
 	}
 	return svc;
+}
+
+/* Its argv: the line's argv0 (inetd.conf's own field) or the path, then the arguments. */
+static char **program_argv(const struct exec_options *o)
+{
+	char **argv = calloc(o->command.n + 1, sizeof(*argv));
+
+	if (!argv)
+		return NULL;
+	for (size_t i = 0; i < o->command.n; i++)
+		argv[i] = o->command.items[i];
+	if (o->argv0)
+		argv[0] = o->argv0;
+	return argv;
 }
 
 static void do_spawn(struct client *c, const struct privsep_msg *m, const int *fds, size_t n)
@@ -306,29 +325,33 @@ static void do_spawn(struct client *c, const struct privsep_msg *m, const int *f
 	const struct service *svc = program_service(c, m, n);
 	const struct exec_options *o = svc ? svc->options : NULL;
 	struct child *k = svc ? calloc(1, sizeof(*k)) : NULL;
+	char **argv = svc ? program_argv(o) : NULL;
 	struct env env = { .n = 0 };
 	int pidfd = -1, procs;
 	pid_t pid = -ENOMEM;
 
 	if (!svc)
 		return;
-	if (k && (h->stack || (h->stack = malloc(SPAWN_STACK_SIZE)))) {
+	if (k && argv && (h->stack || (h->stack = malloc(SPAWN_STACK_SIZE)))) {
 		*k = (struct child){ .h = h, .owner = c, .id = m->id, .proto = m->proto, .peer = m->peer,
-				     .exited.fd = -1 };
+				     .exited.fd = -1, .stdio = m->stdio };
 		snprintf(k->service, sizeof(k->service), "%s", svc->name);
 		program_env(&env, m, svc);
 		procs = child_cgroup(k);
+		/* a connection as stdin and stdout, stderr its own pipe or the connection; the
+		 * datagram, the reply's pipe, stderr's; a wait service's socket as all three */
 		struct spawn s = {
-			.stack = h->stack, .path = o->command.items[0], .argv = o->command.items,
+			.stack = h->stack, .path = o->command.items[0], .argv = argv,
 			.envp = env.vars, .cgroup_procs = procs, .sandbox = o->sandbox == SANDBOX_STRICT,
 			.switch_user = o->switch_user,
 			.uid = o->uid, .gid = o->gid, .groups = o->groups, .n_groups = (size_t)o->n_groups,
-			.fds = { fds[0], m->stdio == PRIVSEP_STDIO_CONNECTION ? fds[0] : fds[1], fds[n - 1] },
+			.fds = { fds[0], m->stdio == PRIVSEP_STDIO_DATAGRAM ? fds[1] : fds[0], fds[n - 1] },
 		};
 		pid = spawn(&s, &pidfd);
 		if (procs >= 0)
 			close(procs);
 	}
+	free(argv);
 	if (pid > 0 && loop_add(h->loop, &k->exited, pidfd, LOOP_IN, on_exited) < 0) {
 		kill(pid, SIGKILL);     /* it must not run unwatched */
 		waitpid(pid, NULL, 0);
@@ -451,6 +474,7 @@ static void do_hello(struct client *c, const struct privsep_msg *m)
 		run.proto = k->proto;
 		run.peer = k->peer;
 		run.value = k->pid;
+		run.stdio = k->stdio;
 		run.started_usec = k->started_usec;
 		snprintf(run.service, sizeof(run.service), "%s", k->service);
 		reply(c, &run, NULL, 0);
@@ -631,7 +655,7 @@ static void adopt(void *ctx, const char *name)
 	struct helper *h = ctx;
 	struct child *k = calloc(1, sizeof(*k));
 	char note[256], peer[ADDR_TEXT_MAX] = "";
-	unsigned proto = 0;
+	unsigned proto = 0, stdio = 0;
 	int pid = 0;
 
 	if (!k)
@@ -639,9 +663,10 @@ static void adopt(void *ctx, const char *name)
 	*k = (struct child){ .h = h, .exited.fd = -1, .id = strtoull(name + strlen(CGROUP_PREFIX), NULL, 10) };
 	snprintf(k->cgroup, sizeof(k->cgroup), "%s", name);
 	if (cgroup_get_note(h->cgroups, name, note, sizeof(note)) == 0)
-		sscanf(note, "%d %" SCNu64 " %u %45s %64s", &pid, &k->started_usec, &proto, peer, k->service);
+		sscanf(note, "%d %" SCNu64 " %u %u %45s %64s", &pid, &k->started_usec, &proto, &stdio, peer, k->service);
 	k->pid = pid;
 	k->proto = (uint8_t)proto;
+	k->stdio = (uint8_t)stdio;
 	k->reaped = !cgroup_populated(h->cgroups, name);
 	k->next = h->children;
 	h->children = k;

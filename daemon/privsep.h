@@ -38,8 +38,10 @@ enum privsep_type {
 
 /* PRIVSEP_SPAWN: what its descriptors are. */
 enum privsep_stdio {
-	PRIVSEP_STDIO_CONNECTION,       /* a TCP connection as stdin and stdout; stderr a pipe */
+	PRIVSEP_STDIO_CONNECTION,       /* a TCP connection as stdin and stdout; stderr a pipe, or
+					 * the connection too (the service's stderr = "client") */
 	PRIVSEP_STDIO_DATAGRAM,         /* the datagram (a memfd), the reply's pipe, stderr's pipe */
+	PRIVSEP_STDIO_SOCKET,           /* a wait service's socket as stdin, stdout and stderr */
 };
 
 struct privsep_msg {
