@@ -9,6 +9,7 @@ the test ends, pass or fail, and at exit."""
 import atexit
 import contextlib
 import ctypes
+import errno
 import fcntl
 import itertools
 import os
@@ -608,6 +609,10 @@ def refused(port):
         return tcp_exchange("127.0.0.1", port, b"x", timeout=5 * SLOW) == b""
     except ConnectionResetError:
         return True
+    except OSError as e:
+        if e.errno == errno.ENOTCONN:       # reset before the client's shutdown()
+            return True
+        raise
 
 
 def nothing_came(sock):
