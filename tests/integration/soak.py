@@ -28,8 +28,8 @@ import tempfile
 import threading
 import time
 
-from harness import (SLOW, TOP, Daemon, config_text, counters, free_port, recv_exactly, service, tcp_exchange,
-                     test, run)
+from harness import (programs_of, SLOW, TOP, UNREACHABLE, Daemon, children, config_text, counters, exec_service, free_port,
+                     recv_exactly, service, tcp_exchange, test, run)
 
 SECONDS = float(os.environ.get("SOAK_SECONDS", "30"))
 HONEST = ["127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5"]
@@ -41,8 +41,7 @@ HANDLERS = ["echo", "discard", "chargen", "qotd", "daytime", "time"]
 COMMON = "limits = { idle_timeout = 120; lifetime = 600; };"
 # Programs run as nobody when the soak runs as root; a root that nobody cannot search (a
 # chroot made with mktemp -d) leaves them out, and says so.
-ROOT = os.geteuid() == 0
-PROGRAMS = not ROOT or bool(os.stat("/").st_mode & 0o001)
+PROGRAMS = not UNREACHABLE
 # The soak's program: answers the line it reads; asked to, leaves processes behind (a
 # subshell, whose command line is this script's, and a session of its own named after it)
 # or writes to stderr until it is killed at its timeout.
@@ -96,9 +95,8 @@ class Soak:
     def program_services(self):
         if not self.program:
             return []
-        user = {"user": "nobody"} if ROOT else {}
-        return [service("prog", "exec", self.prog, host="", command=[self.program], processes=64, timeout=10, **user),
-                service("wild", "exec", self.wild, host="", command=[self.program], processes=8, timeout=2, **user)]
+        return [exec_service("prog", self.prog, self.program, host="", processes=64, timeout=10),
+                exec_service("wild", self.wild, self.program, host="", processes=8, timeout=2)]
 
     def valid_config(self):
         extra = [COMMON, f"workers = {self.workers};",
@@ -476,9 +474,9 @@ class Soak:
         if self.program:
             # the wild programs end at their timeout, and what they left with them
             deadline = time.monotonic() + 10 * SLOW
-            while (self.left_running() or children_of(d.proc.pid)) and time.monotonic() < deadline:
+            while (self.left_running() or programs_of(d)) and time.monotonic() < deadline:
                 time.sleep(0.1)
-            left = self.left_running() + children_of(d.proc.pid)
+            left = self.left_running() + list(programs_of(d))
             for pid in self.left_running():
                 os.kill(pid, 9)
             c["wild"] = counters(d, "wild")
@@ -490,19 +488,6 @@ class Soak:
         assert reloads["valid"] and reloads["invalid"] and hogged, (reloads, hogged)
         assert fds_at_end == fds_at_start, f"minetd has {fds_at_end} descriptors open after the load, {fds_at_start} at start"
         assert not left, f"processes of programs left running: {left}"
-
-
-def children_of(pid):
-    """The processes whose parent is pid."""
-    found = []
-    for entry in os.listdir("/proc"):
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
-                    found.append(int(entry))
-        except (OSError, ValueError, IndexError):
-            pass
-    return found
 
 
 def soak(workers):

@@ -1,7 +1,12 @@
-"""Issue 13: handler "exec", an admin's own program as a service, over TCP and UDP. Each
-test is named for what it proves; the programs are small scripts written by the test into a
-directory of its own, run as "nobody" when the tests run as root (as they must then)."""
-import errno
+"""Programs (handler exec): an admin's own program as a service, over TCP and UDP. What a
+program gets (its peer, its service, no descriptor, signal or capability of minetd's), what
+it says (stderr lines in the log, a budget per service), whom it runs as, how it ends (its
+timeout, its whole process group, whatever it started in a session of its own), what
+limits how many run ('processes', per source), UDP replies of at most a datagram, and
+what -t checks of its command and user. The programs are small scripts written by the test
+into a directory of its own, run as "nobody" when the tests run as root (as they must
+then). Programs across a reload: test_reload.py; the amplification rule for their UDP
+replies: test_udp_protection.py."""
 import json
 import os
 import pwd
@@ -15,110 +20,12 @@ import tempfile
 import threading
 import time
 
-from harness import (MINETD, SLOW, TOP, Daemon, Skip, config_text, connect_from, counters, free_port, need_root,
-                     service, spoof_udp, tcp_exchange, test, udp_exchange, udp_no_reply, run)
+from harness import (programs_of, MINETD, ROOT, SLOW, TOP, Daemon, Programs, Skip, check_config, children, config_text,
+                     connect_from, counters, exec_service, exec_test, free_port, gone, need_root, nothing_came,
+                     refused, service, tcp_exchange, udp_exchange, udp_no_reply, wait_until, run)
 
-ROOT = os.geteuid() == 0
-# Whom the programs run as: required when minetd runs as root.
-AS_USER = {"user": "nobody"} if ROOT else {}
 PYTHON = "/usr/bin/python3"     # not a python of root's own (pyenv): the programs run as nobody
 UDP_MAX = 65507
-# A root directory that other users cannot search (a chroot made with mktemp -d, such as
-# the fresh-root check's) lets no program run as nobody: every test says so, loudly.
-UNREACHABLE = ROOT and not os.stat("/").st_mode & 0o001
-
-
-def exec_test(fn):
-    if not UNREACHABLE:
-        return test(fn)
-
-    def skipped():
-        raise Skip(f"'/' has mode {os.stat('/').st_mode & 0o777:o} here (a chroot made with mktemp -d?): "
-                   "no program can run as nobody")
-    skipped.__name__ = fn.__name__
-    return test(skipped)
-
-
-class Programs:
-    """A directory of programs, readable and searchable by everyone (the programs run as
-    another user), removed at the end of the with block."""
-
-    def __enter__(self):
-        self.dir = tempfile.mkdtemp(prefix="minetd-exec-")
-        os.chmod(self.dir, 0o755)
-        return self
-
-    def __exit__(self, *exc):
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-    def write(self, name, text, mode=0o755):
-        path = os.path.join(self.dir, name)
-        with open(path, "w") as f:
-            f.write(text)
-        os.chmod(path, mode)
-        return path
-
-
-def exec_service(name, port, command, protocol="both", **options):
-    for key, value in AS_USER.items():
-        options.setdefault(key, value)
-    argv = command if isinstance(command, list) else [command]
-    return service(name, "exec", port, protocol=protocol, command=argv, **options)
-
-
-def proc_stat(pid):
-    """(state, ppid, pgrp) of a process, or None when it is gone."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return fields[0], int(fields[1]), int(fields[2])
-
-
-def children(pid):
-    """The processes whose parent is pid, as {pid: state}."""
-    found = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            st = proc_stat(int(entry))
-            if st and st[1] == pid:
-                found[int(entry)] = st[0]
-    return found
-
-
-def helper_of(d):
-    """The pid of minetd's privileged helper (minetd-helper, its child), which starts the
-    programs: they are its children."""
-    for pid in children(d.proc.pid):
-        try:
-            with open(f"/proc/{pid}/comm") as f:
-                if f.read().strip() == "minetd-helper":
-                    return pid
-        except OSError:
-            pass
-    return None
-
-
-def programs_of(d):
-    """The programs minetd runs, as {pid: state}: the children of its helper."""
-    helper = helper_of(d)
-    return children(helper) if helper else {}
-
-
-def gone(pid):
-    """No such process, or one that died and waits for a parent other than minetd."""
-    st = proc_stat(pid)
-    return st is None or st[0] in "ZX"
-
-
-def wait_until(what, timeout, message):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if what():
-            return
-        time.sleep(0.05)
-    raise AssertionError(message)
 
 
 def connect_when_listening(port, timeout=10 * SLOW):
@@ -137,33 +44,6 @@ def descriptors(d):
     """minetd's open descriptors, but for valgrind's vgdb FIFO, which comes and goes."""
     fd_dir = f"/proc/{d.proc.pid}/fd"
     return sorted(int(fd) for fd in os.listdir(fd_dir) if "vgdb" not in os.readlink(f"{fd_dir}/{fd}"))
-
-
-def refused(port):
-    """Whether a TCP client of port is closed without an answer (over the limits): an end
-    of file, or a reset, which may come before the client shut its side (ENOTCONN)."""
-    try:
-        return tcp_exchange("127.0.0.1", port, b"x", timeout=5 * SLOW) == b""
-    except ConnectionResetError:
-        return True
-    except OSError as e:
-        if e.errno == errno.ENOTCONN:
-            return True
-        raise
-
-
-def nothing_came(sock):
-    """Nothing waits in sock: called once minetd logged the end of what would have sent it
-    (a reply goes out before the program's end is logged), so no wait is needed."""
-    timeout = sock.gettimeout()
-    sock.settimeout(0)
-    try:
-        sock.recv(65536)
-        return False
-    except BlockingIOError:
-        return True
-    finally:
-        sock.settimeout(timeout)
 
 
 def pids_in_log(d, pattern):
@@ -319,6 +199,27 @@ def stderr_lines_reach_the_log_with_service_and_peer():
             assert f"talker: program {pid} for {peer}: {line}\n" in out, out
         ended = rf"talker: program {pid} for {re.escape(peer)} exited with status 3 after \d+ ms"
         assert re.search(ended, out), out
+
+
+@exec_test
+def a_chatty_program_silences_neither_another_service_nor_its_own_end():
+    """Each service's programs have a budget of stderr lines of their own; how a program
+    ended is always logged, and how many lines were left out is said."""
+    chatty, slow = free_port(), free_port()
+    with Programs() as progs:
+        talk = progs.write("talk.sh", "#!/bin/sh\ni=0\nwhile [ $i -lt 2000 ]; do echo \"line $i\" >&2; "
+                                      "i=$((i + 1)); done\nexit 4\n")
+        d = Daemon(config_text([exec_service("chatty", chatty, talk),
+                                exec_service("slow", slow, progs.write("slow.sh", "#!/bin/sh\nsleep 100\n"),
+                                             timeout=1)]))
+        with socket.create_connection(("127.0.0.1", slow), timeout=5 * SLOW):
+            tcp_exchange("127.0.0.1", chatty, b"", timeout=10 * SLOW)
+            d.wait_log(r"chatty: program \d+ .* exited with status 4")
+            d.wait_log(r"slow: program \d+ .* was killed by signal 15 at its timeout", timeout=5 * SLOW)
+        out = d.wait_log(r"chatty: \d+ lines its programs wrote to stderr suppressed", timeout=15 * SLOW)
+        suppressed = int(re.search(r"chatty: (\d+) lines its programs wrote to stderr suppressed", out).group(1))
+        logged = len(re.findall(r"chatty: program \d+ for [^:]+:\d+: line \d+", out))
+        assert logged + suppressed == 2000, (logged, suppressed)
 
 
 # --- Programs that do not end by themselves, or write too much, or nothing.
@@ -535,84 +436,7 @@ def source_is_answered_while_others_flood():
         assert counters(d, "slow")["udp_refused"] > 0
 
 
-
-# --- Reloads and the end.
-
-@exec_test
-def reload_keeps_the_count_of_running_programs_and_removing_the_service_ends_them():
-    port, other = free_port(), free_port()
-    waiting = exec_service("wait", port, "/bin/cat", protocol="tcp", processes=2)
-    d = Daemon(config_text([waiting]))
-    held = [socket.create_connection(("127.0.0.1", port), timeout=5 * SLOW) for _ in range(2)]
-    try:
-        wait_until(lambda: len(programs_of(d)) == 2, 5 * SLOW, "two programs do not run")
-        programs = list(programs_of(d))
-        d.reload(config_text([waiting.replace("processes = 2", "processes = 2; timeout = 20")]))
-        assert refused(port), "a third program ran after a reload that kept the service"
-        assert sorted(programs_of(d)) == sorted(programs)
-        d.reload(config_text([service("echo", "echo", other)]))
-        d.wait_log("service 'wait' removed")
-        d.wait_log(r"wait: program \d+ for .* was killed by signal 9 as its service ended", count=2)
-        wait_until(lambda: not programs_of(d), 5 * SLOW, f"programs left: {programs_of(d)}")
-        assert all(gone(pid) for pid in programs)
-        for s in held:
-            assert s.recv(10) == b""
-    finally:
-        for s in held:
-            s.close()
-
-
-
-@exec_test
-def command_that_cannot_run_any_more_is_refused_and_said_why():
-    """Removed after the config was loaded: the client is refused, the log names the
-    command and the reason (the child's report of its failed execve)."""
-    port = free_port()
-    with Programs() as progs:
-        prog = progs.write("gone.sh", SHELL)
-        d = Daemon(config_text([exec_service("gone", port, prog)]))
-        os.unlink(prog)
-        assert refused(port)
-        d.wait_log(rf"gone: refused tcp client 127.0.0.1:\d+: cannot run {re.escape(prog)}: No such file")
-        udp_no_reply("127.0.0.1", port, b"x", wait=0.5 * SLOW)
-        c = counters(d, "gone")
-        assert c["tcp_refused"] == 1 and c["udp_refused"] == 1 and not programs_of(d), c
-
-
-# --- The amplification rule, over UDP.
-
-@exec_test
-def spoofed_small_request_never_gets_a_larger_reply():
-    """A forged source (the victim's) gets no reply larger than the request, as from the
-    built-ins; a small one it gets, and once the address proved by a TCP handshake that it
-    is who it says, the larger one too."""
-    big, small = free_port(), free_port()
-    d = Daemon(config_text([exec_service("big", big, ["/usr/bin/head", "-c", "200", "/dev/zero"]),
-                            exec_service("small", small, ["/usr/bin/head", "-c", "20", "/dev/zero"])],
-                           extra="log_connections = true;"))
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as victim:
-        victim.bind(("127.0.0.7", 0))
-        victim.settimeout(5 * SLOW)
-        vport = victim.getsockname()[1]
-
-        def reply_to_forged(port):
-            spoof_udp("127.0.0.7", vport, "127.0.0.1", port, b"tiny")
-            return victim.recv(65536)
-        spoof_udp("127.0.0.7", vport, "127.0.0.1", big, b"tiny")
-        d.wait_log(r"big: refused udp client 127.0.0.7:\d+: amplification")
-        assert nothing_came(victim), "a 4-byte forged request drew a 200-byte reply"
-        assert reply_to_forged(small) == bytes(20)
-        with connect_from("127.0.0.7", big) as s:
-            s.recv(1000)
-        assert reply_to_forged(big) == bytes(200)
-    assert counters(d, "big")["udp_refused"] == 1
-
-
 # --- Whom a program runs as, and what -t checks.
-
-def check_config(path):
-    return subprocess.run([MINETD, "-t", "-c", path], capture_output=True, text=True, timeout=10)
-
 
 @exec_test
 def as_root_a_service_without_user_is_refused_with_file_and_line():
@@ -666,6 +490,22 @@ def check_refuses_a_command_that_is_missing_or_that_the_user_cannot_execute():
         assert r.returncode == 0, r.stderr
 
 
+@exec_test
+def command_that_cannot_run_any_more_is_refused_and_said_why():
+    """Removed after the config was loaded: the client is refused, the log names the
+    command and the reason (the child's report of its failed execve)."""
+    port = free_port()
+    with Programs() as progs:
+        prog = progs.write("gone.sh", SHELL)
+        d = Daemon(config_text([exec_service("gone", port, prog)]))
+        os.unlink(prog)
+        assert refused(port)
+        d.wait_log(rf"gone: refused tcp client 127.0.0.1:\d+: cannot run {re.escape(prog)}: No such file")
+        udp_no_reply("127.0.0.1", port, b"x", wait=0.5 * SLOW)
+        c = counters(d, "gone")
+        assert c["tcp_refused"] == 1 and c["udp_refused"] == 1 and not programs_of(d), c
+
+
 IDENTITY = """#!/bin/sh
 grep -E '^(Uid|Gid|Groups|CapEff):' /proc/self/status
 """
@@ -709,6 +549,8 @@ def program_runs_as_the_configured_user_with_its_groups():
             want = (pw.pw_uid, gid, sorted(set(os.getgrouplist(user, gid))), 0)
             assert identity(port) == want, (user, group, identity(port), want)
 
+
+# --- The end: minetd stops.
 
 @exec_test
 def sigterm_ends_running_programs_and_minetd_exits_0():
@@ -922,68 +764,6 @@ def programs_end_is_seen_when_minetd_was_started_with_sigchld_ignored():
         before = d.cpu_seconds()
         time.sleep(2)
         assert d.cpu_seconds() - before < 0.5, "minetd spins while idle"
-
-
-@exec_test
-def reload_moves_a_udp_port_to_every_address_while_its_program_still_runs():
-    """The program's reply goes out through its service's socket of the moment: no copy of
-    the old socket keeps its port from the new one."""
-    port = free_port()
-    with Programs() as progs:
-        late = progs.write("late.sh", "#!/bin/sh\nsleep 2\necho late\n")
-        svc = lambda host: exec_service("late", port, late, protocol="udp", host=host, processes=4)
-        d = Daemon(config_text([svc("127.0.0.1")], extra="log_connections = true;"))
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as first:
-            first.settimeout(10 * SLOW)
-            first.sendto(b"first", ("127.0.0.1", port))
-            d.wait_log("late: program .* started")
-            line = d.reload(config_text([svc("")], host="", extra="log_connections = true;"))
-            assert "not reloaded" not in line and "cannot listen" not in d.output(), d.output()
-            d.wait_log(r"late: serving udp on \[::\]")
-            assert udp_exchange("127.0.0.1", port, b"second", timeout=10 * SLOW) == b"late\n"
-            assert first.recv(100) == b"late\n"
-
-
-@test
-def bind_that_fails_at_a_reload_is_tried_again_until_the_port_is_free():
-    port, taken = free_port(), free_port()
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as holder:
-        holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        holder.bind(("127.0.0.1", taken))
-        holder.listen()
-        services = [service("echo", "echo", port)]
-        d = Daemon(config_text(services))
-        d.reload(config_text(services + [service("second", "echo", taken, protocol="tcp")]))
-        d.wait_log(rf"service 'second': cannot listen on tcp 127.0.0.1:{taken}: .*; trying again every second")
-    d.wait_log(rf"second: serving tcp on 127.0.0.1:{taken} now", timeout=5 * SLOW)
-    assert tcp_exchange("127.0.0.1", taken, b"at last") == b"at last"
-    assert "not served" not in status_now(d)
-
-
-def status_now(d):
-    """What the counters say of every service."""
-    return "\n".join(l for l in d.output().splitlines() if "not served" in l)
-
-
-@exec_test
-def a_chatty_program_silences_neither_another_service_nor_its_own_end():
-    """Each service's programs have a budget of stderr lines of their own; how a program
-    ended is always logged, and how many lines were left out is said."""
-    chatty, slow = free_port(), free_port()
-    with Programs() as progs:
-        talk = progs.write("talk.sh", "#!/bin/sh\ni=0\nwhile [ $i -lt 2000 ]; do echo \"line $i\" >&2; "
-                                      "i=$((i + 1)); done\nexit 4\n")
-        d = Daemon(config_text([exec_service("chatty", chatty, talk),
-                                exec_service("slow", slow, progs.write("slow.sh", "#!/bin/sh\nsleep 100\n"),
-                                             timeout=1)]))
-        with socket.create_connection(("127.0.0.1", slow), timeout=5 * SLOW):
-            tcp_exchange("127.0.0.1", chatty, b"", timeout=10 * SLOW)
-            d.wait_log(r"chatty: program \d+ .* exited with status 4")
-            d.wait_log(r"slow: program \d+ .* was killed by signal 15 at its timeout", timeout=5 * SLOW)
-        out = d.wait_log(r"chatty: \d+ lines its programs wrote to stderr suppressed", timeout=15 * SLOW)
-        suppressed = int(re.search(r"chatty: (\d+) lines its programs wrote to stderr suppressed", out).group(1))
-        logged = len(re.findall(r"chatty: program \d+ for [^:]+:\d+: line \d+", out))
-        assert logged + suppressed == 2000, (logged, suppressed)
 
 
 PROBE = r"""#!/bin/sh
