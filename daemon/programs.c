@@ -51,6 +51,9 @@ struct program {
 	uint64_t id;                    /* the helper's name for it */
 	pid_t pid;                      /* 0 until the helper says it started */
 	bool found;                     /* started for an earlier minetd: it holds no client's place */
+	bool no_client;                 /* a wait service's: it holds no client's place */
+	struct listener *listener;      /* a wait service's socket, unwatched while it runs */
+	loop_io_fn *listener_fn;        /* what watched it */
 	struct loop_io err;             /* its stderr */
 	struct loop_io out;             /* UDP: its stdout, the reply */
 	unsigned proto;                 /* PROTO_TCP or PROTO_UDP */
@@ -254,8 +257,16 @@ static void program_free(struct program *p)
 	unwatch(p, &p->out);
 	if (p->owner)
 		place_give(p->owner);
-	if (!p->found)
+	if (!p->found && !p->no_client)
 		serving_release(p->server, &p->peer);
+	/* a wait service's socket is minetd's to watch again, non-blocking again */
+	if (p->listener) {
+		int fd = p->listener->io.fd;
+		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+		if (loop_add(p->server->loop, &p->listener->io, fd, LOOP_IN, p->listener_fn) < 0)
+			p->listener->paused = true;     /* watched again at the next tick */
+		p->listener->waiting = NULL;
+	}
 	free(p->reply);
 	loop_release(p->server->loop, p, free);
 }
@@ -292,20 +303,28 @@ static void program_finish(struct program *p, struct program_end end)
 	if (p->reply && !p->signals_sent && !p->ended)  /* killed unfinished: no answer */
 		send_reply(p);
 	log_end(p, end);
-	if (p->owner && p->proto == PROTO_TCP && p->pid)
+	if (p->owner && p->proto == PROTO_TCP && p->pid && !p->no_client)
 		counter_add(&p->owner->counters.tcp_active, (uint64_t)-1);
 	program_unlink(p);
 	program_free(p);
 }
 
-/* A program for as, if its service allows one more; NULL when not, or without memory. */
+/* A program for as, if its service allows one more now; NULL when not (*why says why), or
+ * without memory. */
 static struct program *program_new(struct server *srv, struct active_service *as, unsigned proto,
-				   const struct sockaddr_in6 *peer)
+				   const struct sockaddr_in6 *peer, const char **why)
 {
+	const struct exec_options *o = as->service->options;
 	struct program *p;
 
+	*why = "processes: as many programs run as the service allows";
 	if (!place_take(as))
 		return NULL;
+	if (!exec_rate_take(o, now_usec())) {
+		*why = "per_minute: as many programs started in the last minute as the service allows";
+		place_give(as);
+		return NULL;
+	}
 	if (!(p = calloc(1, sizeof(*p)))) {
 		place_give(as);
 		return NULL;
@@ -317,32 +336,39 @@ static struct program *program_new(struct server *srv, struct active_service *as
 	return p;
 }
 
-/* Asks the helper to run p: fds are its stdin (a connection, or the datagram), for UDP
- * the write end of its reply's pipe (reply the read end, p's either way), then stderr's
- * write end, which this makes. local: the address the client reached. 0 or -errno; the
- * answer comes as an event. */
+/* Asks the helper to run p with in as its stdin (a connection, the datagram, a wait
+ * service's socket); for a datagram out is its stdout (reply the end to read, p's either
+ * way); a pipe for its stderr when that goes to the journal. local: the address the client
+ * reached. 0 or -errno; the answer comes as an event. */
 static int program_start(struct program *p, enum privsep_stdio stdio, int in, int out, int reply,
 			 const struct sockaddr_storage *local)
 {
 	struct server *srv = p->server;
 	const struct exec_options *o = p->owner->service->options;
-	int err[2], r;
+	bool own_stderr = stdio == PRIVSEP_STDIO_DATAGRAM ||
+			  (stdio == PRIVSEP_STDIO_CONNECTION && o->stderr_to == STDERR_JOURNAL);
+	int err[2] = { -1, -1 }, fds[3] = { in }, n = 1, r;
 
 	p->out.fd = reply;      /* watched once it started: its lines then name its pid */
 	if (!srv->priv)
 		return -ENOTCONN;
-	if (pipe2(err, O_CLOEXEC) < 0)
+	if (own_stderr && pipe2(err, O_CLOEXEC) < 0)
 		return -errno;
-	fcntl(err[0], F_SETFL, O_NONBLOCK);
-	p->err.fd = err[0];
-	int fds[] = { in, stdio == PRIVSEP_STDIO_CONNECTION ? err[1] : out, err[1] };
-	r = priv_spawn(srv->priv, p->id, p->name, p->proto, stdio, &p->peer, local, fds,
-		       stdio == PRIVSEP_STDIO_CONNECTION ? 2 : 3);
-	close(err[1]);
+	if (own_stderr) {
+		fcntl(err[0], F_SETFL, O_NONBLOCK);
+		p->err.fd = err[0];
+	}
+	if (stdio == PRIVSEP_STDIO_DATAGRAM)
+		fds[n++] = out;
+	if (own_stderr)
+		fds[n++] = err[1];
+	r = priv_spawn(srv->priv, p->id, p->name, p->proto, stdio, &p->peer, local, fds, (size_t)n);
+	if (own_stderr)
+		close(err[1]);
 	if (r < 0)
 		return r;
 	p->started_usec = now_usec();
-	p->deadline_usec = p->started_usec + o->timeout * 1000000ULL;
+	p->deadline_usec = o->timeout ? p->started_usec + o->timeout * 1000000ULL : UINT64_MAX;
 	program_link(p);
 	return 0;
 }
@@ -360,9 +386,7 @@ static void program_refuse(struct server *srv, struct active_service *as, unsign
 		program_free(p);
 	else
 		serving_release(srv, peer);
-	if (r == 0)
-		snprintf(why, sizeof(why), "processes: as many programs run as the service allows");
-	else if (reason && reason[0])
+	if (reason && reason[0])
 		snprintf(why, sizeof(why), "%s", reason);
 	else
 		snprintf(why, sizeof(why), "cannot run %s: %s", o->command.items[0], strerror(-r));
@@ -371,7 +395,8 @@ static void program_refuse(struct server *srv, struct active_service *as, unsign
 
 void program_tcp(struct server *srv, struct active_service *as, int fd, const struct sockaddr_in6 *peer)
 {
-	struct program *p = program_new(srv, as, PROTO_TCP, peer);
+	const char *why;
+	struct program *p = program_new(srv, as, PROTO_TCP, peer, &why);
 	struct sockaddr_storage local = { 0 };
 	socklen_t len = sizeof(local);
 	int r = 0;
@@ -384,7 +409,55 @@ void program_tcp(struct server *srv, struct active_service *as, int fd, const st
 	}
 	close(fd);              /* the helper's, then the program's */
 	if (!p || r < 0)
-		program_refuse(srv, as, PROTO_TCP, peer, p, r, NULL);
+		program_refuse(srv, as, PROTO_TCP, peer, p, r, p ? NULL : why);
+}
+
+/* Hands a wait service's socket to its program, and stops watching it until the program
+ * ends (program_free): the program reads the datagrams, or accepts the connections. */
+static void program_hold(struct program *p, struct listener *l)
+{
+	p->listener = l;
+	p->listener_fn = l->io.fn;
+	l->waiting = p;
+	loop_remove(p->server->loop, &l->io);
+}
+
+void program_wait(struct listener *l)
+{
+	struct server *srv = l->server;
+	struct active_service *as = l->owner;
+	const char *why;
+	struct sockaddr_in6 nobody = { .sin6_family = AF_INET6 };
+	struct program *p = program_new(srv, as, proto_of_socktype(l->type), &nobody, &why);
+	int r;
+
+	if (!p) {
+		/* nothing is read: the socket waits, looked at again at the next tick */
+		loop_remove(srv->loop, &l->io);
+		l->paused = true;
+		serving_refuse(srv, as, proto_of_socktype(l->type), (const struct sockaddr *)&nobody, why);
+		return;
+	}
+	p->no_client = true;
+	snprintf(p->peer_text, sizeof(p->peer_text), "%s", l->addr_text);     /* its clients come there */
+	/* the program reads and accepts as inetd's do, waiting (one file: minetd's copy too, which
+	 * it does not use meanwhile) */
+	fcntl(l->io.fd, F_SETFL, fcntl(l->io.fd, F_GETFL) & ~O_NONBLOCK);
+	if ((r = program_start(p, PRIVSEP_STDIO_SOCKET, l->io.fd, -1, -1, &l->addr)) < 0) {
+		fcntl(l->io.fd, F_SETFL, fcntl(l->io.fd, F_GETFL) | O_NONBLOCK);
+		program_refuse(srv, as, proto_of_socktype(l->type), &nobody, p, r, NULL);
+		loop_remove(srv->loop, &l->io);
+		l->paused = true;
+		return;
+	}
+	program_hold(p, l);
+}
+
+void programs_forget_listener(struct listener *l)
+{
+	if (l->waiting)
+		l->waiting->listener = NULL;
+	l->waiting = NULL;
 }
 
 /* The datagram as a file to read to its end: no pipe to fill, nothing to wait for. */
@@ -463,14 +536,14 @@ static int program_udp_start(struct program *p, const struct program_datagram *d
 void program_udp(struct server *srv, struct active_service *as, const struct program_datagram *d)
 {
 	/* a running program holds a connection of its client, over UDP as over TCP */
-	const char *refusal = serving_admit(srv, as, d->from, PROTO_UDP);
-	struct program *p = refusal ? NULL : program_new(srv, as, PROTO_UDP, d->from);
+	const char *refusal = serving_admit(srv, as, d->from, PROTO_UDP), *why = NULL;
+	struct program *p = refusal ? NULL : program_new(srv, as, PROTO_UDP, d->from, &why);
 	int r = p ? program_udp_start(p, d) : 0;
 
 	if (refusal)
 		serving_refuse(srv, as, PROTO_UDP, (const struct sockaddr *)d->from, refusal);
 	else if (!p || r < 0)
-		program_refuse(srv, as, PROTO_UDP, d->from, p, r, NULL);
+		program_refuse(srv, as, PROTO_UDP, d->from, p, r, p ? NULL : why);
 }
 
 void programs_tick(struct server *srv, uint64_t now)
@@ -563,8 +636,16 @@ static void program_found(struct server *srv, const struct privsep_msg *m)
 	addr_to_string((const struct sockaddr *)&p->peer, p->peer_text);
 	__atomic_add_fetch(o->running, 1, __ATOMIC_RELAXED);
 	as->programs++;
-	if (p->proto == PROTO_TCP)
+	if (p->proto == PROTO_TCP && m->stdio != PRIVSEP_STDIO_SOCKET)
 		counter_add(&as->counters.tcp_active, 1);
+	for (size_t i = 0; m->stdio == PRIVSEP_STDIO_SOCKET && i < srv->n_listeners; i++) {
+		struct listener *l = srv->listeners[i];
+		if (l->owner == as && proto_of_socktype(l->type) == p->proto && !l->waiting && l->io.fn) {
+			p->no_client = true;
+			program_hold(p, l);
+			break;
+		}
+	}
 	/* a later program of this loop gets another id */
 	if (m->id >> ID_LOOP_SHIFT == srv->loop_index && (m->id & ((1ULL << ID_LOOP_SHIFT) - 1)) > srv->programs->count)
 		srv->programs->count = m->id & ((1ULL << ID_LOOP_SHIFT) - 1);
@@ -585,7 +666,7 @@ static void program_started(struct program *p, pid_t pid)
 		watch(p, &p->err, p->err.fd, on_stderr);
 	if (p->out.fd >= 0)
 		watch(p, &p->out, p->out.fd, on_stdout);
-	if (p->owner && p->proto == PROTO_TCP) {
+	if (p->owner && p->proto == PROTO_TCP && !p->no_client) {
 		counter_add(&p->owner->counters.tcp_accepted, 1);
 		counter_add(&p->owner->counters.tcp_active, 1);
 	}

@@ -35,6 +35,13 @@ struct program_datagram {
  * the client keeps its place until the program ends. */
 void program_tcp(struct server *server, struct active_service *as, int fd, const struct sockaddr_in6 *peer);
 void program_udp(struct server *server, struct active_service *as, const struct program_datagram *d);
+struct listener;
+/* A wait service's socket has a client (a datagram, a connection): its program gets the
+ * socket as its stdin, stdout and stderr, and minetd leaves the socket alone until the
+ * program ends. */
+void program_wait(struct listener *listener);
+/* listener goes (a reload): its program, if one has it, runs on without it. */
+void programs_forget_listener(struct listener *listener);
 /* A reload keeps as, to go on as next: its programs count against next's 'processes'. */
 void programs_keep(struct active_service *as, const struct service *next);
 /* Once a tick: programs past their timeout get SIGTERM, then SIGKILL. */

@@ -112,6 +112,7 @@ static void drop_stopped(struct server *srv)
 static void listener_retire(struct server *srv, struct listener *l)
 {
 	loop_remove(srv->loop, &l->io);
+	programs_forget_listener(l);
 	l->owner = NULL;
 	if (l->inherited)
 		return;
@@ -429,7 +430,7 @@ static void listener_add(struct server *srv, struct listener *l, struct active_s
 	srv->listeners = ls;
 	srv->listeners[srv->n_listeners++] = l;
 	l->owner = as;
-	if (l->io.fn || l->paused)
+	if (l->io.fn || l->paused || l->waiting)       /* a wait service's program has it */
 		return;
 	if ((r = listener_watch(srv, l)) < 0)
 		log_fields(LOG_ERR, &f, "%s: cannot watch %s %s: %s", f.service, f.protocol, l->addr_text,

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "exec_options.h"
 #include "handlers.h"
 #include "proto.h"
 
@@ -34,6 +35,11 @@ void serving_service_set(struct active_service *as, const struct service *svc)
 bool serving_runs_program(const struct active_service *as)
 {
 	return as->service->handler->tcp == TCP_PROGRAM;
+}
+
+bool serving_waits(const struct active_service *as)
+{
+	return serving_runs_program(as) && ((const struct exec_options *)as->service->options)->wait;
 }
 
 void serving_refuse(struct server *srv, struct active_service *as, unsigned proto,

@@ -71,6 +71,7 @@ struct listener {
 	bool shared;                    /* another loop's inherited socket: not ours to close */
 	bool paused;                    /* out of file descriptors: accept later */
 	bool stopped;                   /* inherited: its socket unit has stopped; it closes */
+	struct program *waiting;        /* a wait service's program, which has the socket now */
 	const char *fd_name;            /* inherited: FileDescriptorName= */
 	struct sockaddr_storage addr;   /* own: what it is bound to */
 	char addr_text[ADDR_TEXT_MAX];
@@ -116,6 +117,8 @@ struct reply_input;
 ssize_t serving_reply(struct active_service *as, const struct reply_input *in, uint8_t *out, size_t cap);
 /* Whether a program (handler exec) answers the service's clients. */
 bool serving_runs_program(const struct active_service *as);
+/* Whether the service is inetd's "wait" kind: its socket is a program's, not minetd's. */
+bool serving_waits(const struct active_service *as);
 /* Counts a refused client (proto: PROTO_TCP or PROTO_UDP) and logs it at a bounded rate. */
 void serving_refuse(struct server *server, struct active_service *as, unsigned proto,
 		    const struct sockaddr *peer, const char *reason);

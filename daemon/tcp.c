@@ -424,6 +424,10 @@ int tcp_restore(struct server *srv, struct active_service *as, int fd, const str
 
 void tcp_accept(struct listener *l)
 {
+	if (serving_waits(l->owner)) {
+		program_wait(l);        /* the program accepts */
+		return;
+	}
 	for (int i = 0; i < ACCEPT_BATCH && l->io.fn; i++) {
 		struct sockaddr_storage peer;
 		socklen_t len = sizeof(peer);

@@ -185,6 +185,10 @@ void udp_serve(struct listener *l)
 	struct server *srv = l->server;
 	struct udp *b = srv->udp;
 
+	if (serving_waits(l->owner)) {
+		program_wait(l);        /* the program reads the datagrams */
+		return;
+	}
 	for (int round = 0; round < UDP_ROUNDS && l->io.fn; round++) {
 		struct active_service *as = l->owner;
 		unsigned replies = 0;
