@@ -811,5 +811,83 @@ def sandbox_strict_takes_the_network_the_home_and_writing_away_and_none_leaves_t
             shutil.rmtree(d, ignore_errors=True)
 
 
+# --- What inetd's lines ask of a program: its socket (wait), stderr to the client, argv0,
+# a budget per minute, no timeout.
+
+WAIT_UDP = """#!%s
+# A wait service's program: the socket is its stdin; it answers two datagrams, then ends.
+import os, socket
+s = socket.socket(fileno=0)
+for _ in range(2):
+    data, peer = s.recvfrom(100)
+    s.sendto(b"%%d:" %% os.getpid() + data, peer)
+""" % PYTHON
+
+WAIT_TCP = """#!%s
+# A wait service's program: the listening socket is its stdin; it accepts two clients.
+import os, socket
+s = socket.socket(fileno=0)
+for _ in range(2):
+    c, _ = s.accept()
+    c.sendall(b"%%d\\n" %% os.getpid())
+    c.close()
+""" % PYTHON
+
+
+def pid_said(text):
+    return int(text.split(b":")[0].split(b"\n")[0])
+
+
+@exec_test
+def wait_program_reads_its_socket_itself_and_minetd_takes_it_back_when_it_ends():
+    udp, tcp = free_port(), free_port()
+    with Programs() as progs:
+        d = Daemon(config_text([exec_service("wudp", udp, progs.write("wudp.py", WAIT_UDP), protocol="udp",
+                                             wait=True, timeout=0),
+                                exec_service("wtcp", tcp, progs.write("wtcp.py", WAIT_TCP), protocol="tcp",
+                                             wait=True, timeout=0)], extra="log_connections = true;"))
+        pids = []
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+            u.settimeout(10 * SLOW)
+            for msg in (b"one", b"two", b"three", b"four"):
+                u.sendto(msg, ("127.0.0.1", udp))
+                reply = u.recv(100)
+                assert reply.endswith(b":" + msg), reply
+                pids.append(pid_said(reply))
+        assert pids[0] == pids[1] != pids[2] == pids[3], f"two programs, two datagrams each: {pids}"
+        said = [pid_said(tcp_exchange("127.0.0.1", tcp, b"", timeout=10 * SLOW)) for _ in range(4)]
+        assert said[0] == said[1] != said[2] == said[3], f"two programs, two clients each: {said}"
+        d.wait_log(r"wudp: program \d+ for 127.0.0.1:\d+ exited with status 0", count=2)
+
+
+@exec_test
+def stderr_to_the_client_and_argv0_as_inetd_gives_them():
+    port = free_port()
+    d = Daemon(config_text([exec_service("named", port, ["/bin/sh", "-c", "echo I am $0; echo oops >&2"],
+                                         protocol="tcp", argv0="in.named", stderr="client")]))
+    assert tcp_exchange("127.0.0.1", port, b"") == b"I am in.named\noops\n"
+    assert "oops" not in d.output()
+
+
+@exec_test
+def per_minute_refuses_programs_beyond_the_budget():
+    port = free_port()
+    d = Daemon(config_text([exec_service("few", port, ["/bin/echo", "hi"], protocol="tcp", per_minute=2)]))
+    assert [tcp_exchange("127.0.0.1", port, b"") for _ in range(2)] == [b"hi\n", b"hi\n"]
+    assert refused(port)
+    d.wait_log(r"few: refused tcp client 127.0.0.1:\d+: per_minute: as many programs started in the last "
+               r"minute as the service allows")
+
+
+@exec_test
+def timeout_zero_lets_a_program_run_past_any_timeout():
+    short, none = free_port(), free_port()
+    sleeper = ["/bin/sh", "-c", "sleep 2; echo done"]
+    Daemon(config_text([exec_service("short", short, sleeper, protocol="tcp", timeout=1),
+                        exec_service("none", none, sleeper, protocol="tcp", timeout=0)]))
+    assert tcp_exchange("127.0.0.1", short, b"", timeout=10 * SLOW) == b""
+    assert tcp_exchange("127.0.0.1", none, b"", timeout=10 * SLOW) == b"done\n"
+
+
 if __name__ == "__main__":
     run()
