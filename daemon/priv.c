@@ -57,6 +57,11 @@ static int start_helper(const char *config_path, int *fd, pid_t *pid)
 	char path[PATH_MAX];
 
 	helper_path(path, sizeof(path));
+	if (access(path, X_OK) < 0) {
+		int r = -errno;
+		log_error("%s: %s", path, strerror(-r));
+		return r;
+	}
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0)
 		return -errno;
 	*pid = fork();

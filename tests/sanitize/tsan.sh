@@ -19,10 +19,10 @@ rm -f "$LOGS"/*
 CC=${TSAN_CC:-gcc}
 SAN="-fsanitize=thread -fno-omit-frame-pointer"
 stamp="$CC $SAN"
-[ "$(cat "$B/.sanitize-flags" 2>/dev/null)" = "$stamp" ] || rm -rf "$B/obj" "$B/minetd"
+[ "$(cat "$B/.sanitize-flags" 2>/dev/null)" = "$stamp" ] || rm -rf "$B/obj" "$B/minetd" "$B/minetd-helper"
 mkdir -p "$B" && echo "$stamp" >"$B/.sanitize-flags"
 if ! make --no-print-directory BUILD="$B" CC="$CC" CI= WERROR= CFLAGS="-O1 -g $SAN" LDFLAGS="$SAN" \
-	"$B/minetd" >"$LOGS/build.log" 2>&1; then
+	"$B/minetd" "$B/minetd-helper" >"$LOGS/build.log" 2>&1; then
 	echo "FAIL: tsan: build with $CC: see $LOGS/build.log"
 	tail -20 "$LOGS/build.log"
 	exit 1
