@@ -275,6 +275,26 @@ static int start_helper(struct daemon *d)
 	return r;
 }
 
+/* By hand as root, the helper (a child) keeps root's part and this process lets go of it
+ * before it serves; later loads leave root's checks (users, who may run a program) to the
+ * helper too, as under systemd. */
+static int serve_unprivileged(const char *config_path)
+{
+	const char *user;
+	int r = priv_drop_root(&user);
+
+	if (r < 0)
+		log_error("cannot give up root to serve the network (as _minetd, else nobody): %s", strerror(-r));
+	else if (user) {
+		log_info("serving as %s: minetd-helper keeps root's part", user);
+		if (access(config_path, R_OK) < 0)
+			log_warning("%s: %s cannot read it (%s): a reload will fail until it can", config_path,
+				    user, strerror(errno));
+		exec_leave_checks_to_helper();
+	}
+	return r;
+}
+
 /* A stop ends the programs; a restart (a package upgrade) leaves them to the next minetd.
  * By hand, the helper ends them when this process's connection ends. */
 static void stop_helper(struct daemon *d)
@@ -341,6 +361,10 @@ static int start(struct daemon *d)
 	if ((r = start_helper(d)) < 0) {
 		config_free(config);
 		fdstore_restore(stored, d->server);
+		return EXIT_CONFIG;
+	}
+	if (!d->under_helper_unit && (r = serve_unprivileged(d->config_path)) < 0) {
+		config_free(config);
 		return EXIT_CONFIG;
 	}
 	rlim_t files = raise_file_limit(config);

@@ -2,13 +2,16 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <limits.h>
 #include <poll.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/prctl.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -18,6 +21,9 @@
 
 #define CALL_TIMEOUT_MSEC 10000
 #define HELPER_NAME "minetd-helper"
+#ifndef MINETD_USER
+#define MINETD_USER "_minetd"   /* the package's system user, also minetd.service's */
+#endif
 
 struct priv {
 	int fd;
@@ -358,4 +364,25 @@ void priv_close(struct priv *p)
 		waitpid(p->helper, NULL, 0);
 	free(p->queue);
 	free(p);
+}
+
+/* Leaving root drops every capability (no PR_SET_KEEPCAPS) and makes the process not
+ * dumpable, so that a program started as the same user (nobody) cannot ptrace it. */
+int priv_drop_root(const char **user)
+{
+	const char *name = MINETD_USER;
+	struct passwd *pw;
+
+	*user = NULL;
+	if (geteuid() != 0)
+		return 0;
+	if (!(pw = getpwnam(name)) && !(pw = getpwnam(name = "nobody")))
+		return -ENOENT;
+	if (setgroups(0, NULL) < 0 || setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) < 0 ||
+	    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) < 0 || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		return -errno;
+	if (geteuid() == 0 || getuid() == 0)
+		return -EPERM;
+	*user = name;
+	return 0;
 }

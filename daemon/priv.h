@@ -28,6 +28,11 @@ int priv_attach(struct priv *main, struct priv **out);
 /* Where the events of p go: fn(ctx, ...) on loop. 0 or -errno. */
 int priv_watch(struct priv *p, struct loop *loop, priv_event_fn *fn, void *ctx);
 void priv_close(struct priv *p);
+/* Started as root by hand (an init script, sudo): once the helper it started holds root's
+ * part, the serving process becomes MINETD_USER (else nobody), with no supplementary
+ * groups, no capabilities and no way back (no_new_privs). 0 with *user set (NULL when
+ * it was not root), or -errno. */
+int priv_drop_root(const char **user);
 
 /* Calls, each waiting for the helper's answer (a few seconds at most): 0, or -errno with
  * the helper's reason in why (PRIVSEP_TEXT_MAX + 1 bytes) when there is one. */

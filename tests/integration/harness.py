@@ -118,10 +118,10 @@ class Daemon:
     is empty). wait: until it says "started" (impossible with closed stdio)."""
 
     def __init__(self, config, args=(), env=None, launcher=(), preexec_fn=None, stdio="file", wait=True,
-                 pass_fds=(), readable=False):
+                 pass_fds=()):
         self.dir = tempfile.mkdtemp(prefix="minetd-test-")
-        if readable:            # for a daemon that runs as another user
-            os.chmod(self.dir, 0o755)
+        # Started as root, minetd serves (and rereads its config) as _minetd or nobody.
+        os.chmod(self.dir, 0o755)
         self.config_path = os.path.join(self.dir, "minetd.conf")
         self.log_path = os.path.join(self.dir, "stderr.log")
         self.write_config(config)

@@ -653,6 +653,51 @@ def program_gets_no_descriptor_and_no_ignored_signal_that_minetd_was_started_wit
         os.close(fd)
 
 
+def proc_comm(pid):
+    try:
+        with open(f"/proc/{pid}/comm") as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
+def user_exists(name):
+    try:
+        pwd.getpwnam(name)
+        return True
+    except KeyError:
+        return False
+
+
+def proc_status(pid):
+    with open(f"/proc/{pid}/status") as f:
+        fields = dict(line.split(":", 1) for line in f if ":" in line)
+    return {"Uid": [int(u) for u in fields["Uid"].split()], "CapEff": int(fields["CapEff"], 16),
+            "CapPrm": int(fields["CapPrm"], 16), "NoNewPrivs": int(fields["NoNewPrivs"])}
+
+
+@exec_test
+def by_hand_as_root_the_serving_process_is_not_root_also_while_a_root_program_runs():
+    """Started as root (an init script, sudo), minetd leaves root's part to the helper it
+    starts and serves as _minetd (else nobody) with no capability, also while a program of
+    the config runs as root; the helper, its child, is the one root process."""
+    need_root("minetd started as root")
+    port = free_port()
+    with Programs() as progs:
+        hold = progs.write("hold.sh", "#!/bin/sh\nid -u\nexec sleep 30\n")
+        d = Daemon(config_text([exec_service("rooted", port, [hold], protocol="tcp", user="root")]))
+        expected = "_minetd" if user_exists("_minetd") else "nobody"
+        assert "serving as %s" % expected in d.output(), d.output()
+        with socket.create_connection(("127.0.0.1", port), timeout=5 * SLOW) as s:
+            s.settimeout(5 * SLOW)
+            assert s.recv(64) == b"0\n"            # the program is root
+            seen = proc_status(d.proc.pid)
+            assert seen["Uid"] == [pwd.getpwnam(expected).pw_uid] * 4, seen
+            assert seen["CapEff"] == seen["CapPrm"] == 0 and seen["NoNewPrivs"] == 1, seen
+            helpers = [c for c in children(d.proc.pid) if proc_comm(c) == "minetd-helper"]
+            assert len(helpers) == 1 and proc_status(helpers[0])["Uid"][1] == 0, helpers
+
+
 @exec_test
 def program_gets_no_capability_of_minetds():
     """minetd as a user with an ambient CAP_NET_BIND_SERVICE (minetd(8)'s drop-in for low
@@ -664,7 +709,7 @@ def program_gets_no_capability_of_minetds():
     launcher = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
                 "--inh-caps=+net_bind_service", "--ambient-caps=+net_bind_service"]
     Daemon(config_text([service("status", "exec", port, command=["/bin/cat", "/proc/self/status"])]),
-           launcher=launcher, readable=True)
+           launcher=launcher)
     seen = status_of_program(port)
     assert seen["CapEff"] == seen["CapAmb"] == seen["CapPrm"] == 0, seen
 
