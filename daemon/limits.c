@@ -205,6 +205,13 @@ bool conn_counts_take(struct conn_counts *c, const struct in6_addr *key, unsigne
 	return true;
 }
 
+unsigned conn_counts_of(struct conn_counts *c, const struct in6_addr *key)
+{
+	struct conn_count *e = *find(c, key);
+
+	return e ? e->n : 0;
+}
+
 void conn_counts_give(struct conn_counts *c, const struct in6_addr *key)
 {
 	struct conn_count **p = find(c, key), *e = *p;

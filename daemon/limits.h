@@ -37,6 +37,8 @@ void conn_counts_free(struct conn_counts *c);
 /* Adds one connection for key unless it has 'limit' already; false when refused. */
 bool conn_counts_take(struct conn_counts *c, const struct in6_addr *key, unsigned limit);
 void conn_counts_give(struct conn_counts *c, const struct in6_addr *key);
+/* How many key holds now. */
+unsigned conn_counts_of(struct conn_counts *c, const struct in6_addr *key);
 
 /* UDP reply budgets for the whole process, whichever loop a datagram reaches (a spoofer
  * picks source ports, and SO_REUSEPORT spreads them over the loops): a bucket per source,

@@ -248,18 +248,6 @@ static void fuzz_budgets(struct fuzz_data *d)
 	free(slots);
 }
 
-/* How many connections key holds, through the public calls: the lowest limit a take
- * passes, less one (that take is given back). */
-static unsigned count_of(struct conn_counts *c, const struct in6_addr *key)
-{
-	unsigned limit = 1;
-
-	while (!conn_counts_take(c, key, limit))
-		limit++;
-	conn_counts_give(c, key);
-	return limit - 1;
-}
-
 /* Exact connection counts against an array, with enough addresses to make the table grow. */
 static void fuzz_conn_counts(struct fuzz_data *d)
 {
@@ -300,7 +288,7 @@ static void fuzz_conn_counts(struct fuzz_data *d)
 			}
 			break;
 		}
-		CHECK(count_of(&c, &a) == model[((unsigned)a.s6_addr[14] << 8 | a.s6_addr[15])],
+		CHECK(conn_counts_of(&c, &a) == model[((unsigned)a.s6_addr[14] << 8 | a.s6_addr[15])],
 		      "count of %u", i);
 	}
 	size_t live = 0;
@@ -309,7 +297,7 @@ static void fuzz_conn_counts(struct fuzz_data *d)
 		a.s6_addr[10] = a.s6_addr[11] = 0xff;
 		a.s6_addr[14] = (uint8_t)(i >> 8);
 		a.s6_addr[15] = (uint8_t)i;
-		CHECK(count_of(&c, &a) == model[i], "final count of %u", i);
+		CHECK(conn_counts_of(&c, &a) == model[i], "final count of %u", i);
 		live += model[i] > 0;
 	}
 	CHECK(c.n == live, "%zu entries for %zu addresses with connections", c.n, live);
@@ -382,7 +370,7 @@ static void fuzz_registry(struct fuzz_data *d)
 		CHECK(IN6_IS_ADDR_V4MAPPED(&n) || !client_registry_verified(&r, &n, now),
 		      "a neighbour of source %u verified by its handshake", i);
 		source_key(&a, &key);
-		CHECK(count_of(&r.per_source, &key) == counts[i], "count of %u", i);
+		CHECK(conn_counts_of(&r.per_source, &key) == counts[i], "count of %u", i);
 	}
 	while (total > 0)       /* everyone leaves: nothing may stay behind */
 		for (unsigned i = 0; i < POOL; i++)

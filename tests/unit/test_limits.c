@@ -226,18 +226,6 @@ static void regression_7e_budget_shared_by_loops(void **state)
 	client_registry_free(&r);
 }
 
-/* How many connections key holds, through the public calls: the lowest limit a take
- * passes, less one (that take is given back). */
-static unsigned count_of(struct conn_counts *c, const struct in6_addr *key)
-{
-	unsigned limit = 1;
-
-	while (!conn_counts_take(c, key, limit))
-		limit++;
-	conn_counts_give(c, key);
-	return limit - 1;
-}
-
 static void conn_counts_exact_per_address(void **state)
 {
 	struct conn_counts c;
@@ -250,14 +238,14 @@ static void conn_counts_exact_per_address(void **state)
 	assert_false(conn_counts_take(&c, &a, 3));
 	assert_true(conn_counts_take(&c, &b, 3));
 	conn_counts_give(&c, &a);
-	assert_int_equal(count_of(&c, &a), 2);
+	assert_int_equal(conn_counts_of(&c, &a), 2);
 	assert_true(conn_counts_take(&c, &a, 3));
 	for (uint32_t i = 0; i < 5000; i++) {
 		struct in6_addr x = a;
 		memcpy(&x.s6_addr[12], &i, 4);
 		assert_true(conn_counts_take(&c, &x, 1));
 	}
-	assert_int_equal(count_of(&c, &b), 1);
+	assert_int_equal(conn_counts_of(&c, &b), 1);
 	conn_counts_free(&c);
 }
 
