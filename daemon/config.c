@@ -235,7 +235,7 @@ static int check_conflicts(const struct config *c, struct config_errors *errors)
 
 	for (size_t i = 0; i < c->n_services; i++) {
 		const struct service *a = &c->services[i];
-		struct config_place at = { c->path, a->line, c->path, errors };
+		struct config_place at = { .file = c->path, .line = a->line, .config_path = c->path, .errors = errors };
 		for (size_t j = 0; j < i; j++) {
 			const struct service *b = &c->services[j];
 			if (strcmp(a->name, b->name) == 0)
@@ -306,7 +306,7 @@ static int add_socket_service(struct config *c, const struct named_socket *sock,
 int config_add_sockets(struct config *c, const struct named_socket *sockets, size_t n,
 		       struct config_errors *errors)
 {
-	struct config_place defaults = { c->path, 0, c->path, errors };
+	struct config_place defaults = { .file = c->path, .config_path = c->path, .errors = errors };
 	struct service *services = realloc(c->services, (c->n_services + n + 1) * sizeof(*services));
 
 	if (!services)
@@ -325,7 +325,7 @@ int config_add_sockets(struct config *c, const struct named_socket *sockets, siz
 
 static int read_root(const struct key_value *root, struct config *c, struct config_errors *errors)
 {
-	struct config_place src = { c->path, 1, c->path, errors };
+	struct config_place src = { .file = c->path, .line = 1, .config_path = c->path, .errors = errors };
 	const struct key_value *services = value_member(root, "services");
 	int problems = read_group(root, root_keys, c, &src), r;
 
@@ -390,7 +390,8 @@ static int parse_file(const char *path, config_t *cf, struct config_errors *erro
 		config_set_include_dir(cf, dir);
 		if (config_read_file(cf, path) != CONFIG_TRUE) {
 			const char *file = config_error_file(cf);
-			struct config_place at = { file ? file : path, config_error_line(cf), path, errors };
+			struct config_place at = { .file = file ? file : path, .line = config_error_line(cf),
+						   .config_path = path, .errors = errors };
 			config_error(&at, "%s", config_error_text(cf));
 			problems = 1;
 		}

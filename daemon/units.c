@@ -255,7 +255,7 @@ static void check_socket(struct config_place at, const struct config *config, co
 void units_check(const struct config *config, const struct unit_sockets *sockets, struct config_errors *warnings)
 {
 	static const int types[] = { SOCK_STREAM, SOCK_DGRAM };
-	struct config_place at = { config->path, 0, config->path, warnings };
+	struct config_place at = { .file = config->path, .config_path = config->path, .errors = warnings };
 
 	for (size_t i = 0; i < config->n_services; i++) {
 		const struct service *svc = &config->services[i];
