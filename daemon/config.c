@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <libconfig.h>
+#include <limits.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -182,6 +183,8 @@ static int read_service(const struct key_value *group, const struct config *c, s
 	int problems, r;
 
 	svc->line = src.line;
+	if (!(svc->file = strdup(src.file)))
+		return -ENOMEM;
 	if (group->type != VALUE_GROUP) {
 		config_error(&src, "each service must be a group in braces");
 		return 1;
@@ -227,33 +230,42 @@ static bool hosts_overlap(const struct service *a, const struct service *b)
 	       addrs_overlap(a->host.addrs, a->host.n_addrs, b->host.addrs, b->host.n_addrs);
 }
 
-/* Two services cannot share a port and protocol on overlapping addresses. Returns the number
- * of problems. */
-static int check_conflicts(const struct config *c, struct config_errors *errors)
+/* Where b was defined, as said in a message about a: its line, and its file if another. */
+static const char *defined_at(const struct service *b, const struct service *a, char *buf, size_t size)
 {
+	if (strcmp(a->file, b->file) == 0)
+		snprintf(buf, size, "line %d", b->line);
+	else
+		snprintf(buf, size, "%s:%d", b->file, b->line);
+	return buf;
+}
+
+/* Two services cannot share a name, nor a port and protocol on overlapping addresses: a
+ * against the first n services of c, each conflict said at 'at'. Returns how many. */
+static int check_conflicts(const struct config *c, size_t n, const struct service *a,
+			   const struct config_place *at)
+{
+	char where[PATH_MAX + 16];
 	int problems = 0;
 
-	for (size_t i = 0; i < c->n_services; i++) {
-		const struct service *a = &c->services[i];
-		struct config_place at = { .file = c->path, .line = a->line, .config_path = c->path, .errors = errors };
-		for (size_t j = 0; j < i; j++) {
-			const struct service *b = &c->services[j];
-			if (strcmp(a->name, b->name) == 0)
-				config_error(&at, "duplicate service name '%s' (first at line %d)", a->name,
-					     b->line);
-			else if (a->port == b->port && (a->protocols & b->protocols) && hosts_overlap(a, b))
-				config_error(&at, "service '%s' uses port %u, as '%s' at line %d does",
-					     a->name, a->port, b->name, b->line);
-			else
-				continue;
-			problems++;
-		}
+	for (size_t j = 0; j < n; j++) {
+		const struct service *b = &c->services[j];
+		if (strcmp(a->name, b->name) == 0)
+			config_error(at, "duplicate service name '%s' (first at %s)", a->name,
+				     defined_at(b, a, where, sizeof(where)));
+		else if (a->port == b->port && (a->protocols & b->protocols) && hosts_overlap(a, b))
+			config_error(at, "service '%s' uses port %u, as '%s' at %s does", a->name, a->port, b->name,
+				     defined_at(b, a, where, sizeof(where)));
+		else
+			continue;
+		problems++;
 	}
 	return problems;
 }
 
 static void service_free(struct service *svc)
 {
+	free(svc->file);
 	release_values(service_keys, svc);
 	if (svc->options && svc->handler->release)
 		svc->handler->release(svc->options);
@@ -293,7 +305,7 @@ static int add_socket_service(struct config *c, const struct named_socket *sock,
 	svc->from_socket = true;
 	svc->handler = handler_find(sock->name);
 	svc->protocols = sock->protocol;
-	if ((svc->name = strdup(sock->name)) && (svc->host.text = strdup("")))
+	if ((svc->name = strdup(sock->name)) && (svc->host.text = strdup("")) && (svc->file = strdup(c->path)))
 		r = read_options(NULL, svc, src);
 	if (r == 0) {
 		c->n_services++;
@@ -327,7 +339,7 @@ static int read_root(const struct key_value *root, struct config *c, struct conf
 {
 	struct config_place src = { .file = c->path, .line = 1, .config_path = c->path, .errors = errors };
 	const struct key_value *services = value_member(root, "services");
-	int problems = read_group(root, root_keys, c, &src), r;
+	int problems = read_group(root, root_keys, c, &src), conflicts = 0, r;
 
 	if (problems < 0)
 		return problems;
@@ -338,7 +350,13 @@ static int read_root(const struct key_value *root, struct config *c, struct conf
 	if ((r = read_services(services, c, &src)) < 0)
 		return r;
 	problems += r;
-	return problems ? problems : check_conflicts(c, errors);
+	for (size_t i = 0; problems == 0 && i < c->n_services; i++) {
+		const struct service *svc = &c->services[i];
+		struct config_place at = { .file = svc->file, .line = svc->line, .config_path = c->path,
+					   .errors = errors };
+		conflicts += check_conflicts(c, i, svc, &at);
+	}
+	return problems + conflicts;
 }
 
 /* libconfig's setting s as a tree of values, into v (file names: libconfig's, else path). */

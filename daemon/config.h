@@ -33,7 +33,8 @@ struct service {
 	struct acl acl;         /* checked after the global one */
 	void *options;          /* the handler's own, as its keys describe them */
 	bool from_socket;       /* not in the file: a socket from systemd named after the handler */
-	int line;               /* where it was defined */
+	char *file;             /* where it was defined: minetd.conf, a file it includes, inetd.conf */
+	int line;
 	/* Replies given so far by every loop, for chargen's line and qotd's quote; changed
 	 * through relaxed atomics while the config is in use. */
 	uint64_t *replies;

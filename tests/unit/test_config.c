@@ -229,6 +229,36 @@ static void socket_named_after_handler_is_a_service(void **state)
 	config_free(c);
 }
 
+/* A service is where it was written, an included file too: a conflict names both places. */
+static void conflicts_name_the_file_of_each_service(void **state)
+{
+	char dir[] = "/tmp/minetd-config.XXXXXX", path[128], want[256];
+	struct config_errors errors = { 0 };
+	struct config *c;
+	FILE *f;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/more.conf", dir);
+	assert_non_null(f = fopen(path, "w"));
+	fputs("  { name = \"b\"; handler = \"time\"; port = 5000; }\n", f);
+	fclose(f);
+	snprintf(path, sizeof(path), "%s/minetd.conf", dir);
+	assert_non_null(f = fopen(path, "w"));
+	fputs("services = (\n  { name = \"a\"; handler = \"echo\"; port = 5000; },\n@include \"more.conf\"\n);\n", f);
+	fclose(f);
+	assert_int_equal(config_load(path, &c, &errors), -EINVAL);
+	/* the included file as libconfig names it: as written, relative to the config's directory */
+	snprintf(want, sizeof(want), "more.conf:1: service 'b' uses port 5000, as 'a' at %s/minetd.conf:2 does", dir);
+	assert_int_equal(errors.n, 1);
+	assert_string_equal(errors.lines[0], want);
+	config_errors_clear(&errors);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/more.conf", dir);
+	unlink(path);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -239,6 +269,7 @@ int main(void)
 		cmocka_unit_test(shipped_config_serves_echo_on_5000),
 		cmocka_unit_test(defaults_and_options),
 		cmocka_unit_test(socket_named_after_handler_is_a_service),
+		cmocka_unit_test(conflicts_name_the_file_of_each_service),
 	};
 
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
