@@ -13,6 +13,7 @@
 
 #include "config_guard.h"
 #include "handlers.h"
+#include "inetd.h"
 #include "keys.h"
 #include "listen.h"
 
@@ -141,6 +142,7 @@ static const struct key root_keys[] = {
 	{ .name = "allow", .type = KEY_CIDRS, .offset = C(acl.allow) },
 	{ .name = "deny", .type = KEY_CIDRS, .offset = C(acl.deny) },
 	{ .name = "services", .type = KEY_LIST },
+	{ .name = "inetd", .type = KEY_STRINGS, .offset = C(inetd) },
 	{ .name = NULL },
 };
 
@@ -275,6 +277,30 @@ static void service_free(struct service *svc)
 	free(svc->replies);
 }
 
+/* A line of an inetd file, read as a service of the config is, through the same keys and
+ * checks, after the config's own and the lines before it; but its problems (a conflict
+ * too) leave it out, with a warning, and nothing else. An inetd_service_fn. */
+static int add_inetd_service(const struct key_value *group, void *context)
+{
+	struct config *c = context;
+	struct config_place at = { .file = group->file, .line = group->line, .config_path = c->path,
+				   .errors = &c->warnings, .consequence = INETD_LINE_LEFT_OUT };
+	struct service *services = realloc(c->services, (c->n_services + 1) * sizeof(*services)), *svc;
+	int r;
+
+	if (!services)
+		return -ENOMEM;
+	c->services = services;
+	svc = memset(&services[c->n_services++], 0, sizeof(*svc));
+	if ((r = read_service(group, c, svc, &at)) == 0)
+		r = check_conflicts(c, c->n_services - 1, svc, &at);
+	if (r > 0) {
+		service_free(svc);
+		c->n_services--;
+	}
+	return r < 0 ? r : 0;
+}
+
 bool service_at(const struct service *svc, const struct sockaddr_storage *addr)
 {
 	/* sin_port and sin6_port sit at the same offset */
@@ -356,7 +382,11 @@ static int read_root(const struct key_value *root, struct config *c, struct conf
 					   .errors = errors };
 		conflicts += check_conflicts(c, i, svc, &at);
 	}
-	return problems + conflicts;
+	problems += conflicts;
+	if (problems)
+		return problems;
+	src.errors = &c->warnings;
+	return inetd_read(&c->inetd, &src, add_inetd_service, c);
 }
 
 /* libconfig's setting s as a tree of values, into v (file names: libconfig's, else path). */
@@ -460,6 +490,7 @@ void config_free(struct config *c)
 	for (size_t i = 0; i < c->n_stopped; i++)
 		free((char *)c->stopped[i].name);
 	free(c->stopped);
+	config_errors_clear(&c->warnings);
 	release_values(root_keys, c);
 	free(c->path);
 	free(c);

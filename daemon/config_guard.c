@@ -45,9 +45,8 @@ const char *file_error(ssize_t r)
 	return r == -EFBIG ? "larger than 1 MiB" : r == -EINVAL ? "not a regular file" : strerror((int)-r);
 }
 
-/* The line of text's first NUL byte, or 0 when it has none: libconfig reads a NUL byte
- * into an @include name, then opens the name cut short at it. */
-static int nul_line(const char *text, size_t len)
+/* libconfig reads a NUL byte into an @include name, then opens the name cut short at it. */
+int nul_line(const char *text, size_t len)
 {
 	const char *nul = memchr(text, '\0', len);
 	int line = 1;

@@ -113,9 +113,15 @@ static struct config *load_good(const char *path)
 static void shipped_config_serves_echo_on_5000(void **state)
 {
 	struct config *c = load_good("config/minetd.conf");
+	size_t own = 0;
 
 	(void)state;
-	assert_int_equal(c->n_services, 1);
+	for (size_t i = 0; i < c->n_services; i++)      /* the rest: this host's inetd.conf */
+		own += strcmp(c->services[i].file, "config/minetd.conf") == 0;
+	assert_int_equal(own, 1);
+	assert_int_equal(c->inetd.n, 2);
+	assert_string_equal(c->inetd.items[0], "/etc/inetd.conf");
+	assert_string_equal(c->inetd.items[1], "/etc/inetd.d");
 	assert_string_equal(c->services[0].name, "echo");
 	assert_ptr_equal(c->services[0].handler, handler_find("echo"));
 	assert_int_equal(c->services[0].port, 5000);
@@ -212,12 +218,13 @@ static void socket_named_after_handler_is_a_service(void **state)
 	};
 	struct config_errors errors = { 0 };
 	struct config *c = load_good("config/minetd.conf");
+	size_t before = c->n_services;          /* echo, and what this host's inetd.conf has */
 	const struct service *s;
 
 	(void)state;
 	assert_int_equal(config_add_sockets(c, sockets, 4, &errors), 0);
 	assert_int_equal(errors.n, 0);
-	assert_int_equal(c->n_services, 2);
+	assert_int_equal(c->n_services, before + 1);
 	s = config_find_service(c, "daytime");
 	assert_non_null(s);
 	assert_true(s->from_socket);
