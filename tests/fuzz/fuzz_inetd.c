@@ -65,8 +65,8 @@ static void check_program(const struct service *s)
 	CHECK(o->command.items[o->command.n] == NULL, "'%s' argv without its NULL", s->name);
 	CHECK(o->argv0 && o->user, "'%s' argv0 or user missing", s->name);
 	CHECK(o->timeout == 0, "'%s' timeout %u", s->name, o->timeout);
-	CHECK(o->per_minute >= 1 && o->processes == (o->wait ? 1 : o->per_minute), "'%s' processes %u, per minute %u",
-	      s->name, o->processes, o->per_minute);
+	CHECK(o->per_minute >= 1 && o->processes == (o->wait ? 1 : o->per_minute),
+	      "'%s' processes %u, per minute %u", s->name, o->processes, o->per_minute);
 	CHECK(o->stderr_to == (!o->wait && s->protocols == PROTO_UDP ? STDERR_JOURNAL : STDERR_CLIENT),
 	      "'%s' stderr", s->name);
 	CHECK(o->switch_user == (geteuid() == 0), "'%s' user", s->name);
@@ -76,7 +76,9 @@ static void check_program(const struct service *s)
 /* A service of a line: SERVICE.PROTO, on one protocol, from a line of its file. */
 static void check_service(const struct config *c, const struct service *s, int lines)
 {
-	static const char *const protos[] = { ".tcp", ".udp", ".tcp4", ".udp4", ".tcp6", ".udp6", ".tcp46", ".udp46" };
+	static const char *const protos[] = {
+		".tcp", ".udp", ".tcp4", ".udp4", ".tcp6", ".udp6", ".tcp46", ".udp46",
+	};
 	const char *dot = strrchr(s->name, '.');
 	bool known = false;
 

@@ -45,7 +45,8 @@ class InetdFiles:
         os.rename(tmp, self.path(name))
 
     def config(self, services=()):
-        return config_text(list(services), extra=f'inetd = [ "{self.path("inetd.conf")}", "{self.path("inetd.d")}" ];')
+        paths = f'"{self.path("inetd.conf")}", "{self.path("inetd.d")}"'
+        return config_text(list(services), extra=f"inetd = [ {paths} ];")
 
 
 def refused(port, host="127.0.0.1"):

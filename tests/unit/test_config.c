@@ -1,5 +1,4 @@
 /* Config validation: the bad corpus names its own expected line; good configs load. */
-#include <dirent.h>
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,6 +14,7 @@
 #include "keys.h"
 #include "exec_options.h"
 #include "handlers.h"
+#include "corpus.h"
 #include "../no_dns.h"
 
 #define BAD_DIR "tests/data/bad"
@@ -50,25 +50,8 @@ static void check_bad(const char *path)
 
 static void bad_corpus_names_file_and_line(void **state)
 {
-	DIR *d = opendir(BAD_DIR);
-	struct dirent *e;
-	int n = 0;
-
 	(void)state;
-	assert_non_null(d);
-	while ((e = readdir(d))) {
-		char path[512];
-		if (!strstr(e->d_name, ".conf"))
-			continue;
-		/* minetd asks for (and about) an exec service's user only when it runs as root */
-		if (strstr(e->d_name, "-root-") && geteuid() != 0)
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", BAD_DIR, e->d_name);
-		check_bad(path);
-		n++;
-	}
-	closedir(d);
-	assert_true(n >= 25);
+	assert_true(check_corpus(BAD_DIR, check_bad) >= 25);
 }
 
 static void missing_file_is_an_error(void **state)
@@ -252,11 +235,13 @@ static void conflicts_name_the_file_of_each_service(void **state)
 	fclose(f);
 	snprintf(path, sizeof(path), "%s/minetd.conf", dir);
 	assert_non_null(f = fopen(path, "w"));
-	fputs("services = (\n  { name = \"a\"; handler = \"echo\"; port = 5000; },\n@include \"more.conf\"\n);\n", f);
+	fputs("services = (\n  { name = \"a\"; handler = \"echo\"; port = 5000; },\n"
+	      "@include \"more.conf\"\n);\n", f);
 	fclose(f);
 	assert_int_equal(config_load(path, &c, &errors), -EINVAL);
 	/* the included file as libconfig names it: as written, relative to the config's directory */
-	snprintf(want, sizeof(want), "more.conf:1: service 'b' uses port 5000, as 'a' at %s/minetd.conf:2 does", dir);
+	snprintf(want, sizeof(want), "more.conf:1: service 'b' uses port 5000, as 'a' at %s/minetd.conf:2 does",
+		 dir);
 	assert_int_equal(errors.n, 1);
 	assert_string_equal(errors.lines[0], want);
 	config_errors_clear(&errors);
