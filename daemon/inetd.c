@@ -108,8 +108,7 @@ static bool parse_wait(struct reader *r, struct line *l, char *text)
 	l->max = DEFAULT_MAX;
 	if (dot) {
 		*dot = '\0';
-		errno = 0;
-		l->max = strtoll(dot + 1, &end, 10);
+		l->max = strtoll(dot + 1, &end, 10);    /* too large: LLONG_MAX, which a key refuses */
 		if (dot[1] < '0' || dot[1] > '9' || *end || l->max < 1) {
 			config_error(&r->at, "illegal max field '%s': invocations a minute, 1 or more", dot + 1);
 			return false;
@@ -403,16 +402,17 @@ static int read_directory(struct reader *r, const char *dir)
 	struct config_place at = { .file = dir, .config_path = r->at.config_path, .errors = r->at.errors,
 				   .consequence = "the directory is not read" };
 	struct dirent **names;
-	int n = scandir(dir, &names, read_name, by_name), rc = 0;
+	int n = scandir(dir, &names, read_name, by_name), err = n < 0 ? errno : 0, rc = 0;
 	struct stat st;
 
-	if (n < 0 && errno != ENOENT && errno != ENOMEM)
-		config_error(&at, "cannot read: %s", strerror(errno));
+	if (err && err != ENOENT && err != ENOMEM)
+		config_error(&at, "cannot read: %s", strerror(err));
 	if (n < 0)
-		return errno == ENOMEM ? -ENOMEM : 0;
+		return err == ENOMEM ? -ENOMEM : 0;
 	for (int i = 0; i < n; i++) {
 		char *path = NULL;
-		if (rc == 0 && asprintf(&path, "%s/%s", dir, names[i]->d_name) < 0) {
+		if (rc == 0 && asprintf(&path, "%s%s%s", dir, dir[strlen(dir) - 1] == '/' ? "" : "/",
+					names[i]->d_name) < 0) {
 			path = NULL;
 			rc = -ENOMEM;
 		}
