@@ -46,7 +46,7 @@ LIB_OBJECTS := $(filter-out $(BUILD)/obj/main.o $(BUILD)/obj/helper_main.o,$(OBJ
 MINETD_OBJECTS := $(filter-out $(HELPER_ONLY),$(OBJECTS))
 # What the helper links: the config reader and what it needs, sockets, spawning, the log.
 HELPER_OBJECTS := $(HELPER_ONLY) $(addprefix $(BUILD)/obj/,acl.o config.o config_guard.o exec_options.o handlers.o \
-	keys.o listen.o log.o loop.o privsep.o proto.o reload.o spawn.o units.o)
+	inetd.o keys.o listen.o log.o loop.o privsep.o proto.o reload.o spawn.o units.o)
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
 
 .PHONY: all deps run check unit install deb bench fuzz tsan clean

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <libconfig.h>
+#include <limits.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 
 #include "config_guard.h"
 #include "handlers.h"
+#include "inetd.h"
 #include "keys.h"
 #include "listen.h"
 
@@ -140,6 +142,7 @@ static const struct key root_keys[] = {
 	{ .name = "allow", .type = KEY_CIDRS, .offset = C(acl.allow) },
 	{ .name = "deny", .type = KEY_CIDRS, .offset = C(acl.deny) },
 	{ .name = "services", .type = KEY_LIST },
+	{ .name = "inetd", .type = KEY_STRINGS, .offset = C(inetd) },
 	{ .name = NULL },
 };
 
@@ -182,6 +185,8 @@ static int read_service(const struct key_value *group, const struct config *c, s
 	int problems, r;
 
 	svc->line = src.line;
+	if (!(svc->file = strdup(src.file)))
+		return -ENOMEM;
 	if (group->type != VALUE_GROUP) {
 		config_error(&src, "each service must be a group in braces");
 		return 1;
@@ -227,33 +232,42 @@ static bool hosts_overlap(const struct service *a, const struct service *b)
 	       addrs_overlap(a->host.addrs, a->host.n_addrs, b->host.addrs, b->host.n_addrs);
 }
 
-/* Two services cannot share a port and protocol on overlapping addresses. Returns the number
- * of problems. */
-static int check_conflicts(const struct config *c, struct config_errors *errors)
+/* Where b was defined, as said in a message about a: its line, and its file if another. */
+static const char *defined_at(const struct service *b, const struct service *a, char *buf, size_t size)
 {
+	if (strcmp(a->file, b->file) == 0)
+		snprintf(buf, size, "line %d", b->line);
+	else
+		snprintf(buf, size, "%s:%d", b->file, b->line);
+	return buf;
+}
+
+/* Two services cannot share a name, nor a port and protocol on overlapping addresses: a
+ * against the first n services of c, each conflict said at 'at'. Returns how many. */
+static int check_conflicts(const struct config *c, size_t n, const struct service *a,
+			   const struct config_place *at)
+{
+	char where[PATH_MAX + 16];
 	int problems = 0;
 
-	for (size_t i = 0; i < c->n_services; i++) {
-		const struct service *a = &c->services[i];
-		struct config_place at = { c->path, a->line, c->path, errors };
-		for (size_t j = 0; j < i; j++) {
-			const struct service *b = &c->services[j];
-			if (strcmp(a->name, b->name) == 0)
-				config_error(&at, "duplicate service name '%s' (first at line %d)", a->name,
-					     b->line);
-			else if (a->port == b->port && (a->protocols & b->protocols) && hosts_overlap(a, b))
-				config_error(&at, "service '%s' uses port %u, as '%s' at line %d does",
-					     a->name, a->port, b->name, b->line);
-			else
-				continue;
-			problems++;
-		}
+	for (size_t j = 0; j < n; j++) {
+		const struct service *b = &c->services[j];
+		if (strcmp(a->name, b->name) == 0)
+			config_error(at, "duplicate service name '%s' (first at %s)", a->name,
+				     defined_at(b, a, where, sizeof(where)));
+		else if (a->port == b->port && (a->protocols & b->protocols) && hosts_overlap(a, b))
+			config_error(at, "service '%s' uses port %u, as '%s' at %s does", a->name, a->port, b->name,
+				     defined_at(b, a, where, sizeof(where)));
+		else
+			continue;
+		problems++;
 	}
 	return problems;
 }
 
 static void service_free(struct service *svc)
 {
+	free(svc->file);
 	release_values(service_keys, svc);
 	if (svc->options && svc->handler->release)
 		svc->handler->release(svc->options);
@@ -261,6 +275,30 @@ static void service_free(struct service *svc)
 		release_values(svc->handler->keys, svc->options);
 	free(svc->options);
 	free(svc->replies);
+}
+
+/* A line of an inetd file, read as a service of the config is, through the same keys and
+ * checks, after the config's own and the lines before it; but its problems (a conflict
+ * too) leave it out, with a warning, and nothing else. An inetd_service_fn. */
+static int add_inetd_service(const struct key_value *group, void *context)
+{
+	struct config *c = context;
+	struct config_place at = { .file = group->file, .line = group->line, .config_path = c->path,
+				   .errors = &c->warnings, .consequence = INETD_LINE_LEFT_OUT };
+	struct service *services = realloc(c->services, (c->n_services + 1) * sizeof(*services)), *svc;
+	int r;
+
+	if (!services)
+		return -ENOMEM;
+	c->services = services;
+	svc = memset(&services[c->n_services++], 0, sizeof(*svc));
+	if ((r = read_service(group, c, svc, &at)) == 0)
+		r = check_conflicts(c, c->n_services - 1, svc, &at);
+	if (r > 0) {
+		service_free(svc);
+		c->n_services--;
+	}
+	return r < 0 ? r : 0;
 }
 
 bool service_at(const struct service *svc, const struct sockaddr_storage *addr)
@@ -293,7 +331,7 @@ static int add_socket_service(struct config *c, const struct named_socket *sock,
 	svc->from_socket = true;
 	svc->handler = handler_find(sock->name);
 	svc->protocols = sock->protocol;
-	if ((svc->name = strdup(sock->name)) && (svc->host.text = strdup("")))
+	if ((svc->name = strdup(sock->name)) && (svc->host.text = strdup("")) && (svc->file = strdup(c->path)))
 		r = read_options(NULL, svc, src);
 	if (r == 0) {
 		c->n_services++;
@@ -306,7 +344,7 @@ static int add_socket_service(struct config *c, const struct named_socket *sock,
 int config_add_sockets(struct config *c, const struct named_socket *sockets, size_t n,
 		       struct config_errors *errors)
 {
-	struct config_place defaults = { c->path, 0, c->path, errors };
+	struct config_place defaults = { .file = c->path, .config_path = c->path, .errors = errors };
 	struct service *services = realloc(c->services, (c->n_services + n + 1) * sizeof(*services));
 
 	if (!services)
@@ -325,9 +363,9 @@ int config_add_sockets(struct config *c, const struct named_socket *sockets, siz
 
 static int read_root(const struct key_value *root, struct config *c, struct config_errors *errors)
 {
-	struct config_place src = { c->path, 1, c->path, errors };
+	struct config_place src = { .file = c->path, .line = 1, .config_path = c->path, .errors = errors };
 	const struct key_value *services = value_member(root, "services");
-	int problems = read_group(root, root_keys, c, &src), r;
+	int problems = read_group(root, root_keys, c, &src), conflicts = 0, r;
 
 	if (problems < 0)
 		return problems;
@@ -338,7 +376,17 @@ static int read_root(const struct key_value *root, struct config *c, struct conf
 	if ((r = read_services(services, c, &src)) < 0)
 		return r;
 	problems += r;
-	return problems ? problems : check_conflicts(c, errors);
+	for (size_t i = 0; problems == 0 && i < c->n_services; i++) {
+		const struct service *svc = &c->services[i];
+		struct config_place at = { .file = svc->file, .line = svc->line, .config_path = c->path,
+					   .errors = errors };
+		conflicts += check_conflicts(c, i, svc, &at);
+	}
+	problems += conflicts;
+	if (problems)
+		return problems;
+	src.errors = &c->warnings;
+	return inetd_read(&c->inetd, &src, add_inetd_service, c);
 }
 
 /* libconfig's setting s as a tree of values, into v (file names: libconfig's, else path). */
@@ -390,7 +438,8 @@ static int parse_file(const char *path, config_t *cf, struct config_errors *erro
 		config_set_include_dir(cf, dir);
 		if (config_read_file(cf, path) != CONFIG_TRUE) {
 			const char *file = config_error_file(cf);
-			struct config_place at = { file ? file : path, config_error_line(cf), path, errors };
+			struct config_place at = { .file = file ? file : path, .line = config_error_line(cf),
+						   .config_path = path, .errors = errors };
 			config_error(&at, "%s", config_error_text(cf));
 			problems = 1;
 		}
@@ -441,6 +490,7 @@ void config_free(struct config *c)
 	for (size_t i = 0; i < c->n_stopped; i++)
 		free((char *)c->stopped[i].name);
 	free(c->stopped);
+	config_errors_clear(&c->warnings);
 	release_values(root_keys, c);
 	free(c->path);
 	free(c);

@@ -33,7 +33,8 @@ struct service {
 	struct acl acl;         /* checked after the global one */
 	void *options;          /* the handler's own, as its keys describe them */
 	bool from_socket;       /* not in the file: a socket from systemd named after the handler */
-	int line;               /* where it was defined */
+	char *file;             /* where it was defined: minetd.conf, a file it includes, inetd.conf */
+	int line;
 	/* Replies given so far by every loop, for chargen's line and qotd's quote; changed
 	 * through relaxed atomics while the config is in use. */
 	uint64_t *replies;
@@ -69,6 +70,10 @@ struct config {
 	struct acl acl;
 	struct service *services;
 	size_t n_services;
+	struct string_list inetd;       /* inetd.conf files and directories: more services */
+	/* Their lines left out, "FILE:LINE: warning: ...; the line is not served", for -t, a
+	 * start and a reload to say once. */
+	struct config_errors warnings;
 	/* sockets systemd passed whose socket unit has stopped since: no longer served */
 	struct named_socket *stopped;
 	size_t n_stopped;
@@ -81,8 +86,9 @@ struct named_socket {
 	struct sockaddr_storage addr;
 };
 
-/* Parses and validates path completely. Returns 0 and *out, or -EINVAL (or -ENOMEM) with
- * every problem found appended to errors. */
+/* Parses and validates path completely, and the inetd files it names. Returns 0 and *out
+ * (with what inetd's lines it left out in its warnings), or -EINVAL (or -ENOMEM) with every
+ * problem found appended to errors. */
 int config_load(const char *path, struct config **out, struct config_errors *errors);
 /* Before a config is used: a socket named after a handler but no service becomes a service
  * with that handler's defaults, served on such sockets only. One that cannot be made leaves

@@ -45,9 +45,8 @@ const char *file_error(ssize_t r)
 	return r == -EFBIG ? "larger than 1 MiB" : r == -EINVAL ? "not a regular file" : strerror((int)-r);
 }
 
-/* The line of text's first NUL byte, or 0 when it has none: libconfig reads a NUL byte
- * into an @include name, then opens the name cut short at it. */
-static int nul_line(const char *text, size_t len)
+/* libconfig reads a NUL byte into an @include name, then opens the name cut short at it. */
+int nul_line(const char *text, size_t len)
 {
 	const char *nul = memchr(text, '\0', len);
 	int line = 1;
@@ -86,7 +85,7 @@ static int check_includes(struct guard *g, char *text, size_t len, const char *f
 		line += strspn(line, " \t");
 		char *q1 = strchr(line, '"'), *q2 = q1 ? strchr(q1 + 1, '"') : NULL;
 		if (strncmp(line, "@include", 8) == 0 && q1 && q2) {
-			struct config_place at = { file, lineno, NULL, g->errors };
+			struct config_place at = { .file = file, .line = lineno, .errors = g->errors };
 			*q2 = '\0';
 			if (q1[1] == '/') {
 				config_error(&at, "@include '%s': use a path relative to the configuration's "
@@ -132,7 +131,7 @@ static int check_file(struct guard *g, const char *path, int depth, const char *
 	/* libconfig looks for included files in the main file's directory */
 	if (from && asprintf(&full, "%s/%s", g->include_dir, path) < 0)
 		return 1;
-	struct config_place at = { from ? from : path, from_line, NULL, g->errors };
+	struct config_place at = { .file = from ? from : path, .line = from_line, .errors = g->errors };
 	const char *file = full ? full : path;
 	if ((why = seen_before(g, file)) || (len = file_read_small(file, &text)) < 0) {
 		why = why ? why : file_error(len);
@@ -141,7 +140,7 @@ static int check_file(struct guard *g, const char *path, int depth, const char *
 		else
 			config_error(&at, "cannot read: %s", why);
 	} else if ((line = nul_line(text, (size_t)len))) {
-		at = (struct config_place){ full ? full : path, line, NULL, g->errors };
+		at = (struct config_place){ .file = full ? full : path, .line = line, .errors = g->errors };
 		config_error(&at, "NUL byte: not a text file");
 	} else {
 		problems = check_includes(g, text, (size_t)len, full ? full : path, depth);

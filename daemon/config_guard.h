@@ -16,6 +16,8 @@ struct config_errors;
 ssize_t file_read_small(const char *path, char **out);
 /* Why file_read_small() failed, for messages. */
 const char *file_error(ssize_t r);
+/* The line of text's first NUL byte, or 0 when it has none: not a text file. */
+int nul_line(const char *text, size_t len);
 
 /* Checks path and every file it includes, @include names being relative to include_dir.
  * Returns the number of problems, each added to errors with its file and line. */

@@ -64,7 +64,8 @@ static int add_quote(struct qotd_options *o, const char *text, size_t len, int l
 		return 0;
 	n = qotd_format(buf, sizeof(buf), text, len);
 	if (n == 0) {
-		config_error(&(struct config_place){ o->path, line, NULL, src->errors },
+		config_error(&(struct config_place){ .file = o->path, .line = line, .errors = src->errors,
+						     .consequence = src->consequence },
 			     "quote longer than %d bytes (RFC 865)", QOTD_MAX);
 		return 1;
 	}
@@ -105,19 +106,6 @@ static int add_quotes(struct qotd_options *o, const char *text, size_t len, cons
 	return r < 0 ? r : problems + r;
 }
 
-/* Relative paths are relative to the configuration file's directory. */
-static char *resolve_path(const char *config_path, const char *path)
-{
-	const char *slash = strrchr(config_path, '/');
-	char *out;
-
-	if (path[0] == '/' || !slash)
-		return strdup(path);
-	if (asprintf(&out, "%.*s/%s", (int)(slash - config_path), config_path, path) < 0)
-		return NULL;
-	return out;
-}
-
 /* Reads a fortune-style file: quotes separated by lines holding a single '%'. */
 static int qotd_load(void *value, const char *path, const struct config_place *src)
 {
@@ -126,7 +114,7 @@ static int qotd_load(void *value, const char *path, const struct config_place *s
 	ssize_t len;
 	int problems;
 
-	if (!(o->path = resolve_path(src->config_path, path)))
+	if (!(o->path = config_resolve_path(src, path)))
 		return -ENOMEM;
 	len = file_read_small(o->path, &text);
 	if (len < 0) {
@@ -137,7 +125,9 @@ static int qotd_load(void *value, const char *path, const struct config_place *s
 	problems = add_quotes(o, text, (size_t)len, src);
 	free(text);
 	if (problems == 0 && o->n_quotes == 0) {
-		config_error(&(struct config_place){ o->path, 1, NULL, src->errors }, "no quotes in file");
+		config_error(&(struct config_place){ .file = o->path, .line = 1, .errors = src->errors,
+						     .consequence = src->consequence },
+			     "no quotes in file");
 		problems++;
 	}
 	return problems;

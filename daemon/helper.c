@@ -106,6 +106,14 @@ static void reply_error(struct client *c, const struct privsep_msg *req, enum pr
 	reply(c, &m, NULL, 0);
 }
 
+/* What a config left out (inetd's lines): said in the helper's own journal under systemd,
+ * where it alone checks the programs' users; by hand, minetd says it. */
+static void log_config_warnings(const struct helper *h, const struct config *config)
+{
+	for (size_t i = 0; !h->by_hand && i < config->warnings.n; i++)
+		log_warning("%s", config->warnings.lines[i]);
+}
+
 static int load(struct helper *h, struct config **out)
 {
 	struct config_errors errors = { 0 };
@@ -114,6 +122,8 @@ static int load(struct helper *h, struct config **out)
 	for (size_t i = 0; i < errors.n; i++)
 		log_error("%s", errors.lines[i]);
 	config_errors_clear(&errors);
+	if (r == 0)
+		log_config_warnings(h, *out);
 	return r;
 }
 
@@ -512,6 +522,7 @@ static void reloaded(void *ctx, struct config *config, const struct config_error
 	struct helper *h = ctx;
 
 	if (config) {
+		log_config_warnings(h, config);
 		config_free(h->config);
 		h->config = config;
 	}

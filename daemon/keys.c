@@ -18,7 +18,8 @@ void config_error(const struct config_place *at, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	if (asprintf(&text, "%s:%d: %s", at->file, at->line, msg) < 0)
+	if (asprintf(&text, "%s:%d: %s%s%s%s", at->file, at->line, at->consequence ? "warning: " : "", msg,
+		     at->consequence ? "; " : "", at->consequence ? at->consequence : "") < 0)
 		return;
 	lines = realloc(at->errors->lines, (at->errors->n + 1) * sizeof(*lines));
 	if (!lines) {
@@ -36,6 +37,18 @@ void config_errors_clear(struct config_errors *errors)
 	free(errors->lines);
 	errors->lines = NULL;
 	errors->n = 0;
+}
+
+char *config_resolve_path(const struct config_place *at, const char *path)
+{
+	const char *slash = strrchr(at->config_path, '/');
+	char *out;
+
+	if (path[0] == '/' || !slash)
+		return strdup(path);
+	if (asprintf(&out, "%.*s/%s", (int)(slash - at->config_path), at->config_path, path) < 0)
+		return NULL;
+	return out;
 }
 
 const struct key_value *value_member(const struct key_value *group, const char *name)

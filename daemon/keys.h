@@ -21,16 +21,20 @@ struct config_errors {
 
 /* Where something was written (for a default: the group it is missing from), the main
  * file it was read for (relative paths are relative to its directory), and where its
- * problems go. */
+ * problems go: errors of the config, or (with a consequence) warnings about a part of it
+ * that is left out, each "FILE:LINE: warning: message; CONSEQUENCE". */
 struct config_place {
 	const char *file;
 	int line;
 	const char *config_path;
 	struct config_errors *errors;
+	const char *consequence;        /* NULL: an error */
 };
 
 void config_error(const struct config_place *at, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void config_errors_clear(struct config_errors *errors);
+/* path as written in the config read for at: relative to its directory. NULL: no memory. */
+char *config_resolve_path(const struct config_place *at, const char *path);
 
 enum value_type {
 	VALUE_OTHER,    /* one no key takes (libconfig's floats) */

@@ -120,8 +120,8 @@ int loader_load(void *ctx, struct config **out, struct config_errors *errors)
 	free(stopped);
 	/* the helper's view next: it binds and runs only what it loaded itself */
 	if (r == 0 && l->priv && (r = priv_reload(l->priv, why)) < 0) {
-		config_error(&(struct config_place){ l->path, 0, l->path, errors }, "minetd-helper refused it: %s",
-			     why[0] ? why : strerror(-r));
+		config_error(&(struct config_place){ .file = l->path, .config_path = l->path, .errors = errors },
+			     "minetd-helper refused it: %s", why[0] ? why : strerror(-r));
 		config_free(*out);
 		*out = NULL;
 	}

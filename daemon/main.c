@@ -72,24 +72,28 @@ static unsigned loops_wanted(const struct config *config)
 	return cpus < 1 ? 1 : cpus > CPU_LOOPS_MAX ? CPU_LOOPS_MAX : (unsigned)cpus;
 }
 
-static void report(const char *line, bool to_stderr)
+static void report(const char *line, int priority, bool to_stderr)
 {
 	if (to_stderr)
 		fprintf(stderr, "%s\n", line);
 	else
-		log_error("%s", line);
+		log_fields(priority, NULL, "%s", line);
 }
 
-/* Reports every problem of a load of path that returned r. */
-static int report_load(const char *path, int r, struct config_errors *errors, bool to_stderr)
+/* Reports every problem of a load of path that returned r, or what the config it loaded
+ * left out (inetd's lines). */
+static int report_load(const char *path, int r, const struct config *config, struct config_errors *errors,
+		       bool to_stderr)
 {
 	for (size_t i = 0; i < errors->n; i++)
-		report(errors->lines[i], to_stderr);
+		report(errors->lines[i], LOG_ERR, to_stderr);
 	if (r == -ENOMEM && errors->n == 0) {
 		char line[PATH_MAX + 32];
 		snprintf(line, sizeof(line), "%s: out of memory", path);
-		report(line, to_stderr);
+		report(line, LOG_ERR, to_stderr);
 	}
+	for (size_t i = 0; r == 0 && i < config->warnings.n; i++)
+		report(config->warnings.lines[i], LOG_WARNING, to_stderr);
 	config_errors_clear(errors);
 	return r;
 }
@@ -130,6 +134,8 @@ static void reloaded(void *ctx, struct config *config, const struct config_error
 	char status[STATUS_MAX];
 
 	(void)errors;           /* logged */
+	for (size_t i = 0; config && i < config->warnings.n; i++)      /* what it left out */
+		log_warning("%s", config->warnings.lines[i]);
 	if (!config || server_apply(d->server, config_ref(config), false) < 0) {
 		if (config)
 			config_free(config);
@@ -318,6 +324,15 @@ static void stop_helper(struct daemon *d)
 	d->priv = d->priv_reload = NULL;
 }
 
+/* The config at the start, its problems or what it left out said. 0 and *out, or -errno. */
+static int load_start(struct daemon *d, struct config **out)
+{
+	struct config_errors errors = { 0 };
+	int r = loader_load_start(d->loader, out, &errors);
+
+	return report_load(d->config_path, r, *out, &errors, !log_to_journal());
+}
+
 /* The sockets from systemd, the config, the main loop's server: 0, or the exit status. */
 static int start(struct daemon *d)
 {
@@ -347,11 +362,8 @@ static int start(struct daemon *d)
 	n = server_named_sockets(d->server, &sockets);
 	r = loader_new(d->config_path, sockets, n, getenv("MINETD_HELPER") != NULL, &d->loader);
 	free(sockets);
-	if (r == 0) {
-		struct config_errors errors = { 0 };
-		r = report_load(d->config_path, loader_load_start(d->loader, &config, &errors), &errors,
-				!log_to_journal());
-	}
+	if (r == 0)
+		r = load_start(d, &config);
 	if (r == 0 && (r = reload_new(d->loop, d->config_path, load, reloaded, d, &d->reload)) < 0)
 		config_free(config);
 	if (r < 0) {
@@ -431,20 +443,21 @@ static int run(const char *config_path)
 	return exit_status;
 }
 
-/* -t: every problem of the file on stderr, or "FILE: ok"; warnings about the socket units
- * systemd will pass beside it. */
+/* -t: every problem of the file on stderr, or "FILE: ok" after the warnings: the lines of
+ * inetd files left out, and about the socket units systemd will pass beside it. */
 static int check_config(const char *path)
 {
 	struct config_errors warnings = { 0 };
 	struct config *config;
 
 	struct config_errors errors = { 0 };
+	int r = config_load(path, &config, &errors);
 
-	if (report_load(path, config_load(path, &config, &errors), &errors, true) < 0)
+	if (report_load(path, r, config, &errors, true) < 0)
 		return EXIT_CONFIG;
 	units_check_config(config, &warnings);
 	for (size_t i = 0; i < warnings.n; i++)
-		report(warnings.lines[i], true);
+		report(warnings.lines[i], LOG_WARNING, true);
 	config_errors_clear(&warnings);
 	config_free(config);
 	printf("%s: ok\n", path);

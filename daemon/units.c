@@ -238,6 +238,7 @@ static void check_socket(struct config_place at, const struct config *config, co
 {
 	const struct service *svc = config_find_service(config, s->name);
 
+	at.file = svc ? svc->file : config->path;
 	at.line = svc ? svc->line : 0;
 	if (!s->type)
 		config_error(&at, "warning: socket unit %s passes '%s' a socket that is neither TCP nor "
@@ -255,10 +256,11 @@ static void check_socket(struct config_place at, const struct config *config, co
 void units_check(const struct config *config, const struct unit_sockets *sockets, struct config_errors *warnings)
 {
 	static const int types[] = { SOCK_STREAM, SOCK_DGRAM };
-	struct config_place at = { config->path, 0, config->path, warnings };
+	struct config_place at = { .file = config->path, .config_path = config->path, .errors = warnings };
 
 	for (size_t i = 0; i < config->n_services; i++) {
 		const struct service *svc = &config->services[i];
+		at.file = svc->file;
 		at.line = svc->line;
 		for (size_t t = 0; t < 2; t++)
 			if (svc->protocols & proto_of_socktype(types[t]))

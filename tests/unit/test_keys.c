@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
 
@@ -46,7 +47,7 @@ static void reads_a_tree_built_by_hand(void **state)
 	};
 	struct key_value line = { AT(VALUE_GROUP, NULL), .members = { members, 4 } };
 	struct config_errors errors = { 0 };
-	struct config_place at = { "inetd.conf", 12, "inetd.conf", &errors };
+	struct config_place at = { "inetd.conf", 12, "inetd.conf", &errors, NULL };
 	struct options o = { 0 };
 
 	(void)state;
@@ -83,7 +84,7 @@ static void problems_name_file_and_line(void **state)
 		"inetd.conf:12: 'ports' holds ports, 1 to 65535",
 	};
 	struct config_errors errors = { 0 };
-	struct config_place at = { "inetd.conf", 12, "inetd.conf", &errors };
+	struct config_place at = { "inetd.conf", 12, "inetd.conf", &errors, NULL };
 	struct options o = { 0 };
 
 	(void)state;
@@ -95,11 +96,44 @@ static void problems_name_file_and_line(void **state)
 	config_errors_clear(&errors);
 }
 
+/* A place with a consequence makes warnings of its problems, each saying what comes of it. */
+static void warnings_say_their_consequence(void **state)
+{
+	struct key_value members[] = { { AT(VALUE_STRING, "bogus"), .s = "x" } };
+	struct key_value line = { AT(VALUE_GROUP, NULL), .members = { members, 1 } };
+	struct config_errors errors = { 0 };
+	struct config_place at = { "inetd.conf", 12, "inetd.conf", &errors, "the line is not served" };
+
+	(void)state;
+	assert_int_equal(check_members(&line, keys, NULL, NULL, &at), 1);
+	assert_int_equal(errors.n, 1);
+	assert_string_equal(errors.lines[0], "inetd.conf:12: warning: unknown key 'bogus'; the line is not served");
+	config_errors_clear(&errors);
+}
+
+/* Relative paths are relative to the directory of the config they are written in. */
+static void paths_relative_to_the_config(void **state)
+{
+	struct config_place at = { .config_path = "/etc/minetd/minetd.conf" };
+	struct config_place bare = { .config_path = "minetd.conf" };
+	char *p;
+
+	(void)state;
+	assert_string_equal(p = config_resolve_path(&at, "inetd.d"), "/etc/minetd/inetd.d");
+	free(p);
+	assert_string_equal(p = config_resolve_path(&at, "/etc/inetd.conf"), "/etc/inetd.conf");
+	free(p);
+	assert_string_equal(p = config_resolve_path(&bare, "inetd.conf"), "inetd.conf");
+	free(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(reads_a_tree_built_by_hand),
 		cmocka_unit_test(problems_name_file_and_line),
+		cmocka_unit_test(warnings_say_their_consequence),
+		cmocka_unit_test(paths_relative_to_the_config),
 	};
 
 	return cmocka_run_group_tests_name("keys", tests, NULL, NULL);
