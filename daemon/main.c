@@ -24,6 +24,7 @@
 #include "reload.h"
 #include "server.h"
 #include "units.h"
+#include "watch.h"
 #include "workers.h"
 
 #define STATUS_EVERY_TICKS 1     /* sent only when it changed */
@@ -46,6 +47,7 @@ struct daemon {
 	struct priv *priv_reload;       /* the reload thread's */
 	bool under_helper_unit;         /* the helper is systemd's, not this process's child */
 	bool reload_again;              /* asked for while one was loading */
+	struct watch *watch;            /* the config's inetd files: a change reloads */
 	struct loop_io signals, tick, watchdog;
 	unsigned ticks;
 };
@@ -121,6 +123,23 @@ static void start_reload(struct daemon *d)
 	}
 }
 
+/* update-inetd and admins edit inetd.conf without telling anyone: its changes reload. */
+static void watch_inetd_files(struct daemon *d, const struct config *config)
+{
+	int r = d->watch ? watch_set(d->watch, config->inetd.items, config->inetd.n) : 0;
+
+	if (r < 0)
+		log_warning("changes to the inetd files are not noticed (reload by hand): %s", strerror(-r));
+}
+
+static void inetd_files_changed(void *ctx)
+{
+	struct daemon *d = ctx;
+
+	log_info("an inetd file changed");
+	start_reload(d);
+}
+
 /* On the reload's thread. */
 static int load(void *ctx, struct config **out, struct config_errors *errors)
 {
@@ -147,6 +166,7 @@ static void reloaded(void *ctx, struct config *config, const struct config_error
 			log_warning("'workers' takes effect at the next start: %u event loops run now",
 				    d->loops);
 		loader_forget_stopped(d->loader, config);
+		watch_inetd_files(d, config);
 		log_info("reloaded %s: %zu service%s", d->config_path, config->n_services,
 			 config->n_services == 1 ? "" : "s");
 	}
@@ -252,6 +272,12 @@ static int watch_events(struct daemon *d)
 		r = loop_add_timer(d->loop, &d->tick, SERVER_TICK_USEC, on_tick);
 	if (r == 0 && watchdog_usec)
 		r = loop_add_timer(d->loop, &d->watchdog, watchdog_usec, on_watchdog);
+	if (r == 0) {
+		int w = watch_new(d->loop, inetd_files_changed, d, &d->watch);
+		if (w < 0)
+			log_warning("changes to the inetd files are not noticed (reload by hand): %s", strerror(-w));
+		watch_inetd_files(d, d->server->config);
+	}
 	if (r < 0)
 		log_error("cannot start the event loop: %s", strerror(-r));
 	return r;
@@ -433,6 +459,7 @@ static int run(const char *config_path)
 	if (d.reload && reload_running(d.reload))
 		d.priv_reload = NULL;
 	reload_free(d.reload);
+	watch_free(d.watch);
 	stop_helper(&d);
 	loader_free(d.loader);
 	server_free(d.server);
