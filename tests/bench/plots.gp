@@ -14,7 +14,7 @@ set grid ytics
 set yrange [0:*]
 set xtics rotate by -20
 set key off
-set xrange [-0.6:5.6] # six servers, always in the same slots
+set xrange [-0.6:7.6] # eight servers, always in the same slots
 bars = data."/plot-bars.dat"
 load data."/plot-have.gp"
 

@@ -8,8 +8,10 @@
 #   na_workload WORKLOAD SERVER reason...
 
 BEGIN {
-	nservers = split("ref minetd minetd.percpu xinetd openbsd-inetd inetutils-inetd", servers, " ")
+	nservers = split("ref minetd minetd.percpu minetd.old xinetd openbsd-inetd inetutils-inetd tcpserver", servers, " ")
 	inetds = "xinetd openbsd-inetd inetutils-inetd"
+	# Issue 19: what forks a process per connection, as old inetds do.
+	forkers = inetds " tcpserver"
 }
 
 $1 == "meta" {
@@ -128,11 +130,18 @@ function ratio(wl, srv, k,    r) {
 }
 
 # The inetd with the highest median of k (lowest with low != ""), "" if none ran.
-function best_inetd(wl, k, low,    i, srv, v, best, name) {
+function best_inetd(wl, k, low) { return best_of(wl, k, low, inetds) }
+
+# Whether the space-separated list has the word.
+function listed(list, word) { return index(" " list " ", " " word " ") > 0 }
+
+# Of the servers in peers, the one with the highest median of k (lowest with
+# low != ""), "" if none ran.
+function best_of(wl, k, low, peers,    i, srv, v, best, name) {
 	name = ""
 	for (i = 1; i <= nservers; i++) {
 		srv = servers[i]
-		if (!index(inetds, srv) || !has(wl, srv, k) || (srv in na))
+		if (!listed(peers, srv) || !has(wl, srv, k) || (srv in na))
 			continue
 		v = median(wl, srv, k)
 		if (name == "" || (low == "" ? v > best : v < best)) {
@@ -155,8 +164,11 @@ function selected(wl) { return meta["workloads"] == "" || index(" " meta["worklo
 
 function total(wl, srv, k) { return has(wl, srv, k) ? sum[wl, srv, k] : "–" }
 
-# The row's leading cell, or a whole "n/a" row; returns 0 if n/a.
+# The row's leading cell, or a whole "n/a" row; returns 0 if n/a, and, with
+# no row at all, for a server of the exec workload only in another table.
 function row_start(wl, srv, ncols, why,    i, line) {
+	if (wl != "exec" && listed(meta["exec_only"], srv))
+		return 0
 	why = ""
 	if (srv in na)
 		why = na[srv]
@@ -193,13 +205,27 @@ function target(text, figure, ok, measured) {
 
 # minetd's median of k against the best inetd's: at least "factor" times it, or
 # with low != "", at most factor times the lowest.
-function target_vs_inetd(text, wl, k, factor, low,    best, r, why) {
-	best = best_inetd(wl, k, low)
+function target_vs_inetd(text, wl, k, factor, low) { target_vs(text, wl, k, factor, low, inetds) }
+
+# Why none of peers has a figure of wl: a single peer's n/a reason if it has one.
+function none_measured(wl, peers) {
+	if (peers == inetds)
+		return "no inetd measured"
+	if (!index(peers, " "))
+		return (peers in na) ? peers " n/a: " na[peers] : \
+		       ((wl, peers) in na_wl) ? peers " n/a: " na_wl[wl, peers] : "no " peers " measured"
+	return "none of " peers " measured"
+}
+
+# minetd's median of k against the best of the servers in peers (the lowest
+# with low != ""): at least factor times it, or with low != "", at most.
+function target_vs(text, wl, k, factor, low, peers,    best, r, why) {
+	best = best_of(wl, k, low, peers)
 	if (("minetd" in na) || ((wl, "minetd") in na_wl)) {
 		why = ("minetd" in na) ? na["minetd"] : na_wl[wl, "minetd"]
 		printf "| %s | n/a: %s | not measured |\n", text, why
 	} else if (best == "")
-		target(text, "no inetd measured", 0, 0)
+		target(text, none_measured(wl, peers), 0, 0)
 	else if (!has(wl, "minetd", k))
 		target(text, "–", 0, 0)
 	else {
@@ -309,7 +335,7 @@ function oneshot_table(wl, title, p90,    i, srv, best, cheap) {
 }
 
 END {
-	print "# minetd benchmark (issues 7, 13)"
+	print "# minetd benchmark (issues 7, 13, 19)"
 	print ""
 	printf "%s · %s CPUs (%s) · Linux %s · %s\n", meta["date"], meta["nproc"], meta["cpu"],
 	       meta["kernel"], meta["minetd"] == "" ? "minetd: no version" : meta["minetd"]
@@ -364,6 +390,9 @@ END {
 		oneshot_table("exec", "exec over TCP: connect, send 64 bytes, shut down writing, read the echo to EOF, close; " \
 			      meta["exec_clients"] " concurrent clients; every server runs " meta["exec_program"] \
 			      " as " meta["exec_user"] " per connection", 1)
+	if (selected("exec") && best_of("exec", "rps", "", forkers) != "")
+		printf "Best server that forks per connection (the inetds and tcpserver): %s.\n",
+		       best_of("exec", "rps", "", forkers)
 
 	if (selected("idle")) {
 		header(meta["idle"] " idle TCP echo connections (each has echoed one byte)",
@@ -430,6 +459,16 @@ END {
 		target_vs_inetd("daytime CPU per connection ≤ the inetd that needs least", "daytime", "cpu_us", 1.0, 1)
 	}
 
+	if (selected("exec")) {
+		print "\n## Targets of issue 19 (minetd, programs through its privileged helper)\n"
+		print "| target | minetd | verdict |"
+		print "|---|---|---|"
+		target_vs("exec connections/s ≥ 0.9× old main (minetd.old, " meta["old_commit"] ", before the helper)",
+			  "exec", "rps", 0.9, "", "minetd.old")
+		target_vs("exec connections/s ≥ 1.2× the best of xinetd, openbsd-inetd, inetutils-inetd and tcpserver",
+			  "exec", "rps", 1.2, "", forkers)
+	}
+
 	print "\n## Notes\n"
 	if (meta["cpu_source"] == "proc")
 		print "- **Server CPU %** is the CPU time of every process in the server's namespace (forked " \
@@ -476,6 +515,15 @@ END {
 	print "- READY: the time from fork+exec to the READY=1 datagram on a NOTIFY_SOCKET the " \
 	      "bench listens on; accepting: to the first accepted TCP connection on the echo port, " \
 	      "polled every 0.1 ms. xinetd and inetutils-inetd do not send READY=1."
+	if (selected("exec"))
+		print "- exec, issue 19: **minetd.old** is minetd of commit " meta["old_commit"] ", the last " \
+		      "before the privileged helper (it forks the programs itself), built from the same " \
+		      "repository with the same compiler and flags and given the same exec service; " \
+		      "**tcpserver** (ucspi-tcp) forks per connection like the inetds and runs `tcpserver " \
+		      meta["tcpserver_args"] "`: `-R -H -l 0` spare it the ident and DNS lookups the " \
+		      "inetds do not make, `-c 1000000` lifts its limit of 40 connections, `-b 128` is " \
+		      "openbsd-inetd's backlog; it gives the program the connection as stdin and stdout. " \
+		      "Both serve the exec workload only."
 	print "\nPlots: throughput.png (bars: median, whiskers: min–max), tcp_latency_cdf.png, memory_startup.png."
 	print "Raw lines: data/results.txt; server logs: logs/."
 	plot_files()

@@ -13,6 +13,11 @@
 # BENCH_SERVERS (default: all) pick what runs, e.g. BENCH_WORKLOADS="exec
 # daytime" for a quick look at those two.
 #
+# Issue 19: minetd.old is minetd before its privileged helper, built from
+# OLD_COMMIT of this repository (a temporary git worktree, the same compiler
+# and flags; the binary is kept in $OUT/old/), and tcpserver (ucspi-tcp) forks
+# per connection like the inetds; both serve the exec workload only.
+#
 # As root every server runs in a network namespace of its own, bound to
 # 10.77.0.1 (a locally routed /16 on lo), and every client has its own source
 # address: the inetds' built-in services only run on their official ports
@@ -36,7 +41,7 @@ THREADS=${BENCH_THREADS:-1}
 STARTS=${BENCH_STARTS:-7}
 WARMUP=0.5
 # minetd.percpu: the same minetd with one event loop per CPU (workers = 0).
-ALL_SERVERS="ref minetd minetd.percpu xinetd openbsd-inetd inetutils-inetd"
+ALL_SERVERS="ref minetd minetd.percpu minetd.old xinetd openbsd-inetd inetutils-inetd tcpserver"
 ALL_WORKLOADS="tcp udp daytime exec idle startup"
 SERVERS=${BENCH_SERVERS:-$ALL_SERVERS}
 WORKLOADS=${BENCH_WORKLOADS:-$ALL_WORKLOADS}
@@ -47,6 +52,10 @@ EXEC_USER=nobody
 EXEC_PROCESSES=256
 EXEC_CLIENTS=20
 INETD_PACKAGES="xinetd openbsd-inetd inetutils-inetd"
+# Issue 19: old main, the commit before the privileged helper; the servers
+# that take part in the exec workload only.
+OLD_COMMIT=a4f5c08
+EXEC_ONLY="minetd.old tcpserver"
 INETD_LIBS="libbsd0 libevent-2.1-7 libtirpc3 libwrap0 libselinux1"
 
 START_NS=$(date +%s%N)
@@ -156,6 +165,41 @@ unpack_package() {
 
 missing_libs() { ldd "$1" 2>/dev/null | grep -c 'not found'; }
 
+# Old main (issue 19): minetd of OLD_COMMIT, built in a temporary git worktree
+# with the compiler and flags of this build (CC, CFLAGS, LDFLAGS from make),
+# kept as $OUT/old/minetd while the commit and the flags stay the same.
+# Prints the binary's path, or why there is none.
+build_old_minetd() {
+	local dir=$OUT/old bin=$OUT/old/minetd src=$OUT/old/src stamp commit
+	local flags=(CC="${CC:-cc}")
+	[ -n "${CFLAGS+set}" ] && flags+=(CFLAGS="$CFLAGS")
+	[ -n "${LDFLAGS+set}" ] && flags+=(LDFLAGS="$LDFLAGS")
+	if ! commit=$(git -C "$TOP" rev-parse -q --verify "$OLD_COMMIT^{commit}" 2>"$RUNDIR/git.err"); then
+		echo "n/a: commit $OLD_COMMIT is not in the git history of $TOP$(head -n1 "$RUNDIR/git.err" | sed 's/^./ (&/; s/.$/&)/')"
+		return 1
+	fi
+	stamp="$commit ${flags[*]}"
+	if [ -x "$bin" ] && [ "$(cat "$dir/stamp" 2>/dev/null)" = "$stamp" ]; then
+		echo "$bin"
+		return 0
+	fi
+	mkdir -p "$dir" && rm -f "$bin" "$dir/stamp"
+	git -C "$TOP" worktree remove --force "$src" >/dev/null 2>&1
+	rm -rf "$src"
+	if git -C "$TOP" worktree add --detach "$src" "$commit" >>"$LOGS/minetd.old-build.log" 2>&1 &&
+		env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -C "$src" "${flags[@]}" BUILD=build build/minetd \
+			>>"$LOGS/minetd.old-build.log" 2>&1 &&
+		cp "$src/build/minetd" "$bin"; then
+		echo "$stamp" >"$dir/stamp"
+	fi
+	git -C "$TOP" worktree remove --force "$src" >>"$LOGS/minetd.old-build.log" 2>&1 || rm -rf "$src"
+	if [ ! -x "$bin" ]; then
+		echo "n/a: the build of $OLD_COMMIT failed (see logs/minetd.old-build.log)"
+		return 1
+	fi
+	echo "$bin"
+}
+
 setup_namespace() {
 	local ns=$1
 	ip netns add "$ns" 2>/dev/null || return 1
@@ -211,10 +255,11 @@ minetd_exec_service() {
 }
 
 # Until minetd has the exec handler, its exec row is n/a and the rest runs.
+# $1: the binary (default: MINETD).
 minetd_exec_check() {
-	local probe=$DATA/conf/exec-probe.conf out
+	local bin=${1:-$MINETD} probe=$DATA/conf/exec-probe.conf out
 	printf 'host = "%s";\nservices = (\n  %s\n);\n' "$ADDR" "$(minetd_exec_service "${EXEC_PORT[minetd]}")" >"$probe"
-	out=$("$MINETD" -t -c "$probe" 2>&1) && return 0
+	out=$("$bin" -t -c "$probe" 2>&1) && return 0
 	# The handler's own line says it best, else the first one.
 	out=$(printf '%s\n' "$out" | grep -m1 -i handler || printf '%s\n' "$out" | head -n1)
 	echo "no exec handler in this minetd (minetd -t: ${out#"$DATA/conf/"})"
@@ -245,6 +290,16 @@ write_configs() {
 	fi
 	write_minetd_conf minetd ""
 	write_minetd_conf minetd.percpu "workers = 0; # one event loop per CPU"
+	if [ -n "${CMD[minetd.old]:-}" ] && ! reason=$(minetd_exec_check "${CMD[minetd.old]%% *}"); then
+		NA[minetd.old]=$reason
+	fi
+	cat >"$conf/minetd.old.conf" <<-EOF
+		# minetd.old (issue 19): minetd of $OLD_COMMIT, before its privileged helper; exec only.
+		host = "$ADDR";
+		services = (
+		  $(minetd_exec_service "${EXEC_PORT[minetd.old]}")
+		);
+	EOF
 	# nowait.N and -R: lift the fork-rate limits, or they stop serving mid-run.
 	cat >"$conf/inetd.conf" <<-EOF
 		$ADDR:
@@ -287,7 +342,7 @@ check_selection() {
 }
 
 setup() {
-	local s cc=${CC:-cc} pkgdir=$OUT/pkgs run_as=""
+	local s cc=${CC:-cc} pkgdir=$OUT/pkgs run_as="" old
 	check_selection
 	mkdir -p "$OUT" "$DATA" "$LOGS"
 	rm -f "$DATA"/*.txt "$DATA"/*.dat "$OUT"/*.png "$OUT/report.md"
@@ -319,6 +374,20 @@ setup() {
 	ECHO_PORT[ref]=15100 DAYTIME_PORT[ref]=15113 EXEC_PORT[ref]=15170
 	ECHO_PORT[minetd]=15000 DAYTIME_PORT[minetd]=15013 EXEC_PORT[minetd]=15070
 	ECHO_PORT[minetd.percpu]=15200 DAYTIME_PORT[minetd.percpu]=15213 EXEC_PORT[minetd.percpu]=15270
+	# Exec only: start_server waits for the exec port.
+	ECHO_PORT[minetd.old]=15370 EXEC_PORT[minetd.old]=15370
+	ECHO_PORT[tcpserver]=${EXEC_PORT[tcpserver]}
+	for s in $EXEC_ONLY; do
+		want exec || NA[$s]="serves the exec workload only, which is not selected"
+	done
+	if want exec && selected_server minetd.old; then
+		log "old main: minetd of $OLD_COMMIT"
+		if old=$(build_old_minetd); then
+			CMD[minetd.old]="$old -c $DATA/conf/minetd.old.conf -l stderr"
+		else
+			NA[minetd.old]=${old#n/a: }
+		fi
+	fi
 	write_configs
 	if cgroup_setup; then
 		log "server CPU time from cgroup $CGROUP_KIND ($CGROUP_ROOT)"
@@ -334,6 +403,9 @@ setup() {
 	CMD[openbsd-inetd]="$pkgdir/openbsd-inetd/usr/sbin/inetd -i -R 100000000 $DATA/conf/inetd.conf"
 	CMD[inetutils-inetd]="$pkgdir/inetutils-inetd/usr/sbin/inetutils-inetd -R 100000000 --pidfile=$RUNDIR/inetutils-inetd.pid $DATA/conf/inetd.conf"
 	PIDFILE[inetutils-inetd]=$RUNDIR/inetutils-inetd.pid
+	# tcpserver as the inetds run programs: no DNS (-H, -l 0) and no ident
+	# lookup (-R) per connection, no connection limit, openbsd-inetd's backlog.
+	CMD[tcpserver]="$pkgdir/ucspi-tcp/usr/bin/tcpserver -c 1000000 -b 128 -R -H -l 0 -u $(id -u $EXEC_USER) -g $(id -g $EXEC_USER) $ADDR ${EXEC_PORT[tcpserver]} $EXEC_PROGRAM"
 
 	[ -x "$MINETD" ] || NA[minetd]="no binary at $MINETD"
 	[ -x "$MINETD" ] || NA[minetd.percpu]="no binary at $MINETD"
@@ -365,6 +437,16 @@ setup() {
 			local bin=${CMD[$s]%% *}
 			[ "$(missing_libs "$bin")" = 0 ] || NA[$s]="shared libraries missing: $(ldd "$bin" | grep 'not found' | awk '{print $1}' | tr '\n' ' ')"
 		done
+	fi
+	if [ $NETNS = 0 ]; then
+		NA[tcpserver]="needs root: a network namespace, and the program run as $EXEC_USER"
+	elif [ -z "${NA[tcpserver]:-}" ]; then
+		log "unpacking ucspi-tcp"
+		if ! unpack_package ucspi-tcp; then
+			NA[tcpserver]="package ucspi-tcp could not be downloaded (see logs/apt.log)"
+		elif [ "$(missing_libs "${CMD[tcpserver]%% *}")" != 0 ]; then
+			NA[tcpserver]="shared libraries missing (ldd ${CMD[tcpserver]%% *})"
+		fi
 	fi
 	for s in $SERVERS; do
 		if [ -n "${NA[$s]:-}" ]; then
@@ -399,10 +481,21 @@ setup() {
 		echo "meta exec_user $EXEC_USER"
 		echo "meta exec_processes $EXEC_PROCESSES"
 		echo "meta exec_clients $EXEC_CLIENTS"
+		echo "meta old_commit $OLD_COMMIT"
+		echo "meta exec_only $EXEC_ONLY"
+		echo "meta tcpserver_args ${CMD[tcpserver]#* }"
 	} >>"$RESULTS"
 }
 
 available() { [ -z "${NA[$1]:-}" ]; }
+
+selected_server() { case " $SERVERS " in *" $1 "*) return 0 ;; esac; return 1; }
+
+# Whether server $1 takes part in workload $2: the exec-only servers in exec.
+serves() {
+	case " $EXEC_ONLY " in *" $1 "*) [ "$2" = exec ]; return ;; esac
+	return 0
+}
 
 want() { case " $WORKLOADS " in *" $1 "*) return 0 ;; esac; return 1; }
 
@@ -491,6 +584,7 @@ start_server() {
 # Start-up: exec to READY=1 on our notify socket, and to accepting TCP.
 measure_startup() {
 	local s=$1 run=$2 line
+	serves "$s" startup || return 0
 	# shellcheck disable=SC2086
 	line=$(loadgen "${NS[$s]}" 20 startup -a "$ADDR" -p "${ECHO_PORT[$s]}" \
 		-n "$RUNDIR/notify.sock" -L "$LOGS/$s.log" -T 10000 -- ${CMD[$s]})
@@ -502,6 +596,7 @@ measure_startup() {
 measure_load() {
 	local wl=$1 s=$2 run=$3 port line t0 t1 c0 c1 l0 l1 cpu
 	shift 3
+	serves "$s" "$wl" || return 0
 	if ! server_alive "$s"; then
 		NA[$s]="exited during the run (see logs/$s.log)"
 		log "$s: ${NA[$s]}"
