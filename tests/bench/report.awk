@@ -244,7 +244,7 @@ function plotval(wl, srv, k, div) {
 
 function plot_files(    i, srv, f, r, file, line, n, upper, cnt, cum, keys, ukeys, j, t, wl, nwl, wls, k, any) {
 	f = out "/plot-have.gp"
-	nwl = split("tcp:rps udp:rps daytime:rps exec:rps idle:rss_kb startup:listen_ms", wls, " ")
+	nwl = split("tcp:rps udp:rps daytime:rps exec:rps idle:rss_kb startup:listen_ms inetd:rps", wls, " ")
 	for (j = 1; j <= nwl; j++) {
 		split(wls[j], t, ":")
 		any = 0
@@ -254,7 +254,7 @@ function plot_files(    i, srv, f, r, file, line, n, upper, cnt, cum, keys, ukey
 	}
 	close(f)
 	f = out "/plot-bars.dat"
-	print "# server tcp_rps(med min max) udp_pps(...) daytime_cps(...) rss_mib(...) ready_ms(...) listen_ms(...) exec_cps(...)" > f
+	print "# server tcp_rps(med min max) udp_pps(...) daytime_cps(...) rss_mib(...) ready_ms(...) listen_ms(...) exec_cps(...) inetd_cps(...)" > f
 	for (i = 1; i <= nservers; i++) {
 		srv = servers[i]
 		print srv, \
@@ -264,7 +264,8 @@ function plot_files(    i, srv, f, r, file, line, n, upper, cnt, cum, keys, ukey
 		      (has("idle", srv, "rss_kb") ? plotval("idle", srv, "rss_kb", 1024) : "NaN NaN NaN"), \
 		      (has("startup", srv, "ready_ms") ? plotval("startup", srv, "ready_ms", 1) : "NaN NaN NaN"), \
 		      (has("startup", srv, "listen_ms") ? plotval("startup", srv, "listen_ms", 1) : "NaN NaN NaN"), \
-		      (has("exec", srv, "rps") ? plotval("exec", srv, "rps", 1) : "NaN NaN NaN") > f
+		      (has("exec", srv, "rps") ? plotval("exec", srv, "rps", 1) : "NaN NaN NaN"), \
+		      (has("inetd", srv, "rps") ? plotval("inetd", srv, "rps", 1) : "NaN NaN NaN") > f
 	}
 	close(f)
 	# TCP echo latency CDF per server, all runs merged.
@@ -334,8 +335,28 @@ function oneshot_table(wl, title, p90,    i, srv, best, cheap) {
 		       best, cheap, fmt(median(wl, cheap, "cpu_us"), p90 ? 0 : 2)
 }
 
+# The inetd workload (issue 20): the servers of meta inetd_servers, each
+# against openbsd-inetd.
+function inetd_table(wl, title,    i, srv, base) {
+	base = "openbsd-inetd"
+	header(title,
+	       "| server | connections/s | × " base " | p50 µs | p90 µs | p99 µs | errors | server CPU % | " \
+	       "CPU µs/connection | × " base " | load generator CPU µs/connection |",
+	       "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+	for (i = 1; i <= nservers; i++) {
+		srv = servers[i]
+		if (!listed(meta["inetd_servers"], srv) || !row_start(wl, srv, 11))
+			continue
+		printf " %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
+		       spread(wl, srv, "rps", 0) runs_note(wl, srv), ratio_to(wl, srv, "rps", base),
+		       spread(wl, srv, "p50_us", 0), spread(wl, srv, "p90_us", 0), spread(wl, srv, "p99_us", 0),
+		       total(wl, srv, "errors"), spread(wl, srv, "cpu_pct", 0), spread(wl, srv, "cpu_us", 0),
+		       ratio_to(wl, srv, "cpu_us", base), spread(wl, srv, "client_us", 0)
+	}
+}
+
 END {
-	print "# minetd benchmark (issues 7, 13, 19)"
+	print "# minetd benchmark (issues 7, 13, 19, 20)"
 	print ""
 	printf "%s · %s CPUs (%s) · Linux %s · %s\n", meta["date"], meta["nproc"], meta["cpu"],
 	       meta["kernel"], meta["minetd"] == "" ? "minetd: no version" : meta["minetd"]
@@ -393,6 +414,9 @@ END {
 	if (selected("exec") && best_of("exec", "rps", "", forkers) != "")
 		printf "Best server that forks per connection (the inetds and tcpserver): %s.\n",
 		       best_of("exec", "rps", "", forkers)
+	if (selected("inetd"))
+		inetd_table("inetd", "inetd.conf: the line `" meta["inetd_line"] "` read by each server " \
+			    "from an inetd.conf file; the client of exec, " meta["exec_clients"] " concurrent clients")
 
 	if (selected("idle")) {
 		header(meta["idle"] " idle TCP echo connections (each has echoed one byte)",
@@ -468,6 +492,14 @@ END {
 		target_vs("exec connections/s ≥ 1.2× the best of xinetd, openbsd-inetd, inetutils-inetd and tcpserver",
 			  "exec", "rps", 1.2, "", forkers)
 	}
+	if (selected("inetd")) {
+		print "\n## Targets of issue 20 (minetd, inetd.conf)\n"
+		print "| target | minetd | verdict |"
+		print "|---|---|---|"
+		target_vs("inetd.conf line: connections/s ≥ 1.2× openbsd-inetd", "inetd", "rps", 1.2, "", "openbsd-inetd")
+		target_vs("inetd.conf line: CPU per connection ≤ 1.0× openbsd-inetd (programs included)", "inetd",
+			  "cpu_us", 1.0, 1, "openbsd-inetd")
+	}
 
 	print "\n## Notes\n"
 	if (meta["cpu_source"] == "proc")
@@ -524,6 +556,15 @@ END {
 		      "inetds do not make, `-c 1000000` lifts its limit of 40 connections, `-b 128` is " \
 		      "openbsd-inetd's backlog; it gives the program the connection as stdin and stdout. " \
 		      "Both serve the exec workload only."
+	if (selected("inetd"))
+		print "- inetd, issue 20: minetd reads the line through its `inetd` key (`inetd = [ " \
+		      "\"FILE\" ];` beside its other services), openbsd-inetd from its config file, after " \
+		      "the lines of the other workloads. `." meta["inetd_max"] "` on the line lifts the " \
+		      "default of 256 invocations a minute, the same line for both: openbsd-inetd lets " \
+		      "N−1 through in each minute, minetd takes one from a bucket of N refilled over a " \
+		      "minute, and its reader also makes N the most programs at once, which minetd " \
+		      "allows up to 100000 (so not the `.1000000` of the exec workload's lines). Neither " \
+		      "limit is reached in a run."
 	print "\nPlots: throughput.png (bars: median, whiskers: min–max), tcp_latency_cdf.png, memory_startup.png."
 	print "Raw lines: data/results.txt; server logs: logs/."
 	plot_files()

@@ -9,14 +9,16 @@
 # loops, 1: on two CPUs a second one mostly takes CPU from the server).
 # Writes $OUT/report.md, $OUT/*.png, raw figures in $OUT/data/, server logs
 # in $OUT/logs/.
-# BENCH_WORKLOADS (default: all of tcp udp daytime exec idle startup) and
-# BENCH_SERVERS (default: all) pick what runs, e.g. BENCH_WORKLOADS="exec
+# BENCH_WORKLOADS (default: all of tcp udp daytime exec inetd idle startup)
+# and BENCH_SERVERS (default: all) pick what runs, e.g. BENCH_WORKLOADS="exec
 # daytime" for a quick look at those two.
 #
 # Issue 19: minetd.old is minetd before its privileged helper, built from
 # OLD_COMMIT of this repository (a temporary git worktree, the same compiler
 # and flags; the binary is kept in $OUT/old/), and tcpserver (ucspi-tcp) forks
-# per connection like the inetds; both serve the exec workload only.
+# per connection like the inetds; both serve the exec workload only.  Issue
+# 20: the inetd workload is one inetd.conf line, the same file for minetd
+# (its `inetd` key) and openbsd-inetd.
 #
 # As root every server runs in a network namespace of its own, bound to
 # 10.77.0.1 (a locally routed /16 on lo), and every client has its own source
@@ -42,7 +44,7 @@ STARTS=${BENCH_STARTS:-7}
 WARMUP=0.5
 # minetd.percpu: the same minetd with one event loop per CPU (workers = 0).
 ALL_SERVERS="ref minetd minetd.percpu minetd.old xinetd openbsd-inetd inetutils-inetd tcpserver"
-ALL_WORKLOADS="tcp udp daytime exec idle startup"
+ALL_WORKLOADS="tcp udp daytime exec inetd idle startup"
 SERVERS=${BENCH_SERVERS:-$ALL_SERVERS}
 WORKLOADS=${BENCH_WORKLOADS:-$ALL_WORKLOADS}
 # exec: what every server runs per connection, and as whom.
@@ -56,6 +58,10 @@ INETD_PACKAGES="xinetd openbsd-inetd inetutils-inetd"
 # that take part in the exec workload only.
 OLD_COMMIT=a4f5c08
 EXEC_ONLY="minetd.old tcpserver"
+# Issue 20: the servers of the inetd workload, and the invocations a minute
+# of its line (.max): inetd.conf's default (256) would stop both mid-run.
+INETD_SERVERS="minetd openbsd-inetd"
+INETD_MAX=100000
 INETD_LIBS="libbsd0 libevent-2.1-7 libtirpc3 libwrap0 libselinux1"
 
 START_NS=$(date +%s%N)
@@ -68,6 +74,8 @@ NETNS=0
 ADDR=127.0.0.1
 LAUNCH=()
 declare -A NS ECHO_PORT DAYTIME_PORT EXEC_PORT CMD PID NA PIDFILE CGROUP NA_EXEC
+declare -A NA_INETD
+INETD_SERVICE="" INETD_PORT=""
 CREATED_NS=""
 CREATED_CGROUPS=""
 CGROUP_ROOT=""
@@ -266,13 +274,39 @@ minetd_exec_check() {
 	return 1
 }
 
+# The inetd workload's line (issue 20): the same for minetd and openbsd-inetd,
+# on ADDR and INETD_SERVICE, with .INETD_MAX invocations a minute.
+inetd_line() {
+	printf '%s:%s\tstream\ttcp\tnowait.%s\t%s\t%s\t%s\n' "$ADDR" "$INETD_SERVICE" "$INETD_MAX" \
+		"$EXEC_USER" "$EXEC_PROGRAM" "${EXEC_PROGRAM##*/}"
+}
+
+# Until minetd reads inetd.conf (its `inetd` key), its inetd row is n/a, and
+# so is it when minetd -t warns that the line is not served.
+minetd_inetd_check() {
+	local probe=$DATA/conf/key-probe.conf out
+	printf 'host = "%s";\nservices = ();\ninetd = [ "%s" ];\n' "$ADDR" "$DATA/conf/inetd-line.conf" >"$probe"
+	if out=$("$MINETD" -t -c "$probe" 2>&1) && ! printf '%s\n' "$out" | grep -qi warning; then
+		return 0
+	fi
+	out=$(printf '%s\n' "$out" | grep -m1 -i "unknown key\|warning\|error" || printf '%s\n' "$out" | head -n1)
+	case $out in
+	*"unknown key 'inetd'"*) echo "no inetd key in this minetd (minetd -t: ${out#"$DATA/conf/"})" ;;
+	*) echo "minetd -t: ${out#"$DATA/conf/"}" ;;
+	esac
+	return 1
+}
+
 write_minetd_conf() {
-	local s=$1 workers=$2 exec=""
+	local s=$1 workers=$2 exec="" inetd=""
 	want exec && [ -z "${NA_EXEC[$s]:-}" ] && exec=",
   $(minetd_exec_service "${EXEC_PORT[$s]}")"
+	want inetd && [ "$s" = minetd ] && [ -z "${NA_INETD[$s]:-}" ] &&
+		inetd="inetd = [ \"$DATA/conf/inetd-line.conf\" ]; # the inetd workload (issue 20)"
 	cat >"$DATA/conf/$s.conf" <<-EOF
 		# $s under benchmark (issues 7, 13): default limits and protections.
 		$workers
+		$inetd
 		host = "$ADDR";
 		services = (
 		  { name = "echo"; handler = "echo"; port = ${ECHO_PORT[$s]}; protocol = "both"; },
@@ -287,6 +321,10 @@ write_configs() {
 	if want exec && [ -x "$MINETD" ] && ! reason=$(minetd_exec_check); then
 		NA_EXEC[minetd]=$reason
 		NA_EXEC[minetd.percpu]=$reason
+	fi
+	inetd_line >"$conf/inetd-line.conf"
+	if want inetd && [ -x "$MINETD" ] && ! reason=$(minetd_inetd_check); then
+		NA_INETD[minetd]=$reason
 	fi
 	write_minetd_conf minetd ""
 	write_minetd_conf minetd.percpu "workers = 0; # one event loop per CPU"
@@ -309,6 +347,11 @@ write_configs() {
 		daytime	dgram	udp	wait	root	internal
 		${EXEC_PORT[openbsd-inetd]}	stream	tcp	nowait.1000000	$EXEC_USER	$EXEC_PROGRAM	${EXEC_PROGRAM##*/}
 	EOF
+	# openbsd-inetd's own file: the above and, for the inetd workload, its line.
+	{
+		cat "$conf/inetd.conf"
+		want inetd && cat "$conf/inetd-line.conf"
+	} >"$conf/openbsd-inetd.conf"
 	# cps, instances, per_source: no limit to throttle the run; NOLIBWRAP for
 	# the program (the others consult no hosts.allow either).
 	{
@@ -377,6 +420,10 @@ setup() {
 	# Exec only: start_server waits for the exec port.
 	ECHO_PORT[minetd.old]=15370 EXEC_PORT[minetd.old]=15370
 	ECHO_PORT[tcpserver]=${EXEC_PORT[tcpserver]}
+	# The inetd workload: inetd.conf's own name for port 9 in the namespaces.
+	INETD_SERVICE=discard INETD_PORT=9
+	getent services discard/tcp >/dev/null || INETD_SERVICE=9
+	[ $NETNS = 0 ] && INETD_SERVICE=15009 INETD_PORT=15009
 	for s in $EXEC_ONLY; do
 		want exec || NA[$s]="serves the exec workload only, which is not selected"
 	done
@@ -400,7 +447,7 @@ setup() {
 	CMD[minetd]="$MINETD -c $DATA/conf/minetd.conf -l stderr"
 	CMD[minetd.percpu]="$MINETD -c $DATA/conf/minetd.percpu.conf -l stderr"
 	CMD[xinetd]="$pkgdir/xinetd/usr/sbin/xinetd -dontfork -f $DATA/conf/xinetd.conf -pidfile $RUNDIR/xinetd.pid"
-	CMD[openbsd-inetd]="$pkgdir/openbsd-inetd/usr/sbin/inetd -i -R 100000000 $DATA/conf/inetd.conf"
+	CMD[openbsd-inetd]="$pkgdir/openbsd-inetd/usr/sbin/inetd -i -R 100000000 $DATA/conf/openbsd-inetd.conf"
 	CMD[inetutils-inetd]="$pkgdir/inetutils-inetd/usr/sbin/inetutils-inetd -R 100000000 --pidfile=$RUNDIR/inetutils-inetd.pid $DATA/conf/inetd.conf"
 	PIDFILE[inetutils-inetd]=$RUNDIR/inetutils-inetd.pid
 	# tcpserver as the inetds run programs: no DNS (-H, -l 0) and no ident
@@ -462,6 +509,9 @@ setup() {
 	for s in ${!NA_EXEC[*]}; do
 		want exec && log "$s: exec n/a: ${NA_EXEC[$s]}"
 	done
+	for s in ${!NA_INETD[*]}; do
+		want inetd && log "$s: inetd n/a: ${NA_INETD[$s]}"
+	done
 	{
 		echo "meta date $(date -u '+%Y-%m-%d %H:%M UTC')"
 		echo "meta nproc $(nproc)"
@@ -484,6 +534,9 @@ setup() {
 		echo "meta old_commit $OLD_COMMIT"
 		echo "meta exec_only $EXEC_ONLY"
 		echo "meta tcpserver_args ${CMD[tcpserver]#* }"
+		echo "meta inetd_servers $INETD_SERVERS"
+		echo "meta inetd_max $INETD_MAX"
+		echo "meta inetd_line $(inetd_line | tr '\t' ' ')"
 	} >>"$RESULTS"
 }
 
@@ -491,9 +544,11 @@ available() { [ -z "${NA[$1]:-}" ]; }
 
 selected_server() { case " $SERVERS " in *" $1 "*) return 0 ;; esac; return 1; }
 
-# Whether server $1 takes part in workload $2: the exec-only servers in exec.
+# Whether server $1 takes part in workload $2: the exec-only servers in exec,
+# only INETD_SERVERS in inetd.
 serves() {
 	case " $EXEC_ONLY " in *" $1 "*) [ "$2" = exec ]; return ;; esac
+	case $2 in inetd) case " $INETD_SERVERS " in *" $1 "*) return 0 ;; esac; return 1 ;; esac
 	return 0
 }
 
@@ -605,6 +660,7 @@ measure_load() {
 	port=${ECHO_PORT[$s]}
 	[ "$wl" = daytime ] && port=${DAYTIME_PORT[$s]}
 	[ "$wl" = exec ] && port=${EXEC_PORT[$s]}
+	[ "$wl" = inetd ] && port=$INETD_PORT
 	c0=$(cpu_us "$s")
 	l0=$(client_cpu_us)
 	t0=$(date +%s%N)
@@ -693,6 +749,11 @@ main() {
 			[ -n "${NA_EXEC[$s]:-}" ] && continue
 			measure_load exec "$s" "$run" request -c "$EXEC_CLIENTS" -s 64
 		done
+		# The same client as exec, to the line of inetd.conf (issue 20).
+		want inetd && for s in $(rotated "$run"); do
+			[ -n "${NA_INETD[$s]:-}" ] && continue
+			measure_load inetd "$s" "$run" request -c "$EXEC_CLIENTS" -s 64 -S
+		done
 		want idle && for s in $(rotated "$run"); do
 			case $s in
 			ref | minetd) measure_idle "$s" "$run" ;;
@@ -702,6 +763,7 @@ main() {
 	for s in $ALL_SERVERS; do
 		available "$s" || echo "na $s ${NA[$s]}" >>"$RESULTS"
 		[ -n "${NA_EXEC[$s]:-}" ] && echo "na_workload exec $s ${NA_EXEC[$s]}" >>"$RESULTS"
+		[ -n "${NA_INETD[$s]:-}" ] && echo "na_workload inetd $s ${NA_INETD[$s]}" >>"$RESULTS"
 	done
 	echo "meta elapsed_s $(( ($(date +%s%N) - START_NS) / 1000000000 ))" >>"$RESULTS"
 
