@@ -355,6 +355,17 @@ function inetd_table(wl, title,    i, srv, base) {
 	}
 }
 
+# "server: its processes; ..." for each server whose cgroup was looked at.
+function cgroups_seen(    i, srv, list) {
+	list = ""
+	for (i = 1; i <= nservers; i++) {
+		srv = servers[i]
+		if (("cgroup_procs_" srv) in meta)
+			list = list (list == "" ? "" : "; ") srv ": " meta["cgroup_procs_" srv]
+	}
+	return list == "" ? "none looked at (no cgroups)" : list
+}
+
 END {
 	print "# minetd benchmark (issues 7, 13, 19, 20)"
 	print ""
@@ -547,6 +558,11 @@ END {
 	print "- READY: the time from fork+exec to the READY=1 datagram on a NOTIFY_SOCKET the " \
 	      "bench listens on; accepting: to the first accepted TCP connection on the echo port, " \
 	      "polled every 0.1 ms. xinetd and inetutils-inetd do not send READY=1."
+	if (selected("exec") || selected("inetd"))
+		print "- minetd starts programs through its privileged helper (minetd-helper), which minetd " \
+		      "forks when run by hand as root: the helper and every program it starts are in " \
+		      "minetd's cgroup and count as minetd's CPU. Processes in each cgroup once started: " \
+		      cgroups_seen() "."
 	if (selected("exec"))
 		print "- exec, issue 19: **minetd.old** is minetd of commit " meta["old_commit"] ", the last " \
 		      "before the privileged helper (it forks the programs itself), built from the same " \

@@ -247,6 +247,13 @@ cgroup_for() {
 	mkdir -p "$cg" && CREATED_CGROUPS="$cg $CREATED_CGROUPS" && CGROUP[$s]=$cg
 }
 
+# The names of the processes in a cgroup, e.g. "minetd, minetd-helper".
+cgroup_comms() {
+	local pid
+	for pid in $(cat "$1/cgroup.procs" 2>/dev/null); do cat "/proc/$pid/comm" 2>/dev/null; done |
+		sort | uniq -c | awk '{ printf "%s%s%s", (NR > 1 ? ", " : ""), $2, ($1 > 1 ? " ×" $1 : "") }'
+}
+
 # CPU microseconds used so far by everything in a server's cgroup.
 cgroup_cpu_us() {
 	if [ $CGROUP_KIND = v2 ]; then
@@ -733,6 +740,12 @@ main() {
 	fi
 	for s in $SERVERS; do
 		available "$s" && start_server "$s"
+	done
+	# What each cgroup holds once started: minetd forks its helper (which
+	# starts the programs), so the helper's CPU is minetd's.
+	for s in $SERVERS; do
+		available "$s" && [ -n "${CGROUP[$s]:-}" ] &&
+			echo "meta cgroup_procs_$s $(cgroup_comms "${CGROUP[$s]}")" >>"$RESULTS"
 	done
 	for run in $(seq "$RUNS"); do
 		want tcp && for s in $(rotated "$run"); do
