@@ -493,7 +493,7 @@ END {
 		target_vs_inetd("daytime connections/s ≥ 1.0× the best inetd", "daytime", "rps", 1.0, "")
 		target_vs_inetd("daytime CPU per connection ≤ the inetd that needs least", "daytime", "cpu_us", 1.0, 1)
 	}
-
+	# Issue 19: exec against old main and every server that forks; issue 20: inetd.conf.
 	if (selected("exec")) {
 		print "\n## Targets of issue 19 (minetd, programs through its privileged helper)\n"
 		print "| target | minetd | verdict |"
