@@ -183,7 +183,7 @@ build_old_minetd() {
 	[ -n "${CFLAGS+set}" ] && flags+=(CFLAGS="$CFLAGS")
 	[ -n "${LDFLAGS+set}" ] && flags+=(LDFLAGS="$LDFLAGS")
 	if ! commit=$(git -C "$TOP" rev-parse -q --verify "$OLD_COMMIT^{commit}" 2>"$RUNDIR/git.err"); then
-		echo "n/a: commit $OLD_COMMIT is not in the git history of $TOP$(head -n1 "$RUNDIR/git.err" | sed 's/^./ (&/; s/.$/&)/')"
+		echo "n/a: no commit $OLD_COMMIT to read from git in $TOP$(head -n1 "$RUNDIR/git.err" | sed 's/^./ (&/; s/.$/&)/')"
 		return 1
 	fi
 	stamp="$commit ${flags[*]}"
