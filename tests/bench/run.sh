@@ -59,7 +59,8 @@ INETD_PACKAGES="xinetd openbsd-inetd inetutils-inetd"
 OLD_COMMIT=a4f5c08
 EXEC_ONLY="minetd.old tcpserver"
 # Issue 20: the servers of the inetd workload, and the invocations a minute
-# of its line (.max): inetd.conf's default (256) would stop both mid-run.
+# of its line (.max), the same for both: without it, inetd.conf's default of
+# 256 would stop minetd within seconds.
 INETD_SERVERS="minetd openbsd-inetd"
 INETD_MAX=100000
 INETD_LIBS="libbsd0 libevent-2.1-7 libtirpc3 libwrap0 libselinux1"
@@ -250,7 +251,7 @@ cgroup_for() {
 # The names of the processes in a cgroup, e.g. "minetd, minetd-helper".
 cgroup_comms() {
 	local pid
-	for pid in $(cat "$1/cgroup.procs" 2>/dev/null); do cat "/proc/$pid/comm" 2>/dev/null; done |
+	while read -r pid; do cat "/proc/$pid/comm" 2>/dev/null; done <"$1/cgroup.procs" |
 		sort | uniq -c | awk '{ printf "%s%s%s", (NR > 1 ? ", " : ""), $2, ($1 > 1 ? " ×" $1 : "") }'
 }
 
