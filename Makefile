@@ -108,7 +108,8 @@ deb:
 
 bench: $(BUILD)/minetd $(BUILD)/minetd-helper
 	@tools/deps.sh bench
-	MINETD=$(abspath $(BUILD)/minetd) TOP=$(CURDIR) OUT=$(abspath $(BUILD))/bench tests/bench/run.sh
+	MINETD=$(abspath $(BUILD)/minetd) TOP=$(CURDIR) OUT=$(abspath $(BUILD))/bench \
+		CC="$(CC)" CFLAGS="$(CFLAGS)" LDFLAGS="$(LDFLAGS)" tests/bench/run.sh
 
 # libFuzzer, FUZZ_SECONDS per harness (make check runs a short round of each).
 fuzz:
