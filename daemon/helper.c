@@ -398,7 +398,9 @@ static void do_bind(struct client *c, const struct privsep_msg *m)
 	size_t n_addrs;
 
 	if (!svc || !(svc->protocols & m->proto) || (m->proto != PROTO_TCP && m->proto != PROTO_UDP)) {
-		reply_error(c, m, PRIVSEP_ERROR, EPERM, "no service '%s' over %s in %s", m->service,
+		/* ENOENT: not in what the helper loaded, which may have left it out (an unknown
+		 * user of an inetd line: said in the helper's journal) */
+		reply_error(c, m, PRIVSEP_ERROR, ENOENT, "no service '%s' over %s in %s", m->service,
 			    proto_name(m->proto), c->h->config_path);
 		return;
 	}

@@ -308,8 +308,8 @@ static int start_helper(struct daemon *d)
 }
 
 /* By hand as root, the helper (a child) keeps root's part and this process lets go of it
- * before it serves; later loads leave root's checks (users, who may run a program) to the
- * helper too, as under systemd. */
+ * before it serves; later loads still check programs as root's helper will (users, who may
+ * run a program), so that a reload refuses what the helper would, and says so. */
 static int serve_unprivileged(const char *config_path)
 {
 	const char *user;
@@ -322,7 +322,7 @@ static int serve_unprivileged(const char *config_path)
 		if (access(config_path, R_OK) < 0)
 			log_warning("%s: %s cannot read it (%s): a reload will fail until it can", config_path,
 				    user, strerror(errno));
-		exec_leave_checks_to_helper();
+		exec_check_for_root_helper();
 	}
 	return r;
 }
