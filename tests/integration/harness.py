@@ -479,6 +479,7 @@ class TempDir:
 
     def __enter__(self):
         self.path = tempfile.mkdtemp(prefix="minetd-test-")
+        os.chmod(self.path, 0o755)      # minetd started as root serves as _minetd or nobody
         return self.path
 
     def __exit__(self, *exc):
