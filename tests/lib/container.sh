@@ -9,8 +9,9 @@
 #                              left untouched)
 #   container_install          puts $MINETD, its helper (minetd-helper beside it), the quotes,
 #                              the config and the units of the tree where the package puts
-#                              them (under $CONTAINER/up); a FAIL line and status 1 when
-#                              they are not built
+#                              them (under $CONTAINER/up), and the quotes where `make`'s
+#                              binary looks too (PREFIX=/usr/local); a FAIL line and status 1
+#                              when they are not built
 #   container_boot SCRIPT [SYSTEMD-NSPAWN-OPTION...]
 #                              boots with a private network and the unified cgroup hierarchy
 #                              (Debian 12's, where minetd-helper's Delegate=yes works; this
@@ -72,6 +73,8 @@ container_install() {
 		cp "$MINETD" "$_up/usr/sbin/minetd" &&
 		cp "$_helper" "$_up/usr/libexec/minetd/minetd-helper" &&
 		cp "$TOP/config/quotes" "$_up/usr/share/minetd/quotes" &&
+		mkdir -p "$_up/usr/local/share/minetd" &&
+		cp "$TOP/config/quotes" "$_up/usr/local/share/minetd/quotes" &&
 		cp "$TOP/config/minetd.conf" "$_up/etc/minetd/minetd.conf" &&
 		cp "$TOP"/systemd/*.socket "$TOP"/systemd/*.service "$_up/usr/lib/systemd/system/"
 }
