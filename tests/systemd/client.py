@@ -23,6 +23,10 @@
                                       connection was made, not much sooner or later
     client.py held PORT SECONDS       one connection held open without a byte sent; closed
                                       by the server within SECONDS: exit 0, else 1
+    client.py within SECONDS CHECK ARGS...
+                                      CHECK (any of the above but freeports) again and again
+                                      until it succeeds, for at most SECONDS from now; says
+                                      how long it took
 
 Every client talks to 127.0.0.1 (or $CLIENT_HOST) with a timeout. Exit 0 on
 success; otherwise exit 1 with the reason on stdout, for a FAIL: line.
@@ -282,9 +286,27 @@ def chargen_across(port, cmd):
     print("%d bytes of one unbroken stream" % len(data))
 
 
+def within(seconds, argv):
+    global TIMEOUT
+    start = time.monotonic()
+    saved, TIMEOUT = TIMEOUT, min(TIMEOUT, 1)
+    while True:
+        try:
+            main(argv)
+            break
+        except (Failure, OSError, ValueError) as e:
+            if time.monotonic() - start > seconds:
+                raise Failure("not within %ss: %s" % (seconds, e))
+            time.sleep(0.02)
+    TIMEOUT = saved
+    print("after %.2f s" % (time.monotonic() - start))
+
+
 def main(argv):
     cmd, args = argv[1], argv[2:]
-    if cmd == "freeports":
+    if cmd == "within":
+        within(float(args[0]), argv[:1] + args[1:])
+    elif cmd == "freeports":
         freeports(int(args[0]))
     elif cmd == "wait-tcp":
         wait_tcp(int(args[0]), args[1])
