@@ -16,6 +16,9 @@
 set -uo pipefail
 
 TOP=${TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
+# Five installations, three upgrades (one waits 20 s for a program's timeout), the
+# autopkgtests: about 2 minutes on an idle machine, more on a busy one.
+BOOT_TIMEOUT=${BOOT_TIMEOUT:-420}
 . "$TOP/tests/lib/container.sh"
 
 pass() { echo "PASS: $1"; }
