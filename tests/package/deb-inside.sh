@@ -80,6 +80,9 @@ check upgrade-keeps-chargen client chargen-across 19 dpkg -i "$deb"
 c=$(cursor)
 check upgrade-keeps-program client echo-across-timeout 7007 20 dpkg -i "$deb"
 check upgrade-program-runs-on eval "journal_since '$c' -u minetd.service | grep -q 'started before a restart, runs on'"
+# ... and names its client, as minetd's journal does for every program.
+check upgrade-program-runs-on-names-client eval \
+	"journal_since '$c' -u minetd.service | grep 'started before a restart, runs on' | grep -q '127\.0\.0\.1'"
 # Its end is logged (the restarted helper is no longer its parent: its exit status may be
 # lost).
 check upgrade-program-end-logged wait_for 3 eval \

@@ -12,6 +12,9 @@ restarted() {	# restarted CURSOR: the new minetd says it served the kept connect
 said() {	# said CURSOR TEXT: a line of minetd.service's journal since CURSOR has TEXT
 	journal_since "$1" -u minetd.service | grep -F -- "$2"
 }
+names_client() {	# names_client CURSOR: the runs-on line names the program's client
+	said "$1" "started before a restart, runs on" | grep -q '127\.0\.0\.1'
+}
 
 # As the package's postinst does, before minetd first starts. chargen on its well-known port
 # and two programs (run as nobody by minetd-helper): /bin/cat, which echoes, with a timeout
@@ -47,6 +50,7 @@ check restart-keeps-chargen client chargen-across 19 systemctl restart minetd.se
 c=$(cursor)
 check restart-keeps-program client echo-across-timeout 7007 8 systemctl restart minetd.service
 check restart-program-runs-on said "$c" "started before a restart, runs on"
+check restart-program-runs-on-names-client names_client "$c"
 check restart-program-killed-at-timeout wait_for 3 said "$c" "killed by signal 15 at its timeout"
 # The same process: its pid before and after the restart.
 python3 - <<'PY' >/run/hold.pid &
