@@ -16,6 +16,9 @@
 set -uo pipefail
 
 TOP=${TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
+# Five installations, three upgrades (one waits 20 s for a program's timeout), the
+# autopkgtests: about 2 minutes on an idle machine, more on a busy one.
+BOOT_TIMEOUT=${BOOT_TIMEOUT:-420}
 . "$TOP/tests/lib/container.sh"
 
 pass() { echo "PASS: $1"; }
@@ -73,10 +76,16 @@ x=$CONTAINER/x
 unitdir=$(pkg-config --variable=systemdsystemunitdir systemd 2>/dev/null)
 if [ -z "$unitdir" ]; then
 	echo "SKIP: deb-unit-dir: no systemd.pc here"
-elif [ -f "$x$unitdir/minetd.service" ] && [ -f "$x$unitdir/minetd-daytime.socket" ]; then
+elif [ -f "$x$unitdir/minetd.service" ] && [ -f "$x$unitdir/minetd.socket" ] &&
+    [ -f "$x$unitdir/minetd-helper.service" ] && [ -f "$x$unitdir/minetd-helper.socket" ]; then
 	pass "deb-unit-dir ($unitdir)"
 else
 	fail "deb-unit-dir" "no units in $unitdir, where pkg-config systemd says: $(cd "$x" && find . -name 'minetd*.s*' | tr '\n' ' ')"
+fi
+if [ -x "$x/usr/libexec/minetd/minetd-helper" ] && [ -x "$x/usr/sbin/minetd" ]; then
+	pass deb-binaries
+else
+	fail deb-binaries "no /usr/sbin/minetd or /usr/libexec/minetd/minetd-helper: $(cd "$x" && find . -type f -name 'minetd*' | tr '\n' ' ')"
 fi
 docs=
 for f in README.md changelog examples/minetd.conf; do
