@@ -300,6 +300,10 @@ static int start_helper(struct daemon *d)
 	if ((r = priv_watch(d->priv, d->loop, programs_event, d->server)) < 0 || (r = priv_hello(d->priv, why)) < 0)
 		log_error("minetd-helper: %s", r == -EPIPE ? "ended (its messages say why)" : why[0] ? why :
 			  strerror(-r));
+	/* systemd's helper may have run on since an earlier minetd, with the config as it was
+	 * then: it loads it again now, as this process just did */
+	else if (d->under_helper_unit && (r = priv_reload(d->priv, why)) < 0)
+		log_error("minetd-helper refused %s: %s", d->config_path, why[0] ? why : strerror(-r));
 	else if ((r = priv_attach(d->priv, &d->priv_reload)) < 0)
 		log_error("minetd-helper: no connection for reloads: %s", strerror(-r));
 	else
