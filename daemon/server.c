@@ -457,6 +457,8 @@ static void plan_commit(struct server *srv, struct plan *p)
 	srv->listeners = NULL;
 	srv->n_listeners = 0;
 	srv->n_unbound = 0;
+	/* first: a service whose socket unit stopped is bound anew on the same port */
+	drop_stopped(srv);
 	for (size_t i = 0; i < p->n_listeners; i++) {
 		struct planned_listener *pl = &p->listeners[i];
 		struct active_service *as = p->as[pl->service];
@@ -467,7 +469,6 @@ static void plan_commit(struct server *srv, struct plan *p)
 		else if (retry)
 			srv->unbound[srv->n_unbound++] = (struct unbound){ as, pl->type, pl->addr };
 	}
-	drop_stopped(srv);
 	/* The clients of kept services are held to the new access lists and protocols. */
 	for (struct active_service *as = srv->services; as; as = as->next)
 		tcp_recheck(as);
