@@ -678,6 +678,9 @@ static void adopt(void *ctx, const char *name)
 	if (cgroup_get_note(h->cgroups, name, note, sizeof(note)) == 0)
 		sscanf(note, "%d %" SCNu64 " %u %u %45s %64s", &pid, &k->started_usec, &proto, &stdio, peer, k->service);
 	k->pid = pid;
+	struct sockaddr_storage addr;
+	if (peer[0] && addr_from_string(peer, &addr))
+		addr_to_in6(&addr, &k->peer);
 	k->proto = (uint8_t)proto;
 	k->stdio = (uint8_t)stdio;
 	k->reaped = !cgroup_populated(h->cgroups, name);
