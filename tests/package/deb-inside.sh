@@ -36,8 +36,14 @@ rm -f /usr/sbin/policy-rc.d
 # --- Install: the package enables and starts minetd.service (every configured service
 # listens after boot), minetd.socket (echo on 5000, and it starts minetd on demand) and
 # minetd-helper.socket; the helper runs as root, minetd as the package's user _minetd.
+# What it depends on beyond the host's packages: from the archive, as apt would bring it.
+check deb-depends dpkg -i /minetd-deb/depends/*.deb
 check deb-install dpkg -i "$deb"
 check package-user getent passwd _minetd
+# The preinst made /etc/inetd.conf for update-inetd (there was none): its groups, and the
+# internal services commented out.
+check inetd-conf-made grep -q '^#:INTERNAL: Internal services' /etc/inetd.conf
+check inetd-conf-nothing-enabled eval "! grep -q '^[[:alnum:][/]' /etc/inetd.conf"
 for unit in minetd.service minetd.socket minetd-helper.socket; do
 	expect "$unit-enabled" enabled "$(systemctl is-enabled "$unit")"
 done
@@ -133,7 +139,12 @@ systemctl daemon-reload
 
 # --- Port 5000 taken at install: dpkg succeeds (see debian/minetd.postinst for why) and
 # says which socket, which port and who holds it; freed, the socket starts as it says.
+# A purge leaves an /etc/inetd.conf with an enabled line (for the next inetd) as it is.
+printf 'ident\tstream\ttcp\tnowait\tnobody\t/bin/false\tfalse\n' >>/etc/inetd.conf
+cp /etc/inetd.conf /run/inetd.conf.before
 check purge-before-taken-port dpkg --purge minetd
+check purge-keeps-enabled-inetd-conf cmp /run/inetd.conf.before /etc/inetd.conf
+rm /etc/inetd.conf
 python3 -c 'import socket, time
 s = socket.socket(socket.AF_INET6)
 s.bind(("::", 5000)); s.listen(); time.sleep(600)' &
@@ -149,15 +160,19 @@ if echo "$out" | grep -q '^minetd: minetd.socket could not listen on port 5000 (
 else
 	fail taken-port-message "no 'minetd: minetd.socket could not listen on port 5000 (in use by python3 (pid $holder))' in: $(echo "$out" | tr '\n' '|')"
 fi
-if echo "$out" | grep -q 'systemctl start minetd.socket'; then
+advice='systemctl stop minetd.service && systemctl start minetd.socket minetd.service'
+if echo "$out" | grep -qF "$advice"; then
 	pass taken-port-says-what-to-do
 else
-	fail taken-port-says-what-to-do "no 'systemctl start minetd.socket' in the output of dpkg -i"
+	fail taken-port-says-what-to-do "no '$advice' in the output of dpkg -i"
 fi
 kill $holder
 wait $holder 2>/dev/null
-# Freed, what the message says works, and 5000 is served.
-check taken-port-freed-advice-works systemctl start minetd.socket
+# Freed, minetd serves it by itself (the config's echo, bound through the helper), and
+# what the message says works too.
+check taken-port-freed-served-by-minetd client within 3 echo-tcp 5000
+check taken-port-freed-advice-works sh -c "$advice"
+check taken-port-freed-socket-listens systemctl -q is-active minetd.socket
 check taken-port-freed-echo client within 2 echo-tcp 5000
 # Whatever the above said, the autopkgtests below start from the package's units running.
 systemctl stop minetd.service

@@ -20,6 +20,7 @@ TOP=${TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
 # autopkgtests: about 2 minutes on an idle machine, more on a busy one.
 BOOT_TIMEOUT=${BOOT_TIMEOUT:-420}
 . "$TOP/tests/lib/container.sh"
+. "$TOP/tests/lib/debs.sh"
 
 pass() { echo "PASS: $1"; }
 fail() { echo "FAIL: $1: $2"; failed=1; }
@@ -69,8 +70,15 @@ else
 fi
 
 # What the package holds.
-mkdir -p "$CONTAINER/deb" "$CONTAINER/x"
+mkdir -p "$CONTAINER/deb/depends" "$CONTAINER/x"
 cp "$deb" "$CONTAINER/deb/"
+# The container has no network: what the package depends on and the host lacks
+# (update-inetd, tcpd) comes from the archive, downloaded here.
+if debs_fetch $MINETD_DEB_DEPENDS; then
+	cp $(debs_of $MINETD_DEB_DEPENDS) "$CONTAINER/deb/depends/"
+else
+	fail "deb-depends" "$debs_why"
+fi
 dpkg-deb -x "$deb" "$CONTAINER/x"
 x=$CONTAINER/x
 unitdir=$(pkg-config --variable=systemdsystemunitdir systemd 2>/dev/null)
