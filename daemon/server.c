@@ -70,7 +70,7 @@ static struct listener *listener_new(struct server *srv, int fd, int type)
 /* Closes a socket from systemd, unless another loop's server owns it. */
 static void inherited_free(struct listener *l)
 {
-	if (!l->shared)
+	if (!l->shared && l->io.fd >= 0)
 		close(l->io.fd);
 	free((char *)l->fd_name);
 	free(l);
@@ -102,6 +102,12 @@ static void drop_stopped(struct server *srv)
 		log_info("socket '%s' (%s %s): its socket unit has stopped; %s", l->fd_name,
 			 socket_type_name(l->type), l->addr_text, l->shared ? "no longer served" : "closing it");
 		loop_remove(srv->loop, &l->io);
+		/* closed now, out of epoll already, so that its port is free for a bind that
+		 * follows; the struct goes once the events fetched are dispatched */
+		if (!l->shared) {
+			close(l->io.fd);
+			l->io.fd = -1;
+		}
 		if (loop_release(srv->loop, l, inherited_release) < 0)
 			inherited_free(l);
 		srv->inherited[i--] = srv->inherited[--srv->n_inherited];

@@ -209,8 +209,8 @@ out=$(helper --cgroup /sys/fs/cgroup/system.slice/minetd.service --user _minetd 
 	bind:nosuch:tcp bind:spare:udp bind:daytime:tcp bind:spare:tcp bind:spare:tcp 2>&1)
 echo "$out"
 line() { echo "$out" | sed -n "$1p"; }
-expect helper-refuses-unknown-service "ERROR EPERM no service 'nosuch' over tcp in $conf" "$(line 1)"
-expect helper-refuses-unconfigured-protocol "ERROR EPERM no service 'spare' over udp in $conf" "$(line 2)"
+expect helper-refuses-unknown-service "ERROR ENOENT no service 'nosuch' over tcp in $conf" "$(line 1)"
+expect helper-refuses-unconfigured-protocol "ERROR ENOENT no service 'spare' over udp in $conf" "$(line 2)"
 case $(line 3) in "ERROR EADDRINUSE "*) pass "helper-refuses-bind-of-served-port ($(line 3))" ;;
 *) fail helper-refuses-bind-of-served-port "got '$(line 3)'" ;; esac
 case $(line 4) in "BOUND [::]:6030 listening "*) pass "helper-binds-for-minetd-service ($(line 4))" ;;
