@@ -129,7 +129,7 @@ check minetd-main-not-root eval "[ \"\$(awk '/^Uid:/ { print \$2 }' /proc/$main/
 expect minetd-main-no-capabilities 0000000000000000 "$(awk '/^CapEff:/ { print $2 }' /proc/$main/status)"
 if list=$(unprivileged_serving); then pass minetd-service-unprivileged; else fail minetd-service-unprivileged "$list"; fi
 show processes "$list"
-check root-program-runs-meanwhile eval "[ \"\$(ps -o user= -p ${first:-0} | tr -d ' ')\" = root ]"
+check root-program-runs-meanwhile eval "[ -n '$first' ] && [ \"\$(ps -o user= -p '$first' | tr -d ' ')\" = root ]"
 
 # --- update-inetd while a client streams chargen (an inetd.conf "internal" line):
 # each change is served within 5 s, the connection stays, and update-inetd warns of
@@ -185,7 +185,7 @@ systemctl restart minetd.service &
 for i in 1 2 3 4 5 6 7 8; do ident 127.0.0.1 >/dev/null 2>&1 & sleep 0.05; done
 wait
 sleep 1.5
-if kill -0 "${first:-0}" 2>/dev/null; then
+if [ -n "$first" ] && kill -0 "$first" 2>/dev/null; then
 	pass tftp-program-outlives-restarts
 else
 	fail tftp-program-outlives-restarts "in.tftpd ${first:-?} has gone"
