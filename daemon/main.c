@@ -302,8 +302,13 @@ static int start_helper(struct daemon *d)
 			  strerror(-r));
 	else if ((r = priv_attach(d->priv, &d->priv_reload)) < 0)
 		log_error("minetd-helper: no connection for reloads: %s", strerror(-r));
-	else
+	else {
 		loader_set_helper(d->loader, d->priv_reload);
+		/* A helper that outlived the last minetd (its programs, its idle time) still has
+		 * the config it loaded then; this process may have loaded one with more in it. */
+		if (priv_reload(d->priv_reload, why) < 0)
+			log_warning("minetd-helper could not load %s: %s", d->config_path, why);
+	}
 	return r;
 }
 
