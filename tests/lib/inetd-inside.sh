@@ -43,6 +43,14 @@ dpkg_install() {
 		fail "$_name" "dpkg -i ${*##*/} failed"
 		show dpkg "$out"
 	fi
+	update_inetd_warnings "$_name" "$out"
+}
+
+# What update-inetd prints when it cannot wake the inetd (a maintainer script's call of it
+# included): none of it may appear.
+update_inetd_warnings() {
+	_w=$(printf '%s\n' "$2" | grep 'DebianNet.pm\|does not have a valid pid\|restart inetd manually\|invoke-rc.d: .*failed')
+	if [ -n "$_w" ]; then fail "$1-update-inetd-quiet" "$_w"; fi
 }
 
 # sources.list and its directory: none (apt reads the local .debs and dpkg's status only).
@@ -57,6 +65,7 @@ apt_install() {
 	else
 		fail "$_name" "apt-get install $* failed"
 	fi
+	update_inetd_warnings "$_name" "$out"
 	show apt "$(printf '%s\n' "$out" | grep -A1 'will be REMOVED\|NEW packages' | grep -v '^--$')"
 	printf '%s\n' "$out" | grep -q '^[EW]: \|rror' && show apt "$out"
 	return 0
