@@ -95,7 +95,7 @@ install: $(BUILD)/minetd $(BUILD)/minetd-helper
 	install -m 644 config/minetd.conf $(DESTDIR)$(SYSCONFDIR)/minetd/minetd.conf
 	install -m 644 config/quotes $(DESTDIR)$(DATADIR)/minetd/quotes
 	for unit in systemd/*.socket systemd/*.service; do \
-		sed 's|/usr/sbin/minetd|$(SBINDIR)/minetd|g; s|/etc/minetd/|$(SYSCONFDIR)/minetd/|g' $$unit \
+		sed 's|/usr/sbin/minetd|$(SBINDIR)/minetd|g; s|/usr/libexec/minetd/|$(LIBEXECDIR)/minetd/|g; s|/etc/minetd/|$(SYSCONFDIR)/minetd/|g' $$unit \
 			>$(DESTDIR)$(SYSTEMDUNITDIR)/$${unit#systemd/} && \
 		chmod 644 $(DESTDIR)$(SYSTEMDUNITDIR)/$${unit#systemd/} || exit 1; \
 	done

@@ -60,6 +60,11 @@ const struct key exec_keys[] = {
 	{ .name = NULL },
 };
 
+/* Off in a serving process whose programs a helper of systemd's starts: it could neither see
+ * every path (ProtectHome=) nor tell another user's rights; the helper checks at its load.
+ * As root's: the serving process by hand, once it gave root up to its helper. */
+static enum { CHECK_AS_SELF, CHECK_AS_ROOT, CHECK_NOT } checks = CHECK_AS_SELF;
+
 /* Who runs it: the user's uid and groups, the group's gid (default: the user's). */
 static int resolve_user(struct exec_options *o, const struct config_place *at)
 {
@@ -107,7 +112,8 @@ static const char *cannot_run(const struct exec_options *o, const char *path)
 	struct stat st;
 
 	if (stat(path, &st) < 0)
-		return strerror(errno);
+		/* out of the sight of a process that gave root up: the helper, root, looks */
+		return errno == EACCES && checks == CHECK_AS_ROOT ? NULL : strerror(errno);
 	if (!S_ISREG(st.st_mode))
 		return "not a regular file";
 	if (!o->switch_user)
@@ -133,13 +139,14 @@ static bool hidden_by_sandbox(const char *path)
 	return false;
 }
 
-/* Off in a serving process whose programs a helper of systemd's starts: it could neither see
- * every path (ProtectHome=) nor tell another user's rights; the helper checks at its load. */
-static bool check_running = true;
-
 void exec_leave_checks_to_helper(void)
 {
-	check_running = false;
+	checks = CHECK_NOT;
+}
+
+void exec_check_for_root_helper(void)
+{
+	checks = CHECK_AS_ROOT;
 }
 
 int exec_check(void *options, const struct config_place *at)
@@ -161,10 +168,10 @@ int exec_check(void *options, const struct config_place *at)
 			     "/run/user and gives the program a /tmp and /var/tmp of its own)", path);
 		return 1;
 	}
-	if (!check_running)
+	if (checks == CHECK_NOT)
 		return 0;
 	/* A program never runs as root by accident. */
-	o->switch_user = geteuid() == 0;
+	o->switch_user = checks == CHECK_AS_ROOT || geteuid() == 0;
 	if (o->switch_user && !o->user) {
 		config_error(at, "exec: minetd runs as root: say which 'user' the program runs as");
 		return 1;

@@ -47,6 +47,11 @@ int exec_check(void *options, const struct config_place *at);
 /* From now on, exec_check checks only what the serving process needs (an absolute path):
  * the helper, which runs the programs, checks their users and paths itself. */
 void exec_leave_checks_to_helper(void);
+/* From now on, exec_check checks as a helper that runs as root would (the serving process
+ * started by hand as root, once it has given root up): users are required and resolved, and
+ * paths checked by their mode bits, but for one it may not look at, which the helper
+ * checks. */
+void exec_check_for_root_helper(void);
 void exec_release(void *options);
 /* One more program of the service within per_minute (always, without a limit); now in
  * microseconds of CLOCK_MONOTONIC. From any event loop. */

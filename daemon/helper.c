@@ -398,7 +398,9 @@ static void do_bind(struct client *c, const struct privsep_msg *m)
 	size_t n_addrs;
 
 	if (!svc || !(svc->protocols & m->proto) || (m->proto != PROTO_TCP && m->proto != PROTO_UDP)) {
-		reply_error(c, m, PRIVSEP_ERROR, EPERM, "no service '%s' over %s in %s", m->service,
+		/* ENOENT: not in what the helper loaded, which may have left it out (an unknown
+		 * user of an inetd line: said in the helper's journal) */
+		reply_error(c, m, PRIVSEP_ERROR, ENOENT, "no service '%s' over %s in %s", m->service,
 			    proto_name(m->proto), c->h->config_path);
 		return;
 	}
@@ -676,6 +678,9 @@ static void adopt(void *ctx, const char *name)
 	if (cgroup_get_note(h->cgroups, name, note, sizeof(note)) == 0)
 		sscanf(note, "%d %" SCNu64 " %u %u %45s %64s", &pid, &k->started_usec, &proto, &stdio, peer, k->service);
 	k->pid = pid;
+	struct sockaddr_storage addr;
+	if (peer[0] && addr_from_string(peer, &addr))
+		addr_to_in6(&addr, &k->peer);
 	k->proto = (uint8_t)proto;
 	k->stdio = (uint8_t)stdio;
 	k->reaped = !cgroup_populated(h->cgroups, name);

@@ -177,6 +177,33 @@ const char *addr_to_string(const struct sockaddr *sa, char buf[ADDR_TEXT_MAX])
 	return buf;
 }
 
+bool addr_from_string(const char *text, struct sockaddr_storage *out)
+{
+	char host[INET6_ADDRSTRLEN + 2];
+	const char *colon = strrchr(text, ':');
+	char *end;
+	unsigned long port;
+
+	if (!colon || (size_t)(colon - text) >= sizeof(host))
+		return false;
+	port = strtoul(colon + 1, &end, 10);
+	if (*end || end == colon + 1 || port > 65535)
+		return false;
+	memset(out, 0, sizeof(*out));
+	if (text[0] == '[' && colon > text + 1 && colon[-1] == ']') {
+		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)out;
+		snprintf(host, sizeof(host), "%.*s", (int)(colon - text - 2), text + 1);
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons((uint16_t)port);
+		return inet_pton(AF_INET6, host, &in6->sin6_addr) == 1;
+	}
+	struct sockaddr_in *in = (struct sockaddr_in *)out;
+	snprintf(host, sizeof(host), "%.*s", (int)(colon - text), text);
+	in->sin_family = AF_INET;
+	in->sin_port = htons((uint16_t)port);
+	return inet_pton(AF_INET, host, &in->sin_addr) == 1;
+}
+
 void addr_to_in6(const struct sockaddr_storage *src, struct sockaddr_in6 *dst)
 {
 	memset(dst, 0, sizeof(*dst));

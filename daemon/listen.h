@@ -47,6 +47,8 @@ const char *socket_type_name(int type);
 bool addr_host_port(const struct sockaddr *sa, char host[INET6_ADDRSTRLEN], unsigned *port);
 /* "127.0.0.1:7", "[::1]:7"; IPv4-mapped IPv6 addresses are shown as IPv4. */
 const char *addr_to_string(const struct sockaddr *sa, char buf[ADDR_TEXT_MAX]);
+/* Back from addr_to_string's "HOST:PORT" or "[HOST]:PORT"; false for anything else. */
+bool addr_from_string(const char *text, struct sockaddr_storage *out);
 /* Stores an address as IPv6, IPv4 as mapped, for the tables and lists. */
 void addr_to_in6(const struct sockaddr_storage *src, struct sockaddr_in6 *dst);
 void addr_set_port(struct sockaddr_storage *ss, unsigned port);

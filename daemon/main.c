@@ -300,21 +300,20 @@ static int start_helper(struct daemon *d)
 	if ((r = priv_watch(d->priv, d->loop, programs_event, d->server)) < 0 || (r = priv_hello(d->priv, why)) < 0)
 		log_error("minetd-helper: %s", r == -EPIPE ? "ended (its messages say why)" : why[0] ? why :
 			  strerror(-r));
+	/* systemd's helper may have run on since an earlier minetd, with the config as it was
+	 * then: it loads it again now, as this process just did */
+	else if (d->under_helper_unit && (r = priv_reload(d->priv, why)) < 0)
+		log_error("minetd-helper refused %s: %s", d->config_path, why[0] ? why : strerror(-r));
 	else if ((r = priv_attach(d->priv, &d->priv_reload)) < 0)
 		log_error("minetd-helper: no connection for reloads: %s", strerror(-r));
-	else {
+	else
 		loader_set_helper(d->loader, d->priv_reload);
-		/* A helper that outlived the last minetd (its programs, its idle time) still has
-		 * the config it loaded then; this process may have loaded one with more in it. */
-		if (priv_reload(d->priv_reload, why) < 0)
-			log_warning("minetd-helper could not load %s: %s", d->config_path, why);
-	}
 	return r;
 }
 
 /* By hand as root, the helper (a child) keeps root's part and this process lets go of it
- * before it serves; later loads leave root's checks (users, who may run a program) to the
- * helper too, as under systemd. */
+ * before it serves; later loads still check programs as root's helper will (users, who may
+ * run a program), so that a reload refuses what the helper would, and says so. */
 static int serve_unprivileged(const char *config_path)
 {
 	const char *user;
@@ -327,7 +326,7 @@ static int serve_unprivileged(const char *config_path)
 		if (access(config_path, R_OK) < 0)
 			log_warning("%s: %s cannot read it (%s): a reload will fail until it can", config_path,
 				    user, strerror(errno));
-		exec_leave_checks_to_helper();
+		exec_check_for_root_helper();
 	}
 	return r;
 }

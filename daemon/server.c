@@ -379,9 +379,11 @@ static void plan_retire(struct server *srv, struct plan *p)
 }
 
 /* Binds what the plan says to bind; a socket that cannot be had is its service's failure,
- * said in the log (unless quiet: a retry) and in the status, and the others go on. */
+ * said in the log (unless quiet: a retry) and in the status, and the others go on. *retry:
+ * whether another try may succeed (a port taken may be freed; a service the helper did not
+ * load stays unknown to it until a reload). */
 static struct listener *plan_bind(struct server *srv, const struct planned_listener *pl,
-				  struct active_service *as, bool quiet)
+				  struct active_service *as, bool quiet, bool *retry)
 {
 	const struct service *svc = as->service;
 	struct sockaddr_storage bound = { 0 };
@@ -399,6 +401,14 @@ static struct listener *plan_bind(struct server *srv, const struct planned_liste
 	if (r == 0 && !(l = listener_new(srv, fd, pl->type))) {
 		close(fd);
 		r = -ENOMEM;
+	}
+	*retry = !(srv->priv && r == -ENOENT);
+	if (!*retry) {
+		snprintf(as->failure, sizeof(as->failure), "%s: %s", socket_type_name(pl->type), text);
+		if (!quiet)
+			log_error("service '%s': minetd-helper left it out (%s; under systemd its journal "
+				  "says why, minetd -t run as root too); not served until a reload", svc->name, text);
+		return NULL;
 	}
 	if (r < 0) {
 		bool sandbox = r == -EAFNOSUPPORT || r == -EPERM || r == -EACCES;
@@ -447,16 +457,18 @@ static void plan_commit(struct server *srv, struct plan *p)
 	srv->listeners = NULL;
 	srv->n_listeners = 0;
 	srv->n_unbound = 0;
+	/* first: a service whose socket unit stopped is bound anew on the same port */
+	drop_stopped(srv);
 	for (size_t i = 0; i < p->n_listeners; i++) {
 		struct planned_listener *pl = &p->listeners[i];
 		struct active_service *as = p->as[pl->service];
-		struct listener *l = pl->listener ? pl->listener : plan_bind(srv, pl, as, false);
+		bool retry = false;
+		struct listener *l = pl->listener ? pl->listener : plan_bind(srv, pl, as, false, &retry);
 		if (l)
 			listener_add(srv, l, as, "");
-		else
+		else if (retry)
 			srv->unbound[srv->n_unbound++] = (struct unbound){ as, pl->type, pl->addr };
 	}
-	drop_stopped(srv);
 	/* The clients of kept services are held to the new access lists and protocols. */
 	for (struct active_service *as = srv->services; as; as = as->next)
 		tcp_recheck(as);
@@ -471,7 +483,8 @@ static void retry_binds(struct server *srv)
 	for (size_t i = 0; i < srv->n_unbound; i++) {
 		struct unbound *u = &srv->unbound[i];
 		struct planned_listener pl = { .type = u->type, .addr = u->addr };
-		struct listener *l = plan_bind(srv, &pl, u->as, true);
+		bool retry;
+		struct listener *l = plan_bind(srv, &pl, u->as, true, &retry);
 		if (l)
 			listener_add(srv, l, u->as, " now");
 		else

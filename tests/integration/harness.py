@@ -110,6 +110,33 @@ def config_text(services, host="127.0.0.1", extra=""):
     return f'host = "{host}";\n{extra}\nservices = (\n  ' + ",\n  ".join(services) + "\n);\n" + tail
 
 
+class OwnersSignals(subprocess.Popen):
+    """A daemon's process, signalled by its own user: started as root, minetd serves as
+    _minetd or nobody, and valgrind (3.19) lets a signal from another user (root's SIGTERM)
+    kill the process instead of handing it to minetd's signalfd. Natively either works."""
+
+    def send_signal(self, sig):
+        if not WRAPPER or os.geteuid() != 0 or self.poll() is not None:
+            return super().send_signal(sig)
+        try:
+            with open(f"/proc/{self.pid}/status") as f:
+                uid = next(int(l.split()[1]) for l in f if l.startswith("Uid:"))
+        except (OSError, StopIteration):
+            return super().send_signal(sig)
+        if uid == 0:
+            return super().send_signal(sig)
+        child = os.fork()
+        if child == 0:
+            try:
+                os.setgroups([])
+                os.setresgid(65534, 65534, 65534)
+                os.setresuid(uid, uid, uid)
+                os.kill(self.pid, sig)
+            finally:
+                os._exit(0)
+        os.waitpid(child, 0)
+
+
 class Daemon:
     """The daemon under test. launcher is a command it runs under, before WRAPPER, that
     execs it in the same process (ip netns exec, systemd-socket-activate, ...). stdio:
@@ -143,7 +170,7 @@ class Daemon:
             if preexec_fn:
                 preexec_fn()
         try:
-            self.proc = subprocess.Popen([*launcher, *WRAPPER, MINETD, "-c", self.config_path, "-l", "stderr", *args],
+            self.proc = OwnersSignals([*launcher, *WRAPPER, MINETD, "-c", self.config_path, "-l", "stderr", *args],
                                          stdin=subprocess.DEVNULL, stdout=out, stderr=out, env=env,
                                          preexec_fn=prepare if stdio == "closed" or preexec_fn else None,
                                          pass_fds=pass_fds)
@@ -479,6 +506,7 @@ class TempDir:
 
     def __enter__(self):
         self.path = tempfile.mkdtemp(prefix="minetd-test-")
+        os.chmod(self.path, 0o755)      # minetd started as root serves as _minetd or nobody
         return self.path
 
     def __exit__(self, *exc):

@@ -392,8 +392,13 @@ class Soak:
             # 32 it keeps for itself (minetd(8)). (Its refusals may be held back by the
             # log's rate limit.)
             # The count reaching the limit once is what counts: the vanishing clients'
-            # connections come and go meanwhile, so a second look may find one fewer.
-            if not self.wait_for_fds(d, lambda n: n >= OPEN_FILES - RESERVED):
+            # connections come and go meanwhile, so a second look may find one fewer. The
+            # honest UDP requests to programs go on too, and a program's pipes (three at
+            # most) may hold the last places while the hogs are taken, and be gone by the
+            # look: a few programs' worth less is the limit all the same (one exhaustion of
+            # 59 in a 5-minute ASan run saw 217 of 224).
+            slack = 3 * 4 if self.program else 0
+            if not self.wait_for_fds(d, lambda n: n >= OPEN_FILES - RESERVED - slack):
                 self.fail(f"{len(hogs)} connections did not exhaust minetd's {OPEN_FILES} descriptors "
                           f"(it has {d.fd_count()})")
             time.sleep(1.5)             # honest UDP and established TCP go on meanwhile

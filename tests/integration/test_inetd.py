@@ -229,5 +229,26 @@ def edits_are_served_without_a_reload_signal():
         assert "warning" not in out, out
 
 
+@test
+def by_hand_as_root_a_reload_still_checks_the_users_of_lines():
+    """Started as root, minetd serves as _minetd or nobody once its helper holds root: a
+    reload that brings a line with a user the system lacks still says so itself, with
+    FILE:LINE, as the start would, and serves the rest."""
+    if not ROOT:
+        raise Skip("minetd by hand as root")
+    good, bad = free_port(), free_port()
+    with InetdFiles() as files:
+        files.write("inetd.conf", f"127.0.0.1:{good}\tstream\ttcp\tnowait\troot\tinternal echo\n")
+        d = Daemon(files.config())
+        files.write("inetd.conf", f"127.0.0.1:{good}\tstream\ttcp\tnowait\troot\tinternal echo\n"
+                    f"127.0.0.1:{bad}\tstream\ttcp\tnowait\tno-such-user-4711\t/bin/cat\tcat\n")
+        wait_until(lambda: "no-such-user-4711" in d.output(), 5 * SLOW, f"no warning:\n{d.output()}")
+        time.sleep(0.5 * SLOW)
+        out = d.output()
+        assert f"{files.path('inetd.conf')}:2: warning: exec: no user 'no-such-user-4711'" in out, out
+        assert "minetd-helper left it out" not in out and "not reloaded" not in out, out
+        assert answers(good) and refused(bad)
+
+
 if __name__ == "__main__":
     run()
