@@ -1,7 +1,7 @@
 # Helpers for the inetd package tests' scripts (tests/package/inetd-*-inside.sh), which
 # tests/package/inetd.sh runs in booted containers with minetd's .deb in /minetd-deb and the
 # archive's .debs in /minetd-debs. Sourced (bash) after /minetd-lib/inside.sh, whose
-# pass/fail/check/expect/wait_for/finish it builds on.
+# pass/fail/check/expect/wait_for/listening/finish it builds on.
 #
 #   deb PKG...                 the path of each package's .deb
 #   dpkg_install NAME DEB...   dpkg -i: PASS/FAIL NAME, dpkg's output in $out (shown on FAIL)
@@ -11,7 +11,6 @@
 #   has TEXT ERE               TEXT has a line that matches ERE
 #   within SECONDS CMD...      CMD until it succeeds; prints the seconds it took; false after
 #   refused_within SECONDS CMD...  the same, until CMD fails
-#   listening tcp|udp PORT     something listens there (ss)
 #   holder tcp|udp PORT        the processes listening there, as ss names them
 #   http_code URL              curl's HTTP status (000: no answer)
 #   finger_ok HOST             finger root@HOST answers with root's entry
@@ -94,10 +93,6 @@ _within() {	# _within WANT SECONDS CMD...: WANT 0 = until it succeeds, 1 = until
 within() { _within 0 "$@"; }
 refused_within() { _within 1 "$@"; }
 
-listening() {
-	[ "$1" = tcp ] && _o=-Hltn || _o=-Hlun
-	ss $_o "sport = :$2" | grep -q .
-}
 holder() {
 	[ "$1" = tcp ] && _o=-Hltnp || _o=-Hlunp
 	ss $_o "sport = :$2" | while read -r _s _r _q _local _peer _users; do
