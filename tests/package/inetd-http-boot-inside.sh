@@ -37,6 +37,20 @@ for host in 127.0.0.1 ::1; do
 	check "telnet-login-prompt-$host" has "$got" 'login: '
 done
 
+# --- netkit's talkd: Depends openbsd-inetd | xinetd, not inet-superserver (and it conflicts
+# with inetutils-talkd, so it goes first).
+if out=$(dpkg -i $(deb talkd) 2>&1); then
+	pass talkd-netkit-install
+else
+	show dpkg "$(printf '%s\n' "$out" | grep -v '^\(Selecting\|(Reading\|Preparing\|Unpacking\|Processing\|Not building\)')"
+	if printf '%s\n' "$out" | grep -q 'talkd depends on openbsd-inetd | xinetd'; then
+		skip talkd-netkit "cannot be configured beside minetd: it depends on openbsd-inetd | xinetd, not on inet-superserver (the same beside inetutils-inetd)"
+	else
+		fail talkd-netkit "dpkg -i failed otherwise than on its dependency"
+	fi
+	dpkg -r talkd >/dev/null 2>&1
+fi
+
 # --- inetutils-talkd: a wait dgram line (udp4), root, through tcpd. talk needs a terminal:
 # script(1) gives it one. Nobody is logged in, and talkd says so.
 dpkg_install talkd-install $(deb inetutils-talkd inetutils-talk)
@@ -58,14 +72,5 @@ for host in 127.0.0.1 '[::1]'; do
 	show "curl pop3://$host/" "$got"
 	check "popa3d-greeting-$host" has "$got" '^< \+OK'
 done
-
-# --- netkit's talkd: Depends openbsd-inetd | xinetd, not inet-superserver.
-if out=$(dpkg -i $(deb talkd) 2>&1); then
-	pass talkd-netkit-install
-else
-	show dpkg "$(printf '%s\n' "$out" | grep -i 'depend\|inetd')"
-	skip talkd-netkit "cannot be installed beside minetd (nor inetutils-inetd): it depends on openbsd-inetd | xinetd, not on inet-superserver"
-	dpkg -r talkd >/dev/null 2>&1
-fi
 
 finish
