@@ -81,6 +81,13 @@ static struct log_fields fields_of(const struct program *p)
 	return (struct log_fields){ .service = p->name, .protocol = proto_name(p->proto), .peer = p->peer_text };
 }
 
+/* When a program started then is ended: its service's timeout later, or never (timeout 0,
+ * as inetd.conf's lines have). */
+static uint64_t deadline_of(const struct exec_options *o, uint64_t started_usec)
+{
+	return o->timeout ? started_usec + o->timeout * 1000000ULL : UINT64_MAX;
+}
+
 /* One of the 'processes' places of as's service, which every loop shares; false when
  * they are all taken. */
 static bool place_take(struct active_service *as)
@@ -368,7 +375,7 @@ static int program_start(struct program *p, enum privsep_stdio stdio, int in, in
 	if (r < 0)
 		return r;
 	p->started_usec = now_usec();
-	p->deadline_usec = o->timeout ? p->started_usec + o->timeout * 1000000ULL : UINT64_MAX;
+	p->deadline_usec = deadline_of(o, p->started_usec);
 	program_link(p);
 	return 0;
 }
@@ -631,7 +638,7 @@ static void program_found(struct server *srv, const struct privsep_msg *m)
 	*p = (struct program){ .server = srv, .owner = as, .id = m->id, .pid = m->value, .found = true,
 			       .proto = m->proto == PROTO_UDP ? PROTO_UDP : PROTO_TCP, .peer = m->peer,
 			       .started_usec = m->started_usec, .err.fd = -1, .out.fd = -1 };
-	p->deadline_usec = p->started_usec + o->timeout * 1000000ULL;
+	p->deadline_usec = deadline_of(o, p->started_usec);
 	snprintf(p->name, sizeof(p->name), "%s", as->service->name);
 	addr_to_string((const struct sockaddr *)&p->peer, p->peer_text);
 	__atomic_add_fetch(o->running, 1, __ATOMIC_RELAXED);
