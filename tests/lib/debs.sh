@@ -8,6 +8,11 @@
 #                       already; the package lists are updated once if a package is not
 #                       found. 0, or 1 with the reason in $debs_why
 #   debs_of PKG...      the paths of their .debs in $DEBS (after debs_fetch)
+#   minetd_deb          $deb: the package of this tree, $DEB if set, else
+#                       build/minetd_*.deb, (re)built with tools/build-deb.sh when missing
+#                       or older than a file of the tree (make check must not test the
+#                       package of an old tree); $deb_built is "yes" when it built it now.
+#                       0, or 1 with the reason in $debs_why
 #
 # What minetd's .deb needs beyond what a Debian 12 host has: MINETD_DEB_DEPENDS.
 
@@ -53,4 +58,27 @@ debs_of() {
 		# the newest version, if several were downloaded over time
 		ls -1 "$DEBS/$_p"_*.deb 2>/dev/null | sort -V | tail -1
 	done
+}
+
+_deb_stale() {	# _deb_stale DEB: true when DEB is missing or a source file is newer
+	[ -e "$1" ] || return 0
+	find "$TOP" \( -path "$TOP/build" -o -path "$TOP/.git" \) -prune -o \
+		-type f -newer "$1" -print -quit | grep -q .
+}
+
+minetd_deb() {
+	deb=${DEB:-} deb_built= debs_why=
+	if [ -z "$deb" ]; then
+		set -- "$TOP"/build/minetd_*.deb
+		if [ $# -ne 1 ] || _deb_stale "$1"; then
+			echo "building the package: tools/build-deb.sh"
+			"$TOP/tools/build-deb.sh" || { debs_why="tools/build-deb.sh failed (output above)"; return 1; }
+			deb_built=yes
+			set -- "$TOP"/build/minetd_*.deb
+		fi
+		[ $# -eq 1 ] && [ -e "$1" ] || { debs_why="expected one build/minetd_*.deb, found $*"; return 1; }
+		deb=$1
+	fi
+	[ -f "$deb" ] || { debs_why="no package $deb"; return 1; }
+	echo "package: $deb"
 }

@@ -30,31 +30,12 @@ container_preflight package
 [ -d /run/systemd/system ] && ! systemd-detect-virt -cq 2>/dev/null &&
 	echo "note: the host runs systemd; the test still uses its own container" >&2
 
-# The package: DEB if given, else build/minetd_*.deb, rebuilt when missing or older than
-# a file of the source tree (make check must not test the package of an old tree).
-stale() {	# stale DEB: true when DEB is missing or a source file is newer
-	[ -e "$1" ] || return 0
-	find "$TOP" \( -path "$TOP/build" -o -path "$TOP/.git" \) -prune -o \
-		-type f -newer "$1" -print -quit | grep -q .
-}
-shopt -s nullglob
-deb=${DEB:-}
-if [ -z "$deb" ]; then
-	debs=("$TOP"/build/minetd_*.deb)
-	if [ ${#debs[@]} -ne 1 ] || stale "${debs[0]}"; then
-		echo "building the package: tools/build-deb.sh"
-		if "$TOP/tools/build-deb.sh"; then
-			pass "deb-build"
-		else
-			fail "deb-build" "tools/build-deb.sh failed (output above)"
-		fi
-		debs=("$TOP"/build/minetd_*.deb)
-	fi
-	[ ${#debs[@]} -eq 1 ] || { fail "deb" "expected one build/minetd_*.deb, found ${#debs[@]}"; exit 1; }
-	deb=${debs[0]}
+# The package of this tree (tests/lib/debs.sh).
+if ! minetd_deb; then
+	fail "deb" "$debs_why"
+	exit 1
 fi
-[ -f "$deb" ] || { fail "deb" "no package $deb"; exit 1; }
-echo "package: $deb"
+[ "$deb_built" = yes ] && pass "deb-build"
 container_init
 
 if command -v lintian >/dev/null; then

@@ -46,26 +46,8 @@ if ! debs_fetch $PACKAGES; then
 	exit 77
 fi
 
-# The package: DEB if given, else build/minetd_*.deb, rebuilt when missing or older than a
-# file of the source tree.
-stale() {
-	[ -e "$1" ] || return 0
-	find "$TOP" \( -path "$TOP/build" -o -path "$TOP/.git" \) -prune -o \
-		-type f -newer "$1" -print -quit | grep -q .
-}
-shopt -s nullglob
-deb=${DEB:-}
-if [ -z "$deb" ]; then
-	debs=("$TOP"/build/minetd_*.deb)
-	if [ ${#debs[@]} -ne 1 ] || stale "${debs[0]}"; then
-		echo "building the package: tools/build-deb.sh"
-		"$TOP/tools/build-deb.sh" >/dev/null 2>&1 || { echo "FAIL: inetd-deb-build: tools/build-deb.sh failed"; exit 1; }
-		debs=("$TOP"/build/minetd_*.deb)
-	fi
-	[ ${#debs[@]} -eq 1 ] || { echo "FAIL: inetd-deb: expected one build/minetd_*.deb, found ${#debs[@]}"; exit 1; }
-	deb=${debs[0]}
-fi
-[ -f "$deb" ] || { echo "FAIL: inetd-deb: no package $deb"; exit 1; }
+# The package of this tree (tests/lib/debs.sh).
+minetd_deb >/dev/null || { echo "FAIL: inetd-deb: $debs_why"; exit 1; }
 echo "package: $deb"
 
 # boot_all NAME SCRIPT...: one container, booted once per SCRIPT in turn (what the one
