@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <libconfig.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -161,4 +162,76 @@ int config_guard_files(const char *path, const char *include_dir, struct config_
 	problems = check_file(g, path, 0, NULL, 0);
 	free(g);
 	return problems;
+}
+
+/* libconfig's setting s as a tree of values, into v (file names: libconfig's, else path). */
+static int convert(const config_setting_t *s, const char *path, struct key_value *v)
+{
+	static const enum value_type types[] = {      /* the others (floats): VALUE_OTHER */
+		[CONFIG_TYPE_BOOL] = VALUE_BOOL, [CONFIG_TYPE_INT] = VALUE_INT,
+		[CONFIG_TYPE_INT64] = VALUE_INT64, [CONFIG_TYPE_STRING] = VALUE_STRING,
+		[CONFIG_TYPE_ARRAY] = VALUE_ARRAY, [CONFIG_TYPE_GROUP] = VALUE_GROUP,
+		[CONFIG_TYPE_LIST] = VALUE_LIST,
+	};
+	const char *file = config_setting_source_file(s);
+	int n = config_setting_length(s);
+
+	*v = (struct key_value){ .type = types[config_setting_type(s)], .name = config_setting_name(s),
+				 .file = file ? file : path, .line = (int)config_setting_source_line(s) };
+	if (v->type == VALUE_BOOL)
+		v->b = config_setting_get_bool(s) != 0;
+	else if (v->type == VALUE_INT || v->type == VALUE_INT64)
+		v->i = v->type == VALUE_INT ? config_setting_get_int(s) : config_setting_get_int64(s);
+	else if (v->type == VALUE_STRING)
+		v->s = config_setting_get_string(s);
+	if (v->type < VALUE_ARRAY)
+		return 0;
+	if (!(v->members.items = calloc((size_t)n + 1, sizeof(*v->members.items))))
+		return -ENOMEM;
+	for (int i = 0; i < n; i++) {
+		v->members.n++;         /* first: what a failed conversion made is freed with the rest */
+		if (convert(config_setting_get_elem(s, (unsigned)i), path, &v->members.items[i]) < 0)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+/* libconfig reads path into cf (destroy it after, whatever this returns), once
+ * config_guard_files() found nothing wrong with it and what it includes, relative to its
+ * directory. */
+static int parse_file(const char *path, config_t *cf, struct config_errors *errors)
+{
+	const char *slash = strrchr(path, '/');
+	char *dir = !slash ? strdup(".") : slash == path ? strdup("/") :
+		    strndup(path, (size_t)(slash - path));
+	int problems;
+
+	config_init(cf);
+	if (!dir)
+		return -ENOMEM;
+	if ((problems = config_guard_files(path, dir, errors)) == 0) {
+		config_set_include_dir(cf, dir);
+		if (config_read_file(cf, path) != CONFIG_TRUE) {
+			const char *file = config_error_file(cf);
+			struct config_place at = { .file = file ? file : path, .line = config_error_line(cf),
+						   .config_path = path, .errors = errors };
+			config_error(&at, "%s", config_error_text(cf));
+			problems = 1;
+		}
+	}
+	free(dir);
+	return problems;
+}
+
+int config_file_read(const char *path, config_tree_fn *fn, void *ctx, struct config_errors *errors)
+{
+	struct key_value root = { 0 };
+	config_t cf;
+	int r = parse_file(path, &cf, errors);
+
+	if (r == 0 && (r = convert(config_root_setting(&cf), path, &root)) == 0)
+		r = fn(&root, ctx, errors);
+	value_free(&root);
+	config_destroy(&cf);
+	return r;
 }
