@@ -409,14 +409,21 @@ static void do_bind(struct client *c, const struct privsep_msg *m)
 		reply_error(c, m, PRIVSEP_ERROR, EINVAL, "service '%s' has no address %u", svc->name, m->addr_index);
 		return;
 	}
+	/* code: 0, or one family of a service on every address (AF_INET6, AF_INET) */
+	int family = m->code == AF_INET || m->code == AF_INET6 ? m->code : 0;
+	if (family && svc->host.n_addrs) {
+		reply_error(c, m, PRIVSEP_ERROR, EINVAL, "service '%s' is not on every address", svc->name);
+		return;
+	}
 	int r = listen_bind(svc->host.n_addrs ? &svc->host.addrs[m->addr_index] : NULL, svc->port, type,
-			    m->loops > 1, &ok.addr, &fd);
+			    m->loops > 1, &family, &ok.addr, &fd);
 	if (r < 0) {
 		char where[ADDR_TEXT_MAX];
 		reply_error(c, m, PRIVSEP_ERROR, -r, "%s", addr_to_string((struct sockaddr *)&ok.addr, where));
 		return;
 	}
 	ok.seq = m->seq;
+	ok.code = family;       /* AF_INET6 where IPv6 alone could be had for every address */
 	reply(c, &ok, &fd, 1);
 	close(fd);              /* minetd's now: the helper keeps none */
 }

@@ -31,10 +31,13 @@ struct inherited_socket {
 /* Takes the sockets systemd passed, with their names; returns how many, or -errno. */
 int listen_inherited(struct inherited_socket **out);
 
-/* Opens, binds and (for TCP) listens on addr; addr NULL means every address, IPv6 and
- * IPv4. reuseport lets each event loop bind a socket of its own to the same port. On
- * failure returns -errno; *bound holds what was tried, for the message. */
-int listen_bind(const struct sockaddr_storage *addr, unsigned port, int type, bool reuseport,
+/* Opens, binds and (for TCP) listens on addr; addr NULL means every address: with family
+ * 0 IPv6 and IPv4 on one dual-stack socket, or else [::] IPv6 alone when another socket
+ * holds the port on IPv4 alone (*family is then AF_INET6: IPv4 is not served); with family
+ * AF_INET6 or AF_INET, that family's wildcard alone. reuseport lets each event loop bind a
+ * socket of its own to the same port. On failure returns -errno; *bound holds what was
+ * tried, for the message. */
+int listen_bind(const struct sockaddr_storage *addr, unsigned port, int type, bool reuseport, int *family,
 		struct sockaddr_storage *bound, int *fd_out);
 
 /* Options every serving socket needs, own or inherited: non-blocking, and for UDP the

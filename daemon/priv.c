@@ -303,7 +303,7 @@ int priv_attach(struct priv *main, struct priv **out)
 }
 
 int priv_bind(struct priv *p, const char *service, unsigned proto, unsigned addr_index, unsigned loop,
-	      unsigned loops, struct sockaddr_storage *bound, int *fd, char *why)
+	      unsigned loops, int *family, struct sockaddr_storage *bound, int *fd, char *why)
 {
 	struct privsep_msg req = privsep_message(PRIVSEP_BIND), answer;
 	int r;
@@ -313,12 +313,15 @@ int priv_bind(struct priv *p, const char *service, unsigned proto, unsigned addr
 	req.addr_index = (uint16_t)addr_index;
 	req.loop = (uint16_t)loop;
 	req.loops = (uint16_t)loops;
+	req.code = *family;
 	*fd = -1;
 	r = call(p, &req, NULL, 0, &answer, fd);
 	if (r == 0 && *fd < 0)
 		r = -EPROTO;
-	if (r == 0)
+	if (r == 0) {
 		*bound = answer.addr;
+		*family = answer.code;
+	}
 	snprintf(why, PRIVSEP_TEXT_MAX + 1, "%s", r < 0 && answer.type == PRIVSEP_ERROR ? answer.text : "");
 	return r;
 }

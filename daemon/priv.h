@@ -40,8 +40,10 @@ int priv_drop_root(const char **user);
  * dispatched by the loop after the call. */
 int priv_hello(struct priv *p, char *why);
 int priv_reload(struct priv *p, char *why);
+/* *family: 0, or AF_INET6 or AF_INET for one family of a service on every address; on
+ * return, AF_INET6 where only IPv6 could be had for every address (listen_bind()). */
 int priv_bind(struct priv *p, const char *service, unsigned proto, unsigned addr_index, unsigned loop,
-	      unsigned loops, struct sockaddr_storage *bound, int *fd, char *why);
+	      unsigned loops, int *family, struct sockaddr_storage *bound, int *fd, char *why);
 int priv_end_all(struct priv *p);
 
 /* Sent without waiting: a program for service; the answer comes as an event. The

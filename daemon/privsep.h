@@ -21,14 +21,17 @@ enum privsep_type {
 	PRIVSEP_HELLO = 1,      /* first: answered by a PRIVSEP_RUNNING per program it runs, then OK */
 	PRIVSEP_ATTACH,         /* one more connection (the descriptor), for another event loop */
 	PRIVSEP_RELOAD,         /* read the config again: OK or ERROR (the helper logs why) */
-	PRIVSEP_BIND,           /* a socket of a service (proto, addr_index, loop): BOUND or ERROR */
+	PRIVSEP_BIND,           /* a socket of a service (proto, addr_index, loop; code: 0, or
+				 * AF_INET6 or AF_INET for one family of a service on every
+				 * address): BOUND or ERROR */
 	PRIVSEP_SPAWN,          /* a program for a service (id; the descriptors): STARTED or FAILED */
 	PRIVSEP_SIGNAL,         /* a signal (value) to a program (id) and what it started */
 	PRIVSEP_END_ALL,        /* end every program (an explicit stop): OK once they are gone */
 	/* helper -> serving process */
 	PRIVSEP_OK,
 	PRIVSEP_ERROR,          /* value: an errno; text: why */
-	PRIVSEP_BOUND,          /* the socket; addr: what it is bound to */
+	PRIVSEP_BOUND,          /* the socket; addr: what it is bound to; code AF_INET6: IPv6
+				 * alone, IPv4's port being taken */
 	PRIVSEP_RUNNING,        /* a program started before this connection (a restart) */
 	PRIVSEP_STARTED,        /* value: its pid */
 	PRIVSEP_FAILED,         /* value: an errno; text: why */

@@ -142,6 +142,14 @@ int server_adopt_listener(struct server *srv, int fd, int type)
 		return r;
 	}
 	addr_to_string((struct sockaddr *)&l->addr, l->addr_text);
+	/* a [::] that serves IPv6 alone, bound so because IPv4's port was taken: the config
+	 * applied next binds IPv4 beside it (plan_binds) */
+	int v6only = 0;
+	socklen_t optlen = sizeof(v6only);
+	if (l->addr.ss_family == AF_INET6 &&
+	    IN6_IS_ADDR_UNSPECIFIED(&((struct sockaddr_in6 *)&l->addr)->sin6_addr) &&
+	    getsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, &optlen) == 0)
+		l->ipv6_alone = v6only != 0;
 	srv->listeners[srv->n_listeners++] = l;
 	return 0;
 }
@@ -214,14 +222,15 @@ struct plan {
 		size_t service;                 /* index in config->services */
 		int type;
 		const struct sockaddr_storage *addr;    /* to bind; NULL: every address */
+		int family;                     /* every address: 0 (both), or AF_INET alone */
 	} *listeners;
 	size_t n_listeners;
 };
 
 static void plan_listener(struct plan *p, struct listener *l, size_t service, int type,
-			  const struct sockaddr_storage *addr)
+			  const struct sockaddr_storage *addr, int family)
 {
-	p->listeners[p->n_listeners++] = (struct planned_listener){ l, service, type, addr };
+	p->listeners[p->n_listeners++] = (struct planned_listener){ l, service, type, addr, family };
 }
 
 /* The socket wins, but an admin who wrote another port or address should know. */
@@ -254,7 +263,7 @@ static int plan_inherited(struct plan *p, struct listener *l, bool starting)
 	if (!svc || !(svc->protocols & proto_of_socktype(l->type)))
 		return 1;
 	warn_if_elsewhere(svc, l);
-	plan_listener(p, l, (size_t)(svc - p->config->services), l->type, NULL);
+	plan_listener(p, l, (size_t)(svc - p->config->services), l->type, NULL, 0);
 	return 0;
 }
 
@@ -299,12 +308,21 @@ static void plan_binds(struct server *srv, struct plan *p, size_t i)
 			continue;
 		for (size_t a = 0; a < (n_addrs ? n_addrs : 1); a++) {
 			const struct sockaddr_storage *addr = n_addrs ? &svc->host.addrs[a] : NULL;
-			struct listener *l = NULL;
-			for (size_t k = 0; k < srv->n_listeners && !l; k++)
-				if (same_bind(srv->listeners[k], types[t], addr, svc->port) &&
-				    !plan_has(p, i, srv->listeners[k], 0))
-					l = srv->listeners[k];
-			plan_listener(p, l, i, types[t], addr);
+			bool found = false, ipv6_alone = false, ipv4 = false;
+			/* every address may be two sockets: IPv6 alone, and IPv4 once it was free */
+			for (size_t k = 0; k < srv->n_listeners && !(found && addr); k++) {
+				struct listener *l = srv->listeners[k];
+				if (!same_bind(l, types[t], addr, svc->port) || plan_has(p, i, l, 0))
+					continue;
+				plan_listener(p, l, i, types[t], addr, 0);
+				found = true;
+				ipv6_alone |= l->ipv6_alone;
+				ipv4 |= l->addr.ss_family == AF_INET;
+			}
+			if (!found)
+				plan_listener(p, NULL, i, types[t], addr, 0);
+			else if (ipv6_alone && !ipv4)
+				plan_listener(p, NULL, i, types[t], NULL, AF_INET);
 		}
 	}
 }
@@ -324,7 +342,8 @@ static int plan_build(struct server *srv, struct plan *p, bool starting)
 	size_t most = srv->n_inherited;
 
 	for (size_t i = 0; i < cfg->n_services; i++) {
-		most += 2 * (cfg->services[i].host.n_addrs ? cfg->services[i].host.n_addrs : 1);
+		/* TCP and UDP; every address may be two sockets each (plan_binds) */
+		most += 2 * (cfg->services[i].host.n_addrs ? cfg->services[i].host.n_addrs : 2);
 		if (!(p->as[i] = running(srv, &cfg->services[i])) && !(p->as[i] = serving_service_new()))
 			return -ENOMEM;
 	}
@@ -384,6 +403,22 @@ static void plan_retire(struct server *srv, struct plan *p)
 	}
 }
 
+/* Every address, where another socket held the port on IPv4 alone: [::] serves IPv6, and
+ * 0.0.0.0 is the service's failure, bound later (unbound_ipv4) as the port is free. */
+static void ipv4_taken(struct listener *l, struct active_service *as, bool quiet)
+{
+	unsigned port = as->service->port;
+
+	l->ipv6_alone = true;
+	snprintf(as->failure, sizeof(as->failure), "%s 0.0.0.0:%u: %s", socket_type_name(l->type), port,
+		 strerror(EADDRINUSE));
+	if (!quiet)
+		log_warning("service '%s': %s 0.0.0.0:%u is taken (another socket holds the port on IPv4 "
+			    "alone): serving %s over IPv6 alone, and IPv4 as soon as the port is free (trying "
+			    "again every second)", as->service->name, socket_type_name(l->type), port,
+			    l->addr_text);
+}
+
 /* Binds what the plan says to bind; a socket that cannot be had is its service's failure,
  * said in the log (unless quiet: a retry) and in the status, and the others go on. *retry:
  * whether another try may succeed (a port taken may be freed; a service the helper did not
@@ -396,9 +431,10 @@ static struct listener *plan_bind(struct server *srv, const struct planned_liste
 	struct listener *l = NULL;
 	char text[ADDR_TEXT_MAX], why[PRIVSEP_TEXT_MAX + 1] = "";
 	unsigned addr_index = pl->addr ? (unsigned)(pl->addr - svc->host.addrs) : 0;
+	int family = pl->family;
 	int fd, r = srv->priv ? priv_bind(srv->priv, svc->name, proto_of_socktype(pl->type), addr_index,
-					 srv->loop_index, srv->loops, &bound, &fd, why) :
-			listen_bind(pl->addr, svc->port, pl->type, srv->loops > 1, &bound, &fd);
+					 srv->loop_index, srv->loops, &family, &bound, &fd, why) :
+			listen_bind(pl->addr, svc->port, pl->type, srv->loops > 1, &family, &bound, &fd);
 
 	if (r < 0 && why[0])
 		snprintf(text, sizeof(text), "%s", why);       /* the helper's: where it tried */
@@ -428,6 +464,8 @@ static struct listener *plan_bind(struct server *srv, const struct planned_liste
 	}
 	l->addr = bound;
 	memcpy(l->addr_text, text, sizeof(text));
+	if (!pl->family && family == AF_INET6)
+		ipv4_taken(l, as, quiet);
 	return l;
 }
 
@@ -473,7 +511,9 @@ static void plan_commit(struct server *srv, struct plan *p)
 		if (l)
 			listener_add(srv, l, as, "");
 		else if (retry)
-			srv->unbound[srv->n_unbound++] = (struct unbound){ as, pl->type, pl->addr };
+			srv->unbound[srv->n_unbound++] = (struct unbound){ as, pl->type, pl->addr, pl->family };
+		if (l && !pl->listener && l->ipv6_alone)
+			srv->unbound[srv->n_unbound++] = (struct unbound){ as, pl->type, NULL, AF_INET };
 	}
 	/* The clients of kept services are held to the new access lists and protocols. */
 	for (struct active_service *as = srv->services; as; as = as->next)
@@ -488,13 +528,15 @@ static void retry_binds(struct server *srv)
 
 	for (size_t i = 0; i < srv->n_unbound; i++) {
 		struct unbound *u = &srv->unbound[i];
-		struct planned_listener pl = { .type = u->type, .addr = u->addr };
+		struct planned_listener pl = { .type = u->type, .addr = u->addr, .family = u->family };
 		bool retry;
 		struct listener *l = plan_bind(srv, &pl, u->as, true, &retry);
 		if (l)
 			listener_add(srv, l, u->as, " now");
 		else
 			srv->unbound[kept++] = *u;
+		if (l && l->ipv6_alone)  /* both could be had at once no longer: IPv4 later */
+			srv->unbound[kept++] = (struct unbound){ u->as, u->type, NULL, AF_INET };
 	}
 	if (kept == srv->n_unbound)
 		return;
@@ -516,7 +558,8 @@ int server_apply(struct server *srv, struct config *cfg, bool starting)
 
 	struct config *old = srv->config;
 
-	struct unbound *unbound = r < 0 ? NULL : realloc(srv->unbound, (p.n_listeners + 1) * sizeof(*unbound));
+	/* each planned socket may leave one more to bind: IPv4 of every address */
+	struct unbound *unbound = r < 0 ? NULL : realloc(srv->unbound, (2 * p.n_listeners + 1) * sizeof(*unbound));
 
 	if (r == 0 && !unbound)
 		r = -ENOMEM;

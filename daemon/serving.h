@@ -74,6 +74,7 @@ struct listener {
 	struct program *waiting;        /* a wait service's program, which has the socket now */
 	const char *fd_name;            /* inherited: FileDescriptorName= */
 	struct sockaddr_storage addr;   /* own: what it is bound to */
+	bool ipv6_alone;                /* every address, [::] for IPv6 alone: IPv4's port was taken */
 	char addr_text[ADDR_TEXT_MAX];
 };
 
@@ -82,6 +83,7 @@ struct unbound {
 	struct active_service *as;
 	int type;
 	const struct sockaddr_storage *addr;    /* in the config; NULL: every address */
+	int family;                     /* every address: 0 (both), or AF_INET alone */
 };
 
 struct server {

@@ -73,6 +73,54 @@ def port_in_use_names_service_address_and_error():
     assert f"service 'busy': cannot listen on tcp 127.0.0.1:{port}: Address already in use" in r.stderr, r.stderr
 
 
+def answers(host, port, tcp=True, timeout=2):
+    try:
+        if tcp:
+            return tcp_exchange(host, port, b"here?", timeout=timeout) == b"here?"
+        return udp_exchange(host, port, b"here?", timeout=timeout) == b"here?"
+    except OSError:
+        return False
+
+
+@test
+def every_address_with_ipv4_taken_serves_ipv6_then_ipv4_once_free():
+    """Another socket holds the port on IPv4 alone (a socket unit's 0.0.0.0:80): minetd
+    serves the service's every address over IPv6 ([::], IPv6 alone), says IPv4 is taken,
+    and binds 0.0.0.0 as soon as it is free; a reload keeps both sockets. openbsd-inetd
+    binds the two families apart; one dual-stack socket would have served neither."""
+    port = free_port("127.0.0.1")
+    holders = []
+    for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
+        h = socket.socket(socket.AF_INET, kind)
+        h.bind(("0.0.0.0", port))
+        if kind == socket.SOCK_STREAM:
+            h.listen()
+        holders.append(h)
+    config = config_text([service("echo", "echo", port)], host="")
+    try:
+        d = Daemon(config)
+        out = d.output()
+        for proto in ("tcp", "udp"):
+            assert (f"service 'echo': {proto} 0.0.0.0:{port} is taken (another socket holds the port on "
+                    f"IPv4 alone): serving [::]:{port} over IPv6 alone") in out, out
+        assert answers("::1", port) and answers("::1", port, tcp=False)
+        assert not answers("127.0.0.1", port, tcp=False, timeout=0.5)     # the holder reads nothing
+    finally:
+        for h in holders:
+            h.close()
+    deadline = time.monotonic() + 5 * SLOW
+    while not (answers("127.0.0.1", port) and answers("127.0.0.1", port, tcp=False)):
+        assert time.monotonic() < deadline, f"IPv4 not served once free:\n{d.output()}"
+        time.sleep(0.1)
+    out = d.output()
+    assert f"echo: serving tcp on 0.0.0.0:{port} now" in out and f"echo: serving udp on 0.0.0.0:{port} now" in out, out
+    line = d.reload(config)
+    assert "not reloaded" not in line, d.output()
+    for host in ("127.0.0.1", "::1"):
+        assert answers(host, port) and answers(host, port, tcp=False), host
+    assert "cannot listen" not in d.output(), d.output()
+
+
 @test
 def unservable_service_is_its_own_failure_at_start():
     """A port taken (or any socket that cannot be had) fails that service alone: minetd
