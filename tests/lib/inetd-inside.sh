@@ -128,9 +128,10 @@ update_inetd() {
 }
 
 # http_state NAME: who holds port 80 (minetd for inetd.conf's www line of micro-httpd, or
-# systemd for micro-httpd.socket), whether the loser says so, and HTTP 200 over IPv4 and
-# IPv6 (micro-httpd's own socket is 0.0.0.0:80 only; under openbsd-inetd, inetd keeps
-# [::]:80 when the socket has 0.0.0.0:80). CURSOR: the journal from where to look.
+# systemd for micro-httpd.socket, or both: the socket 0.0.0.0:80 and minetd [::]:80 for
+# IPv6 alone), whether the one left out says so, and HTTP 200 over IPv4 and IPv6
+# (micro-httpd's own socket is 0.0.0.0:80 only; under openbsd-inetd, inetd keeps [::]:80
+# when the socket has 0.0.0.0:80). CURSOR: the journal from where to look.
 http_state() {
 	_n=$1 _c=$2
 	_who=$(holder tcp 80)
@@ -138,6 +139,14 @@ http_state() {
 	show "$_n: micro-httpd.socket" "$(systemctl is-active micro-httpd.socket)"
 	show "$_n: minetd STATUS" "$(prop minetd.service StatusText)"
 	case $_who in
+	*'"minetd"'*'"systemd"'* | *'"systemd"'*'"minetd"'*)
+		show "$_n: winner" "micro-httpd.socket on IPv4, minetd on IPv6"
+		_l=$(journal_since "$_c" -b -u minetd.service | grep "www.tcp.*80")
+		show "$_n: journal" "$_l"
+		check "$_n-minetd-says-ipv4-taken" has "$_l" \
+			"service 'www\\.tcp': tcp 0\\.0\\.0\\.0:80 is taken \\(another socket holds the port on IPv4 alone\\): serving \\[::\\]:80 over IPv6 alone"
+		check "$_n-minetd-status-not-served" has "$(prop minetd.service StatusText)" 'not served: www\.tcp'
+		;;
 	*'"minetd"'*)
 		show "$_n: winner" minetd
 		if systemctl -q is-enabled micro-httpd.socket 2>/dev/null; then
