@@ -303,6 +303,8 @@ static void plan_binds(struct server *srv, struct plan *p, size_t i)
 	const struct service *svc = &p->config->services[i];
 	size_t n_addrs = svc->host.n_addrs;
 
+	if (srv->loop_index > 0 && serving_service_waits(svc))
+		return;         /* one socket, the main loop's, for its one program at a time */
 	for (size_t t = 0; t < 2; t++) {
 		if (!(svc->protocols & proto_of_socktype(types[t])) || plan_has(p, i, NULL, types[t]))
 			continue;

@@ -37,9 +37,14 @@ bool serving_runs_program(const struct active_service *as)
 	return as->service->handler->tcp == TCP_PROGRAM;
 }
 
+bool serving_service_waits(const struct service *svc)
+{
+	return svc->handler->tcp == TCP_PROGRAM && ((const struct exec_options *)svc->options)->wait;
+}
+
 bool serving_waits(const struct active_service *as)
 {
-	return serving_runs_program(as) && ((const struct exec_options *)as->service->options)->wait;
+	return serving_service_waits(as->service);
 }
 
 void serving_refuse(struct server *srv, struct active_service *as, unsigned proto,

@@ -121,6 +121,9 @@ ssize_t serving_reply(struct active_service *as, const struct reply_input *in, u
 bool serving_runs_program(const struct active_service *as);
 /* Whether the service is inetd's "wait" kind: its socket is a program's, not minetd's. */
 bool serving_waits(const struct active_service *as);
+/* A wait service: its program takes its one socket (the main loop's alone, whatever
+ * 'workers' says), and minetd watches it again when the program ends. */
+bool serving_service_waits(const struct service *svc);
 /* Counts a refused client (proto: PROTO_TCP or PROTO_UDP) and logs it at a bounded rate. */
 void serving_refuse(struct server *server, struct active_service *as, unsigned proto,
 		    const struct sockaddr *peer, const char *reason);
