@@ -15,6 +15,7 @@
 #include "serving.h"
 
 #define ACCEPT_BATCH 64
+#define ACCEPT_POLL_USEC 100    /* under load, a listener is looked at this often (+ timer slack) */
 #define READ_BATCH 8            /* reads per wake-up, so one client cannot starve others */
 
 struct conn {
@@ -405,9 +406,12 @@ static void conn_to_program(struct server *srv, struct active_service *as, int f
 	program_tcp(srv, as, fd, &peer);
 }
 
-void conn_accept(struct listener *l)
+/* Takes what waits on l, at most ACCEPT_BATCH clients; returns how many. */
+static int accept_batch(struct listener *l)
 {
-	for (int i = 0; i < ACCEPT_BATCH && l->io.fn; i++) {
+	int i;
+
+	for (i = 0; i < ACCEPT_BATCH && l->io.fn; i++) {
 		struct sockaddr_storage peer;
 		socklen_t len = sizeof(peer);
 		int fd = accept4(l->io.fd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -439,6 +443,23 @@ void conn_accept(struct listener *l)
 			loop_remove(l->server->loop, &l->io);
 			l->paused = true;
 		}
-		return;
+		break;
 	}
+	return i;
+}
+
+/* Clients that come closer together than ACCEPT_POLL_USEC are taken by a look at the queue
+ * every ACCEPT_POLL_USEC rather than by a wake-up each: waking a loop asleep on its listener
+ * takes an interrupt to its CPU, paid by whoever queued the client (on loopback, the
+ * client's own connect()). After a full batch, epoll says at once that more wait. */
+void conn_accept(struct listener *l)
+{
+	uint64_t now = now_usec();
+	int taken = accept_batch(l);
+	bool busy = taken > 0 && taken < ACCEPT_BATCH &&
+		    (l->polling || now - l->clients_usec < ACCEPT_POLL_USEC);
+
+	if (taken > 0)
+		l->clients_usec = now;
+	l->polling = busy && l->io.fn && loop_defer(l->server->loop, &l->io, now + ACCEPT_POLL_USEC) == 0;
 }

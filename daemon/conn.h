@@ -8,7 +8,8 @@ struct active_service;
 struct listener;
 struct server;
 
-/* Accepts what waits on a TCP listener and serves it. */
+/* Accepts what waits on a TCP listener and serves it; under load, the listener is looked at
+ * every so often instead of waking the loop for each client. */
 void conn_accept(struct listener *listener);
 void conn_close_all(struct active_service *as, const char *reason);
 /* Closes the connections a new config no longer allows: a protocol or an address gone. */

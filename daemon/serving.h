@@ -73,6 +73,8 @@ struct listener {
 	bool inherited;
 	bool shared;                    /* another loop's inherited socket: not ours to close */
 	bool paused;                    /* out of file descriptors: accept later */
+	bool polling;                   /* under load: looked at every ACCEPT_POLL_USEC (conn.c) */
+	uint64_t clients_usec;          /* when a look last found clients */
 	const char *fd_name;            /* inherited: FileDescriptorName= */
 	struct sockaddr_storage addr;   /* own: what it is bound to */
 	char addr_text[ADDR_TEXT_MAX];
