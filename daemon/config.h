@@ -1,4 +1,6 @@
-/* The configuration: libconfig text in, plain immutable structs out. */
+/* The configuration: libconfig text in, plain structs out, checked completely before anything
+ * is opened. Once loaded, only its reference count and the counters the event loops share
+ * (each service's replies, exec's running programs) change, through atomics. */
 #pragma once
 
 #include <stdbool.h>
@@ -8,17 +10,13 @@
 
 #include "acl.h"
 #include "keys.h"
+#include "limits.h"
+#include "listen.h"
 
 struct config_errors;
 struct handler;
 
 #define WORKERS_MAX 256
-
-enum {
-	PROTO_TCP = 1 << 0,
-	PROTO_UDP = 1 << 1,
-	PROTO_BOTH = PROTO_TCP | PROTO_UDP,
-};
 
 struct host {
 	char *text;                     /* as written; "" or "*" means every address */
@@ -35,9 +33,10 @@ struct service {
 	struct acl acl;         /* checked after the global one */
 	void *options;          /* the handler's own, as its keys describe them */
 	bool from_socket;       /* not in the file: a socket from systemd named after the handler */
-	int line;               /* where it was defined */
-	/* Replies given so far by every loop, for chargen's line and qotd's quote: the one
-	 * thing that changes, through relaxed atomics. */
+	char *file;             /* where it was defined: minetd.conf, a file it includes, inetd.conf */
+	int line;
+	/* Replies given so far by every loop, for chargen's line and qotd's quote; changed
+	 * through relaxed atomics while the config is in use. */
 	uint64_t *replies;
 };
 
@@ -57,8 +56,7 @@ struct udp_policy {
 	unsigned amplification;         /* unverified sources: reply <= request × this ... */
 	unsigned small_reply;           /* ... unless the reply is at most this many bytes */
 	unsigned verified_time;         /* seconds a source that completed a TCP handshake is trusted */
-	uint64_t source_rate, source_burst;     /* reply bytes per second for one source */
-	uint64_t global_rate, global_burst;     /* reply bytes per second for everyone */
+	struct udp_rates rates;         /* reply bytes per second, for one source and for everyone */
 };
 
 struct config {
@@ -72,16 +70,25 @@ struct config {
 	struct acl acl;
 	struct service *services;
 	size_t n_services;
+	struct string_list inetd;       /* inetd.conf files and directories: more services */
+	/* Their lines left out, "FILE:LINE: warning: ...; the line is not served", for -t, a
+	 * start and a reload to say once. */
+	struct config_errors warnings;
+	/* sockets systemd passed whose socket unit has stopped since: no longer served */
+	struct named_socket *stopped;
+	size_t n_stopped;
 };
 
-/* A socket systemd passed: its FileDescriptorName= and protocol (PROTO_*). */
+/* A socket systemd passed: its FileDescriptorName=, protocol (PROTO_*) and address. */
 struct named_socket {
 	const char *name;
 	unsigned protocol;
+	struct sockaddr_storage addr;
 };
 
-/* Parses and validates path completely. Returns 0 and *out, or -EINVAL (or -ENOMEM) with
- * every problem found appended to errors. */
+/* Parses and validates path completely, and the inetd files it names. Returns 0 and *out
+ * (with what inetd's lines it left out in its warnings), or -EINVAL (or -ENOMEM) with every
+ * problem found appended to errors. */
 int config_load(const char *path, struct config **out, struct config_errors *errors);
 /* Before a config is used: a socket named after a handler but no service becomes a service
  * with that handler's defaults, served on such sockets only. One that cannot be made leaves
@@ -92,6 +99,9 @@ struct config *config_ref(struct config *config);
 /* Drops a reference; the last one frees it. */
 void config_free(struct config *config);
 struct service *config_find_service(const struct config *config, const char *name);
+/* Whether a socket bound to addr (with its port) is where the service says it listens: on
+ * its port, and on its host unless that is every address. */
+bool service_at(const struct service *service, const struct sockaddr_storage *addr);
 
 uint64_t service_replies(const struct service *service);
 void service_count_reply(const struct service *service);

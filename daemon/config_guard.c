@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <libconfig.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,9 +46,8 @@ const char *file_error(ssize_t r)
 	return r == -EFBIG ? "larger than 1 MiB" : r == -EINVAL ? "not a regular file" : strerror((int)-r);
 }
 
-/* The line of text's first NUL byte, or 0 when it has none: libconfig reads a NUL byte
- * into an @include name, then opens the name cut short at it. */
-static int nul_line(const char *text, size_t len)
+/* libconfig reads a NUL byte into an @include name, then opens the name cut short at it. */
+int nul_line(const char *text, size_t len)
 {
 	const char *nul = memchr(text, '\0', len);
 	int line = 1;
@@ -86,7 +86,7 @@ static int check_includes(struct guard *g, char *text, size_t len, const char *f
 		line += strspn(line, " \t");
 		char *q1 = strchr(line, '"'), *q2 = q1 ? strchr(q1 + 1, '"') : NULL;
 		if (strncmp(line, "@include", 8) == 0 && q1 && q2) {
-			struct config_place at = { file, lineno, NULL, g->errors };
+			struct config_place at = { .file = file, .line = lineno, .errors = g->errors };
 			*q2 = '\0';
 			if (q1[1] == '/') {
 				config_error(&at, "@include '%s': use a path relative to the configuration's "
@@ -132,7 +132,7 @@ static int check_file(struct guard *g, const char *path, int depth, const char *
 	/* libconfig looks for included files in the main file's directory */
 	if (from && asprintf(&full, "%s/%s", g->include_dir, path) < 0)
 		return 1;
-	struct config_place at = { from ? from : path, from_line, NULL, g->errors };
+	struct config_place at = { .file = from ? from : path, .line = from_line, .errors = g->errors };
 	const char *file = full ? full : path;
 	if ((why = seen_before(g, file)) || (len = file_read_small(file, &text)) < 0) {
 		why = why ? why : file_error(len);
@@ -141,7 +141,7 @@ static int check_file(struct guard *g, const char *path, int depth, const char *
 		else
 			config_error(&at, "cannot read: %s", why);
 	} else if ((line = nul_line(text, (size_t)len))) {
-		at = (struct config_place){ full ? full : path, line, NULL, g->errors };
+		at = (struct config_place){ .file = full ? full : path, .line = line, .errors = g->errors };
 		config_error(&at, "NUL byte: not a text file");
 	} else {
 		problems = check_includes(g, text, (size_t)len, full ? full : path, depth);
@@ -162,4 +162,76 @@ int config_guard_files(const char *path, const char *include_dir, struct config_
 	problems = check_file(g, path, 0, NULL, 0);
 	free(g);
 	return problems;
+}
+
+/* libconfig's setting s as a tree of values, into v (file names: libconfig's, else path). */
+static int convert(const config_setting_t *s, const char *path, struct key_value *v)
+{
+	static const enum value_type types[] = {      /* the others (floats): VALUE_OTHER */
+		[CONFIG_TYPE_BOOL] = VALUE_BOOL, [CONFIG_TYPE_INT] = VALUE_INT,
+		[CONFIG_TYPE_INT64] = VALUE_INT64, [CONFIG_TYPE_STRING] = VALUE_STRING,
+		[CONFIG_TYPE_ARRAY] = VALUE_ARRAY, [CONFIG_TYPE_GROUP] = VALUE_GROUP,
+		[CONFIG_TYPE_LIST] = VALUE_LIST,
+	};
+	const char *file = config_setting_source_file(s);
+	int n = config_setting_length(s);
+
+	*v = (struct key_value){ .type = types[config_setting_type(s)], .name = config_setting_name(s),
+				 .file = file ? file : path, .line = (int)config_setting_source_line(s) };
+	if (v->type == VALUE_BOOL)
+		v->b = config_setting_get_bool(s) != 0;
+	else if (v->type == VALUE_INT || v->type == VALUE_INT64)
+		v->i = v->type == VALUE_INT ? config_setting_get_int(s) : config_setting_get_int64(s);
+	else if (v->type == VALUE_STRING)
+		v->s = config_setting_get_string(s);
+	if (v->type < VALUE_ARRAY)
+		return 0;
+	if (!(v->members.items = calloc((size_t)n + 1, sizeof(*v->members.items))))
+		return -ENOMEM;
+	for (int i = 0; i < n; i++) {
+		v->members.n++;         /* first: what a failed conversion made is freed with the rest */
+		if (convert(config_setting_get_elem(s, (unsigned)i), path, &v->members.items[i]) < 0)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+/* libconfig reads path into cf (destroy it after, whatever this returns), once
+ * config_guard_files() found nothing wrong with it and what it includes, relative to its
+ * directory. */
+static int parse_file(const char *path, config_t *cf, struct config_errors *errors)
+{
+	const char *slash = strrchr(path, '/');
+	char *dir = !slash ? strdup(".") : slash == path ? strdup("/") :
+		    strndup(path, (size_t)(slash - path));
+	int problems;
+
+	config_init(cf);
+	if (!dir)
+		return -ENOMEM;
+	if ((problems = config_guard_files(path, dir, errors)) == 0) {
+		config_set_include_dir(cf, dir);
+		if (config_read_file(cf, path) != CONFIG_TRUE) {
+			const char *file = config_error_file(cf);
+			struct config_place at = { .file = file ? file : path, .line = config_error_line(cf),
+						   .config_path = path, .errors = errors };
+			config_error(&at, "%s", config_error_text(cf));
+			problems = 1;
+		}
+	}
+	free(dir);
+	return problems;
+}
+
+int config_file_read(const char *path, config_tree_fn *fn, void *ctx, struct config_errors *errors)
+{
+	struct key_value root = { 0 };
+	config_t cf;
+	int r = parse_file(path, &cf, errors);
+
+	if (r == 0 && (r = convert(config_root_setting(&cf), path, &root)) == 0)
+		r = fn(&root, ctx, errors);
+	value_free(&root);
+	config_destroy(&cf);
+	return r;
 }

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "config_guard.h"
-#include "exec.h"
+#include "exec_options.h"
 #include "keys.h"
 #include "proto.h"
 
@@ -64,7 +64,8 @@ static int add_quote(struct qotd_options *o, const char *text, size_t len, int l
 		return 0;
 	n = qotd_format(buf, sizeof(buf), text, len);
 	if (n == 0) {
-		config_error(&(struct config_place){ o->path, line, NULL, src->errors },
+		config_error(&(struct config_place){ .file = o->path, .line = line, .errors = src->errors,
+						     .consequence = src->consequence },
 			     "quote longer than %d bytes (RFC 865)", QOTD_MAX);
 		return 1;
 	}
@@ -105,19 +106,6 @@ static int add_quotes(struct qotd_options *o, const char *text, size_t len, cons
 	return r < 0 ? r : problems + r;
 }
 
-/* Relative paths are relative to the configuration file's directory. */
-static char *resolve_path(const char *config_path, const char *path)
-{
-	const char *slash = strrchr(config_path, '/');
-	char *out;
-
-	if (path[0] == '/' || !slash)
-		return strdup(path);
-	if (asprintf(&out, "%.*s/%s", (int)(slash - config_path), config_path, path) < 0)
-		return NULL;
-	return out;
-}
-
 /* Reads a fortune-style file: quotes separated by lines holding a single '%'. */
 static int qotd_load(void *value, const char *path, const struct config_place *src)
 {
@@ -126,21 +114,23 @@ static int qotd_load(void *value, const char *path, const struct config_place *s
 	ssize_t len;
 	int problems;
 
-	if (!(o->path = resolve_path(src->config_path, path)))
+	if (!(o->path = config_resolve_path(src, path)))
 		return -ENOMEM;
 	len = file_read_small(o->path, &text);
 	if (len < 0) {
 		config_error(src, "cannot read quotes file '%s': %s", o->path,
 			     file_error(len));
-		return -1;
+		return 1;
 	}
 	problems = add_quotes(o, text, (size_t)len, src);
 	free(text);
 	if (problems == 0 && o->n_quotes == 0) {
-		config_error(&(struct config_place){ o->path, 1, NULL, src->errors }, "no quotes in file");
+		config_error(&(struct config_place){ .file = o->path, .line = 1, .errors = src->errors,
+						     .consequence = src->consequence },
+			     "no quotes in file");
 		problems++;
 	}
-	return problems > 0 ? -1 : problems;
+	return problems;
 }
 
 static void qotd_free(void *value)
@@ -188,7 +178,7 @@ static int daytime_check_format(const char *format, const struct config_place *s
 	if (fits)
 		return 0;
 	config_error(src, "daytime format '%s' is empty or too long", format);
-	return -1;
+	return 1;
 }
 
 static const struct key qotd_keys[] = {
@@ -220,24 +210,8 @@ static const struct handler handlers[] = {
 
 #define N_HANDLERS (sizeof(handlers) / sizeof(handlers[0]))
 
-const struct handler *handler_find(const char *name)
-{
-	for (size_t i = 0; i < N_HANDLERS; i++)
-		if (strcmp(handlers[i].name, name) == 0)
-			return &handlers[i];
-	return NULL;
-}
-
-const struct handler *handler_with_key(const char *key)
-{
-	for (size_t i = 0; i < N_HANDLERS; i++)
-		for (const struct key *k = handlers[i].keys; k && k->name; k++)
-			if (strcmp(k->name, key) == 0)
-				return &handlers[i];
-	return NULL;
-}
-
-const char *handler_names(void)
+/* The handler names, comma separated, for messages. */
+static const char *handler_names(void)
 {
 	static char names[128];
 
@@ -246,4 +220,34 @@ const char *handler_names(void)
 			snprintf(names + strlen(names), sizeof(names) - strlen(names), "%s%s", i ? ", " : "",
 				 handlers[i].name);
 	return names;
+}
+
+int handler_parse(void *value, const char *text, const struct config_place *at)
+{
+	if ((*(const struct handler **)value = handler_find(text)))
+		return 0;
+	config_error(at, "unknown handler '%s' (known: %s)", text, handler_names());
+	return 1;
+}
+
+const struct handler *handler_find(const char *name)
+{
+	for (size_t i = 0; i < N_HANDLERS; i++)
+		if (strcmp(handlers[i].name, name) == 0)
+			return &handlers[i];
+	return NULL;
+}
+
+const struct key *handler_option(const char *key, const void *named, const char **owner)
+{
+	for (size_t i = 0; i < N_HANDLERS; i++) {
+		const struct key *k = key_find(handlers[i].keys, key);
+		if (!k)
+			continue;
+		/* with a mistyped handler, the typo is the one problem to say */
+		if (named && strcmp(handlers[i].name, named) != 0 && handler_find(named))
+			*owner = handlers[i].name;
+		return k;
+	}
+	return NULL;
 }

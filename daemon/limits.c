@@ -5,8 +5,6 @@
 #include <string.h>
 #include <sys/random.h>
 
-#include "config.h"
-
 /* Adds what the time since the last update earned, up to the burst. A time before the
  * last update (loops read the clock before they share a bucket) earns nothing and moves
  * nothing back. */
@@ -29,7 +27,8 @@ static void bucket_refill(struct bucket *b, uint64_t rate, uint64_t burst, uint6
 	b->updated_usec = now;
 }
 
-bool bucket_take(struct bucket *b, uint64_t rate, uint64_t burst, uint64_t cost, uint64_t now)
+/* Takes cost tokens when b holds them, once refilled; false when it does not. */
+static bool bucket_take(struct bucket *b, uint64_t rate, uint64_t burst, uint64_t cost, uint64_t now)
 {
 	bucket_refill(b, rate, burst, now);
 	if (b->tokens_milli < cost * 1000)
@@ -108,27 +107,21 @@ size_t udp_budgets_slot(const struct udp_budgets *b, const struct in6_addr *addr
 
 /* One lock for both buckets: the loops hold it for about a hundred instructions a reply, and
  * with one loop (the default) it is never contended; per-slot locks would still share the
- * global bucket's. */
+ * global bucket's. A reply takes from both or from neither: what one bucket gave is given
+ * back when the other refuses. */
 const char *udp_budgets_take(struct udp_budgets *b, const struct in6_addr *addr, uint64_t cost,
-			     const struct udp_policy *policy, uint64_t now_usec)
+			     const struct udp_rates *rates, uint64_t now_usec)
 {
 	struct bucket *source = &b->sources[udp_budgets_slot(b, addr)];
-	const char *refusal = NULL;
+	bool from_source, from_global;
 
-	cost *= 1000;
 	pthread_mutex_lock(&b->lock);
-	bucket_refill(source, policy->source_rate, policy->source_burst, now_usec);
-	bucket_refill(&b->global, policy->global_rate, policy->global_burst, now_usec);
-	if (source->tokens_milli < cost) {
-		refusal = "source budget";
-	} else if (b->global.tokens_milli < cost) {
-		refusal = "global budget";
-	} else {
-		source->tokens_milli -= cost;
-		b->global.tokens_milli -= cost;
-	}
+	from_source = bucket_take(source, rates->source_rate, rates->source_burst, cost, now_usec);
+	from_global = bucket_take(&b->global, rates->global_rate, rates->global_burst, cost, now_usec);
+	if (from_source != from_global)
+		(from_source ? source : &b->global)->tokens_milli += cost * 1000;
 	pthread_mutex_unlock(&b->lock);
-	return refusal;
+	return !from_source ? "source budget" : !from_global ? "global budget" : NULL;
 }
 
 struct conn_count {
@@ -212,6 +205,13 @@ bool conn_counts_take(struct conn_counts *c, const struct in6_addr *key, unsigne
 	return true;
 }
 
+unsigned conn_counts_of(struct conn_counts *c, const struct in6_addr *key)
+{
+	struct conn_count *e = *find(c, key);
+
+	return e ? e->n : 0;
+}
+
 void conn_counts_give(struct conn_counts *c, const struct in6_addr *key)
 {
 	struct conn_count **p = find(c, key), *e = *p;
@@ -223,13 +223,6 @@ void conn_counts_give(struct conn_counts *c, const struct in6_addr *key)
 		free(e);
 		c->n--;
 	}
-}
-
-unsigned conn_counts_get(const struct conn_counts *c, const struct in6_addr *key)
-{
-	struct conn_count **p = find(c, key);
-
-	return *p ? (*p)->n : 0;
 }
 
 /* 16384 buckets of 16 bytes, 256 KiB for the whole process, paged in as sources appear. Any

@@ -8,15 +8,17 @@
 #include <netinet/in.h>
 #include <pthread.h>
 
-struct udp_policy;
-
 /* A token bucket: 'rate' tokens a second, at most 'burst' saved up. */
 struct bucket {
 	uint64_t tokens_milli;  /* thousandths, so that small rates refill smoothly */
 	uint64_t updated_usec;
 };
 
-bool bucket_take(struct bucket *b, uint64_t rate, uint64_t burst, uint64_t cost, uint64_t now);
+/* The UDP reply budgets' buckets, in bytes: for one source, and for everyone. */
+struct udp_rates {
+	uint64_t source_rate, source_burst;
+	uint64_t global_rate, global_burst;
+};
 
 /* The source an address belongs to: IPv4 (mapped) addresses whole, IPv6 ones by /64, as a
  * host may hop through its own prefix at will. */
@@ -35,7 +37,8 @@ void conn_counts_free(struct conn_counts *c);
 /* Adds one connection for key unless it has 'limit' already; false when refused. */
 bool conn_counts_take(struct conn_counts *c, const struct in6_addr *key, unsigned limit);
 void conn_counts_give(struct conn_counts *c, const struct in6_addr *key);
-unsigned conn_counts_get(const struct conn_counts *c, const struct in6_addr *key);
+/* How many key holds now. */
+unsigned conn_counts_of(struct conn_counts *c, const struct in6_addr *key);
 
 /* UDP reply budgets for the whole process, whichever loop a datagram reaches (a spoofer
  * picks source ports, and SO_REUSEPORT spreads them over the loops): a bucket per source,
@@ -58,7 +61,7 @@ size_t udp_budgets_slot(const struct udp_budgets *b, const struct in6_addr *addr
 /* Takes cost bytes from addr's source budget and from the global one, from both or from
  * neither: a refused reply costs nothing. Returns NULL, or which budget refused. */
 const char *udp_budgets_take(struct udp_budgets *b, const struct in6_addr *addr, uint64_t cost,
-			     const struct udp_policy *policy, uint64_t now_usec);
+			     const struct udp_rates *rates, uint64_t now_usec);
 
 /* What every event loop must agree on about clients, whichever loop serves them: how
  * many connections there are and from which sources, the UDP budgets, and which addresses

@@ -71,7 +71,8 @@ int listen_prepare(int fd, int type)
 	return 0;
 }
 
-static int bind_one(const struct sockaddr_storage *addr, int type, bool reuseport, int *fd_out)
+static int bind_one(const struct sockaddr_storage *addr, int type, bool reuseport, bool v6only_any,
+		    int *fd_out)
 {
 	socklen_t len = addr->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
 						    : sizeof(struct sockaddr_in);
@@ -82,7 +83,7 @@ static int bind_one(const struct sockaddr_storage *addr, int type, bool reusepor
 		return -errno;
 	if (addr->ss_family == AF_INET6) {
 		/* The wildcard serves IPv4 too; a given IPv6 address only itself. */
-		int v6only = IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)addr)->sin6_addr) ? 0 : 1;
+		int v6only = v6only_any || !IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)addr)->sin6_addr);
 		if (setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof(v6only)) < 0)
 			goto fail;
 	}
@@ -108,28 +109,56 @@ fail:
 	return r;
 }
 
-int listen_bind(const struct sockaddr_storage *addr, unsigned port, int type, bool reuseport,
+static void wildcard(struct sockaddr_storage *a, int family, unsigned port)
+{
+	memset(a, 0, sizeof(*a));
+	a->ss_family = (sa_family_t)family;
+	if (family == AF_INET6)
+		((struct sockaddr_in6 *)a)->sin6_addr = in6addr_any;
+	addr_set_port(a, port);
+}
+
+int listen_bind(const struct sockaddr_storage *addr, unsigned port, int type, bool reuseport, int *family,
 		struct sockaddr_storage *bound, int *fd_out)
 {
-	int r;
+	int want = *family, r;
 
 	memset(bound, 0, sizeof(*bound));
 	if (addr) {
 		*bound = *addr;
 		addr_set_port(bound, port);
-		return bind_one(bound, type, reuseport, fd_out);
+		return bind_one(bound, type, reuseport, false, fd_out);
 	}
-	bound->ss_family = AF_INET6;
-	((struct sockaddr_in6 *)bound)->sin6_addr = in6addr_any;
-	addr_set_port(bound, port);
-	r = bind_one(bound, type, reuseport, fd_out);
-	if (r != -EAFNOSUPPORT)
+	if (want == AF_INET)
+		goto ipv4;
+	wildcard(bound, AF_INET6, port);
+	r = bind_one(bound, type, reuseport, want == AF_INET6, fd_out);
+	if (r == -EADDRINUSE && want == 0) {
+		/* the port may be taken on IPv4 alone (another inetd's socket, a socket unit's
+		 * 0.0.0.0): then IPv6 alone, as openbsd-inetd's separate sockets would have it,
+		 * and the caller says IPv4 is not served */
+		if (bind_one(bound, type, reuseport, true, fd_out) == 0) {
+			*family = AF_INET6;
+			return 0;
+		}
+		return r;
+	}
+	if (r != -EAFNOSUPPORT || want == AF_INET6)
 		return r;
 	/* No IPv6 in this kernel: every IPv4 address. */
-	memset(bound, 0, sizeof(*bound));
-	bound->ss_family = AF_INET;
-	addr_set_port(bound, port);
-	return bind_one(bound, type, reuseport, fd_out);
+ipv4:
+	wildcard(bound, AF_INET, port);
+	return bind_one(bound, type, reuseport, false, fd_out);
+}
+
+unsigned proto_of_socktype(int type)
+{
+	return type == SOCK_STREAM ? PROTO_TCP : PROTO_UDP;
+}
+
+const char *proto_name(unsigned proto)
+{
+	return proto == PROTO_TCP ? "tcp" : proto == PROTO_UDP ? "udp" : "both";
 }
 
 const char *socket_type_name(int type)
@@ -165,6 +194,33 @@ const char *addr_to_string(const struct sockaddr *sa, char buf[ADDR_TEXT_MAX])
 	else
 		snprintf(buf, ADDR_TEXT_MAX, strchr(host, ':') ? "[%s]:%u" : "%s:%u", host, port);
 	return buf;
+}
+
+bool addr_from_string(const char *text, struct sockaddr_storage *out)
+{
+	char host[INET6_ADDRSTRLEN + 2];
+	const char *colon = strrchr(text, ':');
+	char *end;
+	unsigned long port;
+
+	if (!colon || (size_t)(colon - text) >= sizeof(host))
+		return false;
+	port = strtoul(colon + 1, &end, 10);
+	if (*end || end == colon + 1 || port > 65535)
+		return false;
+	memset(out, 0, sizeof(*out));
+	if (text[0] == '[' && colon > text + 1 && colon[-1] == ']') {
+		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)out;
+		snprintf(host, sizeof(host), "%.*s", (int)(colon - text - 2), text + 1);
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons((uint16_t)port);
+		return inet_pton(AF_INET6, host, &in6->sin6_addr) == 1;
+	}
+	struct sockaddr_in *in = (struct sockaddr_in *)out;
+	snprintf(host, sizeof(host), "%.*s", (int)(colon - text), text);
+	in->sin_family = AF_INET;
+	in->sin_port = htons((uint16_t)port);
+	return inet_pton(AF_INET, host, &in->sin_addr) == 1;
 }
 
 void addr_to_in6(const struct sockaddr_storage *src, struct sockaddr_in6 *dst)

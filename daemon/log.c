@@ -368,15 +368,25 @@ void log_full(int priority, const struct log_fields *fields, const char *file, i
 	pthread_mutex_unlock(&queue.lock);
 }
 
+void log_ratelimit_flush(struct log_ratelimit *rl, uint64_t now)
+{
+	struct log_fields f = { .service = rl->service[0] ? rl->service : NULL };
+	const char *what = rl->what ? rl->what : "similar messages";
+
+	if (now - rl->window_start < rl->interval_usec)
+		return;
+	if (rl->suppressed > 0 && f.service)
+		log_fields(LOG_WARNING, &f, "%s: %u %s suppressed", f.service, rl->suppressed, what);
+	else if (rl->suppressed > 0)
+		log_warning("%u %s suppressed", rl->suppressed, what);
+	rl->window_start = now;
+	rl->printed = 0;
+	rl->suppressed = 0;
+}
+
 bool log_ratelimit_pass(struct log_ratelimit *rl, uint64_t now)
 {
-	if (now - rl->window_start >= rl->interval_usec) {
-		if (rl->suppressed > 0)
-			log_warning("%u similar messages suppressed", rl->suppressed);
-		rl->window_start = now;
-		rl->printed = 0;
-		rl->suppressed = 0;
-	}
+	log_ratelimit_flush(rl, now);
 	if (rl->printed < rl->burst) {
 		rl->printed++;
 		return true;

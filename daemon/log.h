@@ -22,6 +22,8 @@ struct log_fields {
 struct log_ratelimit {
 	uint64_t interval_usec;
 	unsigned burst;
+	const char *what;       /* "messages" when NULL: what the notice of suppressed ones counts */
+	char service[65];       /* when not empty, the notice is that service's */
 	uint64_t window_start;
 	unsigned printed, suppressed;
 };
@@ -41,8 +43,11 @@ void log_full(int priority, const struct log_fields *fields, const char *file, i
 	      const char *func, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 
 /* True when a message may be logged now; counts the ones it suppresses and reports them
- * with the next one that passes. */
+ * once their window is over, with the next one that passes or at log_ratelimit_flush. */
 bool log_ratelimit_pass(struct log_ratelimit *rl, uint64_t now);
+/* Reports the ones suppressed in a window that is over, if any: call it now and then (a
+ * tick), so that a notice never waits for a next message that may not come. */
+void log_ratelimit_flush(struct log_ratelimit *rl, uint64_t now);
 
 #define log_fields(prio, fields, ...) log_full(prio, fields, __FILE__, __LINE__, __func__, __VA_ARGS__)
 #define log_error(...) log_fields(LOG_ERR, NULL, __VA_ARGS__)

@@ -156,8 +156,9 @@ static void run_deferred(struct loop *loop)
 	}
 }
 
-/* Until an event comes, or the first deferred call is due. */
-static int loop_wait(struct loop *loop, struct epoll_event *evs)
+/* Until an event comes, timeout_msec (-1: no limit) passes or the first deferred call is
+ * due. */
+static int loop_wait(struct loop *loop, struct epoll_event *evs, int timeout_msec)
 {
 	uint64_t due = UINT64_MAX, now, wait;
 
@@ -165,9 +166,11 @@ static int loop_wait(struct loop *loop, struct epoll_event *evs)
 		if (io->due_usec < due)
 			due = io->due_usec;
 	if (due == UINT64_MAX)
-		return epoll_wait(loop->epfd, evs, LOOP_BATCH, -1);
+		return epoll_wait(loop->epfd, evs, LOOP_BATCH, timeout_msec);
 	now = now_usec();
 	wait = due > now ? due - now : 0;
+	if (timeout_msec >= 0 && wait > (uint64_t)timeout_msec * 1000)
+		wait = (uint64_t)timeout_msec * 1000;
 	if (!loop->no_pwait2) {
 		struct timespec ts = { .tv_sec = wait / 1000000, .tv_nsec = wait % 1000000 * 1000 };
 		int n = epoll_pwait2(loop->epfd, evs, LOOP_BATCH, &ts, NULL);
@@ -176,11 +179,6 @@ static int loop_wait(struct loop *loop, struct epoll_event *evs)
 		loop->no_pwait2 = true;
 	}
 	return epoll_wait(loop->epfd, evs, LOOP_BATCH, (int)((wait + 999) / 1000));
-}
-
-void loop_forget(struct loop_io *io)
-{
-	io->fn = NULL;
 }
 
 int loop_release(struct loop *loop, void *ptr, void (*free_fn)(void *ptr))
@@ -277,26 +275,30 @@ static void dispatch(struct loop *loop, struct loop_io *io, uint32_t ev)
 	io->fn(loop, io, events);
 }
 
-int loop_run(struct loop *loop)
+int loop_dispatch(struct loop *loop, int timeout_msec)
 {
 	struct epoll_event evs[LOOP_BATCH];
+	int n = loop_wait(loop, evs, timeout_msec);
 
-	loop->stopping = false;
-	while (!loop->stopping) {
-		int n = loop_wait(loop, evs);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		for (int i = 0; i < n && !loop->stopping; i++)
-			dispatch(loop, evs[i].data.ptr, evs[i].events);
-		if (loop->deferred && !loop->stopping)
-			run_deferred(loop);
-		free_released(loop);
-	}
+	if (n < 0)
+		return errno == EINTR ? 0 : -errno;
+	for (int i = 0; i < n && !loop->stopping; i++)
+		dispatch(loop, evs[i].data.ptr, evs[i].events);
+	if (loop->deferred && !loop->stopping)
+		run_deferred(loop);
 	free_released(loop);
 	return 0;
+}
+
+int loop_run(struct loop *loop)
+{
+	int r = 0;
+
+	loop->stopping = false;
+	while (!loop->stopping && r == 0)
+		r = loop_dispatch(loop, -1);
+	free_released(loop);
+	return r;
 }
 
 void loop_stop(struct loop *loop)

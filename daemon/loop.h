@@ -39,15 +39,16 @@ void loop_free(struct loop *loop);
 /* All return 0 or -errno; io->fn is set only while io is watched. */
 int loop_add(struct loop *loop, struct loop_io *io, int fd, uint32_t events, loop_io_fn *fn);
 int loop_modify(struct loop *loop, struct loop_io *io, uint32_t events);
+/* Takes io out of epoll, before its fd is closed: close() alone does not, while another
+ * copy of the descriptor table (a spawned child until its exec) holds the file, and epoll
+ * would go on reporting events for io after it is freed. Events already fetched for it
+ * are dropped. */
 void loop_remove(struct loop *loop, struct loop_io *io);
 /* Takes io out of epoll until due_usec (now_usec()'s clock): fn then runs once (with
  * LOOP_IN) whether or not io is ready, and io is watched again after it unless fn deferred
  * it once more. Under load, a look every so often costs fewer wake-ups than a wake-up per
- * event. Not with loop_forget. */
+ * event. */
 int loop_defer(struct loop *loop, struct loop_io *io, uint64_t due_usec);
-/* For an fd about to be closed and never duplicated: close() takes it out of epoll, so
- * only the events already fetched need dropping. Saves a system call per connection. */
-void loop_forget(struct loop_io *io);
 /* Frees ptr once the events already fetched are dispatched, so that they never reach
  * freed memory. The io inside must have been removed. */
 int loop_release(struct loop *loop, void *ptr, void (*free_fn)(void *ptr));
@@ -61,6 +62,9 @@ int loop_read_signal(struct loop_io *io);
 
 /* Runs until loop_stop; returns 0 or -errno. */
 int loop_run(struct loop *loop);
+/* One round: waits up to timeout_msec (-1: for ever) for events, dispatches them and frees
+ * what was released meanwhile; 0 or -errno. */
+int loop_dispatch(struct loop *loop, int timeout_msec);
 void loop_stop(struct loop *loop);
 
 uint64_t now_usec(void);        /* CLOCK_MONOTONIC */

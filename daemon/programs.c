@@ -14,27 +14,49 @@
 #include <unistd.h>
 
 #include "config.h"
-#include "exec.h"
+#include "exec_options.h"
 #include "listen.h"
 #include "log.h"
 #include "loop.h"
+#include "priv.h"
 #include "proto.h"
 #include "serving.h"
-#include "spawn.h"
 
 #define KILL_GRACE_USEC (2 * 1000000ULL)        /* from SIGTERM to SIGKILL */
 #define LINE_MAX_LEN 1024                       /* a longer stderr line is logged in parts */
-#define ENV_PATH "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+#define STDERR_ROUNDS 16                        /* reads of its stderr per wake-up */
+
+#define ID_LOOP_SHIFT 48                        /* a program's id: its loop's number, a count */
+#define STASH_MAX 64
+
+/* One loop's programs: those it runs, the count the next one's id takes, the budget of
+ * lines of programs whose service is gone, and the stderr of programs of the last run
+ * (back from systemd's store) waiting for the helper to say those programs run on. */
+struct programs {
+	struct program *list;
+	uint64_t count;
+	struct log_ratelimit orphans_log;
+	struct stashed {
+		uint64_t id;
+		int fd;
+	} stash[STASH_MAX];
+	size_t n_stash;
+	unsigned ticks;
+};
 
 struct program {
 	struct server *server;
 	struct active_service *owner;   /* NULL once its service is gone */
 	struct program *prev, *next;
-	pid_t pid;
-	struct loop_io exited;          /* its pidfd */
+	uint64_t id;                    /* the helper's name for it */
+	pid_t pid;                      /* 0 until the helper says it started */
+	bool found;                     /* started for an earlier minetd: it holds no client's place */
+	bool no_client;                 /* a wait service's: it holds no client's place */
+	struct listener *listener;      /* a wait service's socket, unwatched while it runs */
+	loop_io_fn *listener_fn;        /* what watched it */
 	struct loop_io err;             /* its stderr */
 	struct loop_io out;             /* UDP: its stdout, the reply */
-	const char *protocol;
+	unsigned proto;                 /* PROTO_TCP or PROTO_UDP */
 	char name[65];                  /* its service's */
 	char peer_text[ADDR_TEXT_MAX];
 	struct sockaddr_in6 peer;       /* IPv4 as mapped */
@@ -43,8 +65,9 @@ struct program {
 	bool ended;                     /* killed as its service went or minetd stopped */
 	size_t line_len;
 	char line[LINE_MAX_LEN];
-	/* UDP */
-	int socket;                     /* a copy of the listener's: a reload may close that */
+	/* UDP: the reply goes out through the service's socket bound as 'bound' then, not
+	 * through a copy that would keep a port a reload frees */
+	struct sockaddr_storage bound;
 	struct sockaddr_storage to;
 	socklen_t to_len;
 	_Alignas(struct cmsghdr) uint8_t control[64];
@@ -55,7 +78,14 @@ struct program {
 
 static struct log_fields fields_of(const struct program *p)
 {
-	return (struct log_fields){ .service = p->name, .protocol = p->protocol, .peer = p->peer_text };
+	return (struct log_fields){ .service = p->name, .protocol = proto_name(p->proto), .peer = p->peer_text };
+}
+
+/* When a program started then is ended: its service's timeout later, or never (timeout 0,
+ * as inetd.conf's lines have). */
+static uint64_t deadline_of(const struct exec_options *o, uint64_t started_usec)
+{
+	return o->timeout ? started_usec + o->timeout * 1000000ULL : UINT64_MAX;
 }
 
 /* One of the 'processes' places of as's service, which every loop shares; false when
@@ -106,24 +136,33 @@ static void unwatch(struct program *p, struct loop_io *io)
 	io->fd = -1;
 }
 
+/* Each service's programs have a budget of their own: one chatty program cannot silence
+ * another service's. */
+static struct log_ratelimit *stderr_budget(struct program *p)
+{
+	return p->owner ? &p->owner->program_log : &p->server->programs->orphans_log;
+}
+
 /* Its stderr, a line at a time, into the log: "PROGRAM[PID]: LINE". */
 static void log_line(struct program *p)
 {
 	struct log_fields f = fields_of(p);
 
 	p->line[p->line_len] = '\0';
-	if (log_ratelimit_pass(&p->server->program_log, now_usec()))
+	if (log_ratelimit_pass(stderr_budget(p), now_usec()))
 		log_fields(LOG_NOTICE, &f, "%s: program %d for %s: %s", p->name, (int)p->pid, p->peer_text,
 			   p->line);
 	p->line_len = 0;
 }
 
+/* Reads what waits on its stderr, a bounded amount per wake-up: a program that writes
+ * without end must not keep the loop from everything else. */
 static void read_stderr(struct program *p)
 {
 	char buf[4096];
-	ssize_t n;
+	ssize_t n = -1;
 
-	while ((n = read(p->err.fd, buf, sizeof(buf))) > 0) {
+	for (int round = 0; round < STDERR_ROUNDS && (n = read(p->err.fd, buf, sizeof(buf))) > 0; round++) {
 		for (ssize_t i = 0; i < n; i++) {
 			if (buf[i] != '\n')
 				p->line[p->line_len++] = buf[i];
@@ -169,14 +208,12 @@ static void on_stdout(struct loop *loop, struct loop_io *io, uint32_t events)
 static void send_reply(struct program *p)
 {
 	const char *refusal;
-	struct iovec iov = { p->reply, p->reply_len };
-	struct msghdr m = { .msg_name = &p->to, .msg_namelen = p->to_len, .msg_iov = &iov, .msg_iovlen = 1,
-			    .msg_control = p->control_len ? p->control : NULL,
-			    .msg_controllen = p->control_len };
+	struct udp_reply r = { .to = &p->to, .to_len = p->to_len, .control = p->control,
+			       .control_len = p->control_len, .data = p->reply, .len = p->reply_len };
 
 	if (p->reply_len > UDP_MAX_PAYLOAD) {
 		struct log_fields f = fields_of(p);
-		if (log_ratelimit_pass(&p->server->program_log, now_usec()))
+		if (log_ratelimit_pass(stderr_budget(p), now_usec()))
 			log_fields(LOG_WARNING, &f, "%s: program %d for %s wrote more than a datagram: "
 				   "no reply", p->name, (int)p->pid, p->peer_text);
 		return;
@@ -185,38 +222,85 @@ static void send_reply(struct program *p)
 		return;
 	refusal = serving_reply_refusal(p->server, &p->peer, p->request_len, p->reply_len, now_usec());
 	if (refusal)
-		serving_refuse(p->server, p->owner, "udp", (struct sockaddr *)&p->peer, refusal);
-	else if (sendmsg(p->socket, &m, MSG_DONTWAIT | MSG_NOSIGNAL) == (ssize_t)p->reply_len) {
-		counter_add(&p->owner->counters.udp_replied, 1);
-		counter_add(&p->owner->counters.bytes_out, p->reply_len);
-	}
+		serving_refuse(p->server, p->owner, PROTO_UDP, (struct sockaddr *)&p->peer, refusal);
+	else
+		serving_udp_reply(p->server, p->owner, &p->bound, &r);
 }
 
-static void log_end(const struct program *p, int status)
+/* How it ended, from its siginfo: code CLD_EXITED, CLD_KILLED or CLD_DUMPED with the exit
+ * status or the signal; 0 when that is lost (reaped by someone else). */
+struct program_end {
+	int code, status;
+};
+
+/* Always logged (as a warning when it did not exit 0), whatever its programs wrote to
+ * stderr: how each one ended is what an admin looks for. */
+static void log_end(const struct program *p, struct program_end end)
 {
 	struct log_fields f = fields_of(p);
-	char how[64];
-	bool odd = !WIFEXITED(status) || WEXITSTATUS(status) != 0;
+	char how[80];
+	bool odd = end.code != CLD_EXITED || end.status != 0;
 
-	if (WIFSIGNALED(status))
-		snprintf(how, sizeof(how), "was killed by signal %d%s", WTERMSIG(status),
+	if (end.code == CLD_KILLED || end.code == CLD_DUMPED)
+		snprintf(how, sizeof(how), "was killed by signal %d%s", end.status,
 			 p->ended ? " as its service ended" : p->signals_sent ? " at its timeout" : "");
+	else if (end.code == CLD_EXITED)
+		snprintf(how, sizeof(how), "exited with status %d", end.status);
 	else
-		snprintf(how, sizeof(how), "exited with status %d", WEXITSTATUS(status));
+		snprintf(how, sizeof(how), "ended, its exit status lost");
 	f.has_traffic = true;
 	f.duration_usec = now_usec() - p->started_usec;
 	f.reason = how;
-	if ((odd && log_ratelimit_pass(&p->server->program_log, now_usec())) ||
-	    (!odd && p->server->config->log_connections))
+	if (odd || p->server->config->log_connections)
 		log_fields(odd ? LOG_WARNING : LOG_INFO, &f, "%s: program %d for %s %s after %" PRIu64 " ms",
 			   p->name, (int)p->pid, p->peer_text, how, f.duration_usec / 1000);
 }
 
-/* It has exited: what it wrote is read, its reply sent, its place given back. */
-static void program_finish(struct program *p, int status)
+/* The end of every program, run or not: what it held is closed, its place and its
+ * client's given back. */
+static void program_free(struct program *p)
 {
-	struct server *srv = p->server;
+	unwatch(p, &p->err);
+	unwatch(p, &p->out);
+	if (p->owner)
+		place_give(p->owner);
+	if (!p->found && !p->no_client)
+		serving_release(p->server, &p->peer);
+	/* a wait service's socket is minetd's to watch again, non-blocking again */
+	if (p->listener) {
+		int fd = p->listener->io.fd;
+		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+		if (loop_add(p->server->loop, &p->listener->io, fd, LOOP_IN, p->listener_fn) < 0)
+			p->listener->paused = true;     /* watched again at the next tick */
+		p->listener->waiting = NULL;
+	}
+	free(p->reply);
+	loop_release(p->server->loop, p, free);
+}
 
+static void program_link(struct program *p)
+{
+	struct programs *ps = p->server->programs;
+
+	p->next = ps->list;
+	if (p->next)
+		p->next->prev = p;
+	ps->list = p;
+}
+
+static void program_unlink(struct program *p)
+{
+	if (p->prev)
+		p->prev->next = p->next;
+	else
+		p->server->programs->list = p->next;
+	if (p->next)
+		p->next->prev = p->prev;
+}
+
+/* It has exited: what it wrote is read, its reply sent, its place given back. */
+static void program_finish(struct program *p, struct program_end end)
+{
 	if (p->err.fd >= 0)
 		read_stderr(p);
 	if (p->out.fd >= 0)
@@ -225,201 +309,162 @@ static void program_finish(struct program *p, int status)
 		log_line(p);
 	if (p->reply && !p->signals_sent && !p->ended)  /* killed unfinished: no answer */
 		send_reply(p);
-	log_end(p, status);
-	client_registry_give(srv->clients, &p->peer.sin6_addr);
-	if (p->owner && strcmp(p->protocol, "tcp") == 0)
+	log_end(p, end);
+	if (p->owner && p->proto == PROTO_TCP && p->pid && !p->no_client)
 		counter_add(&p->owner->counters.tcp_active, (uint64_t)-1);
-	if (p->owner)
-		place_give(p->owner);
-	unwatch(p, &p->exited);
-	unwatch(p, &p->err);
-	unwatch(p, &p->out);
-	if (p->socket >= 0)
-		close(p->socket);
-	if (p->prev)
-		p->prev->next = p->next;
-	else
-		srv->programs = p->next;
-	if (p->next)
-		p->next->prev = p->prev;
-	free(p->reply);
-	loop_release(srv->loop, p, free);
+	program_unlink(p);
+	program_free(p);
 }
 
-static void on_exited(struct loop *loop, struct loop_io *io, uint32_t events)
+/* A program for as, if its service allows one more now; NULL when not (*why says why), or
+ * without memory. */
+static struct program *program_new(struct server *srv, struct active_service *as, unsigned proto,
+				   const struct sockaddr_in6 *peer, const char **why)
 {
-	struct program *p = container_of(io, struct program, exited);
-	int status = 0;
-
-	(void)loop;
-	(void)events;
-	/* What it leaves in its process group ends with it, as in systemd's unit per
-	 * connection: nothing runs on unbounded by 'processes' and 'timeout'. Before the wait,
-	 * while its pid, which is the group's id, cannot be another process's. */
-	kill(-p->pid, SIGKILL);
-	if (waitpid(p->pid, &status, WNOHANG) == p->pid)
-		program_finish(p, status);
-}
-
-/* The environment: as systemd's Accept=yes sets it, and the service's; nothing of minetd's
- * own (no LISTEN_FDS, NOTIFY_SOCKET or FDSTORE). Sizes are bounded: names of at most 64
- * bytes, addresses of at most 46. */
-struct env {
-	char text[1024];
-	char *vars[8];
-	int used, n;
-};
-
-static void env_add(struct env *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void env_add(struct env *e, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	e->vars[e->n++] = e->text + e->used;
-	e->used += vsnprintf(e->text + e->used, sizeof(e->text) - (size_t)e->used, fmt, ap) + 1;
-	va_end(ap);
-}
-
-static void program_env(struct env *e, const struct program *p, const char *local, unsigned local_port)
-{
-	char remote[INET6_ADDRSTRLEN] = "";
-	unsigned remote_port = 0;
-
-	addr_host_port((const struct sockaddr *)&p->peer, remote, &remote_port);
-	env_add(e, "%s", ENV_PATH);
-	env_add(e, "REMOTE_ADDR=%s", remote);
-	env_add(e, "REMOTE_PORT=%u", remote_port);
-	env_add(e, "LOCAL_ADDR=%s", local);
-	env_add(e, "LOCAL_PORT=%u", local_port);
-	env_add(e, "MINETD_SERVICE=%s", p->name);
-	env_add(e, "MINETD_PROTOCOL=%s", p->protocol);
-	e->vars[e->n] = NULL;
-}
-
-/* A program for as, if its service allows one more; NULL when not, or without memory. */
-static struct program *program_new(struct server *srv, struct active_service *as, const char *protocol,
-				   const struct sockaddr_in6 *peer)
-{
+	const struct exec_options *o = as->service->options;
 	struct program *p;
 
+	*why = "processes: as many programs run as the service allows";
 	if (!place_take(as))
 		return NULL;
+	if (!exec_rate_take(o, now_usec())) {
+		*why = "per_minute: as many programs started in the last minute as the service allows";
+		place_give(as);
+		return NULL;
+	}
 	if (!(p = calloc(1, sizeof(*p)))) {
 		place_give(as);
 		return NULL;
 	}
-	*p = (struct program){ .server = srv, .owner = as, .protocol = protocol, .peer = *peer,
-			       .exited.fd = -1, .err.fd = -1, .out.fd = -1, .socket = -1 };
+	*p = (struct program){ .server = srv, .owner = as, .proto = proto, .peer = *peer, .err.fd = -1, .out.fd = -1,
+			       .id = (uint64_t)srv->loop_index << ID_LOOP_SHIFT | ++srv->programs->count };
 	snprintf(p->name, sizeof(p->name), "%s", as->service->name);
 	addr_to_string((const struct sockaddr *)peer, p->peer_text);
 	return p;
 }
 
-/* Forgets a program that never ran, and closes what it held. */
-static void program_drop(struct program *p)
-{
-	unwatch(p, &p->err);
-	unwatch(p, &p->out);
-	place_give(p->owner);
-	if (p->socket >= 0)
-		close(p->socket);
-	free(p->reply);
-	free(p);
-}
-
-/* Runs p with in and out as its stdin and stdout, reply (or -1) the end of out to read,
- * local the address the client reached. Returns 0, or -errno when it does not run. reply
- * is p's either way: program_drop closes it with the rest. */
-static int program_start(struct program *p, int in, int out, int reply, const char *local,
-			 unsigned local_port)
+/* Asks the helper to run p with in as its stdin (a connection, the datagram, a wait
+ * service's socket); for a datagram out is its stdout (reply the end to read, p's either
+ * way); a pipe for its stderr when that goes to the journal. local: the address the client
+ * reached. 0 or -errno; the answer comes as an event. */
+static int program_start(struct program *p, enum privsep_stdio stdio, int in, int out, int reply,
+			 const struct sockaddr_storage *local)
 {
 	struct server *srv = p->server;
 	const struct exec_options *o = p->owner->service->options;
-	struct env env = { .n = 0 };
-	int err[2], pidfd = -1, r;
-	pid_t pid;
+	bool own_stderr = stdio == PRIVSEP_STDIO_DATAGRAM ||
+			  (stdio == PRIVSEP_STDIO_CONNECTION && o->stderr_to == STDERR_JOURNAL);
+	int err[2] = { -1, -1 }, fds[3] = { in }, n = 1, r;
 
-	p->out.fd = reply;
-	if (!srv->spawn_stack && !(srv->spawn_stack = malloc(SPAWN_STACK_SIZE)))
-		return -ENOMEM;
-	if (pipe2(err, O_CLOEXEC) < 0)
+	p->out.fd = reply;      /* watched once it started: its lines then name its pid */
+	if (!srv->priv)
+		return -ENOTCONN;
+	if (own_stderr && pipe2(err, O_CLOEXEC) < 0)
 		return -errno;
-	fcntl(err[0], F_SETFL, O_NONBLOCK);
-	if ((r = watch(p, &p->err, err[0], on_stderr)) < 0 ||
-	    (reply >= 0 && (r = watch(p, &p->out, reply, on_stdout)) < 0)) {
+	if (own_stderr) {
+		fcntl(err[0], F_SETFL, O_NONBLOCK);
+		p->err.fd = err[0];
+	}
+	if (stdio == PRIVSEP_STDIO_DATAGRAM)
+		fds[n++] = out;
+	if (own_stderr)
+		fds[n++] = err[1];
+	r = priv_spawn(srv->priv, p->id, p->name, p->proto, stdio, &p->peer, local, fds, (size_t)n);
+	if (own_stderr)
 		close(err[1]);
+	if (r < 0)
 		return r;
-	}
-	program_env(&env, p, local, local_port);
-	struct spawn s = {
-		.stack = srv->spawn_stack, .path = o->command.items[0], .argv = o->command.items,
-		.envp = env.vars, .fds = { in, out, err[1] }, .switch_user = o->switch_user,
-		.uid = o->uid, .gid = o->gid, .groups = o->groups, .n_groups = (size_t)o->n_groups,
-	};
-	pid = spawn(&s, &pidfd);
-	close(err[1]);
-	if (pid > 0 && (r = watch(p, &p->exited, pidfd, on_exited)) < 0) {
-		kill(pid, SIGKILL);     /* it must not run unwatched */
-		waitpid(pid, NULL, 0);
-	}
-	if (pid < 0 || r < 0)
-		return pid < 0 ? pid : r;
-	p->pid = pid;
 	p->started_usec = now_usec();
-	p->deadline_usec = p->started_usec + o->timeout * 1000000ULL;
-	p->next = srv->programs;
-	if (srv->programs)
-		srv->programs->prev = p;
-	srv->programs = p;
-	if (srv->config->log_connections) {
-		struct log_fields f = fields_of(p);
-		log_fields(LOG_INFO, &f, "%s: program %d started for %s", p->name, (int)pid, p->peer_text);
-	}
+	p->deadline_usec = deadline_of(o, p->started_usec);
+	program_link(p);
 	return 0;
 }
 
-/* A client the limits had taken that gets no program after all. */
-static void program_refuse(struct server *srv, struct active_service *as, const char *protocol,
-			   const struct sockaddr_in6 *peer, int r)
+/* An admitted client that gets no program after all: none could be made (p NULL: as many
+ * run as the service allows, or no memory), or it could not start (r, and the helper's
+ * reason when it said one). */
+static void program_refuse(struct server *srv, struct active_service *as, unsigned proto,
+			   const struct sockaddr_in6 *peer, struct program *p, int r, const char *reason)
 {
 	const struct exec_options *o = as->service->options;
-	char why[160];
+	char why[PRIVSEP_TEXT_MAX + 64];
 
-	client_registry_give(srv->clients, &peer->sin6_addr);
-	if (r == 0)
-		snprintf(why, sizeof(why), "processes: as many programs run as the service allows");
+	if (p)
+		program_free(p);
+	else
+		serving_release(srv, peer);
+	if (reason && reason[0])
+		snprintf(why, sizeof(why), "%s", reason);
 	else
 		snprintf(why, sizeof(why), "cannot run %s: %s", o->command.items[0], strerror(-r));
-	serving_refuse(srv, as, protocol, (const struct sockaddr *)peer, why);
+	serving_refuse(srv, as, proto, (const struct sockaddr *)peer, why);
 }
 
 void program_tcp(struct server *srv, struct active_service *as, int fd, const struct sockaddr_in6 *peer)
 {
-	struct program *p = program_new(srv, as, "tcp", peer);
-	struct sockaddr_storage bound;
-	socklen_t len = sizeof(bound);
-	char local[INET6_ADDRSTRLEN] = "";
-	unsigned port = 0;
+	const char *why;
+	struct program *p = program_new(srv, as, PROTO_TCP, peer, &why);
+	struct sockaddr_storage local = { 0 };
+	socklen_t len = sizeof(local);
 	int r = 0;
 
-	if (p && getsockname(fd, (struct sockaddr *)&bound, &len) == 0)
-		addr_host_port((struct sockaddr *)&bound, local, &port);
-	/* accepted non-blocking, for the loop: the program's reads wait, as on any socket */
-	if (p)
+	if (p) {
+		getsockname(fd, (struct sockaddr *)&local, &len);
+		/* accepted non-blocking, for the loop: the program's reads wait, as on any socket */
 		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
-	if (p && (r = program_start(p, fd, fd, -1, local, port)) < 0) {
-		program_drop(p);
-		p = NULL;
+		r = program_start(p, PRIVSEP_STDIO_CONNECTION, fd, -1, -1, &local);
 	}
-	close(fd);              /* the program's now */
+	close(fd);              /* the helper's, then the program's */
+	if (!p || r < 0)
+		program_refuse(srv, as, PROTO_TCP, peer, p, r, p ? NULL : why);
+}
+
+/* Hands a wait service's socket to its program, and stops watching it until the program
+ * ends (program_free): the program reads the datagrams, or accepts the connections. */
+static void program_hold(struct program *p, struct listener *l)
+{
+	p->listener = l;
+	p->listener_fn = l->io.fn;
+	l->waiting = p;
+	loop_remove(p->server->loop, &l->io);
+}
+
+void program_wait(struct listener *l)
+{
+	struct server *srv = l->server;
+	struct active_service *as = l->owner;
+	const char *why;
+	struct sockaddr_in6 nobody = { .sin6_family = AF_INET6 };
+	struct program *p = program_new(srv, as, proto_of_socktype(l->type), &nobody, &why);
+	int r;
+
 	if (!p) {
-		program_refuse(srv, as, "tcp", peer, r);
+		/* nothing is read: the socket waits, looked at again at the next tick */
+		loop_remove(srv->loop, &l->io);
+		l->paused = true;
+		serving_refuse(srv, as, proto_of_socktype(l->type), (const struct sockaddr *)&nobody, why);
 		return;
 	}
-	counter_add(&as->counters.tcp_accepted, 1);
-	counter_add(&as->counters.tcp_active, 1);
+	p->no_client = true;
+	snprintf(p->peer_text, sizeof(p->peer_text), "%s", l->addr_text);     /* its clients come there */
+	/* the program reads and accepts as inetd's do, waiting (one file: minetd's copy too, which
+	 * it does not use meanwhile) */
+	fcntl(l->io.fd, F_SETFL, fcntl(l->io.fd, F_GETFL) & ~O_NONBLOCK);
+	if ((r = program_start(p, PRIVSEP_STDIO_SOCKET, l->io.fd, -1, -1, &l->addr)) < 0) {
+		fcntl(l->io.fd, F_SETFL, fcntl(l->io.fd, F_GETFL) | O_NONBLOCK);
+		program_refuse(srv, as, proto_of_socktype(l->type), &nobody, p, r, NULL);
+		loop_remove(srv->loop, &l->io);
+		l->paused = true;
+		return;
+	}
+	program_hold(p, l);
+}
+
+void programs_forget_listener(struct listener *l)
+{
+	if (l->waiting)
+		l->waiting->listener = NULL;
+	l->waiting = NULL;
 }
 
 /* The datagram as a file to read to its end: no pipe to fill, nothing to wait for. */
@@ -438,7 +483,7 @@ static int datagram_file(const struct program_datagram *d)
 
 /* Where the datagram was sent to: the address of the cmsg that will be the reply's
  * source (IPv4 as such, also on a dual-stack socket), and the port of the socket. */
-static void datagram_local(const struct program_datagram *d, char host[INET6_ADDRSTRLEN], unsigned *port)
+static void datagram_local(const struct program_datagram *d, struct sockaddr_storage *local)
 {
 	struct msghdr m = { .msg_control = (void *)d->control, .msg_controllen = d->control_len };
 	struct cmsghdr *c = d->control_len ? CMSG_FIRSTHDR(&m) : NULL;
@@ -448,12 +493,10 @@ static void datagram_local(const struct program_datagram *d, char host[INET6_ADD
 		struct sockaddr_in6 in6;
 		struct sockaddr_storage ss;
 	} a;
-	socklen_t len = sizeof(a);
 	struct in6_pktinfo i6;
 	struct in_pktinfo i4;
 
-	if (getsockname(d->socket, &a.sa, &len) < 0)
-		return;
+	memcpy(&a.ss, d->bound, sizeof(a.ss));
 	if (c && c->cmsg_level == IPPROTO_IP) {         /* the port stays: same offset */
 		memcpy(&i4, CMSG_DATA(c), sizeof(i4));
 		a.in.sin_family = AF_INET;
@@ -463,20 +506,18 @@ static void datagram_local(const struct program_datagram *d, char host[INET6_ADD
 		a.in6.sin6_family = AF_INET6;
 		a.in6.sin6_addr = i6.ipi6_addr;
 	}
-	addr_host_port(&a.sa, host, port);
+	*local = a.ss;
 }
 
 /* Everything the reply needs, then the program; 0 or -errno. */
 static int program_udp_start(struct program *p, const struct program_datagram *d)
 {
-	char local[INET6_ADDRSTRLEN] = "";
-	unsigned port = 0;
+	struct sockaddr_storage local;
 	int in, out[2], r;
 
 	if (d->control_len > sizeof(p->control) || !(p->reply = malloc(UDP_MAX_PAYLOAD + 1)))
 		return -ENOMEM;
-	if ((p->socket = fcntl(d->socket, F_DUPFD_CLOEXEC, 3)) < 0)
-		return -errno;
+	p->bound = *d->bound;
 	memcpy(&p->to, d->peer, d->peer_len);
 	p->to_len = d->peer_len;
 	/* the cmsg, not the padding after it, which nobody wrote: p's stays zero */
@@ -484,7 +525,7 @@ static int program_udp_start(struct program *p, const struct program_datagram *d
 		memcpy(p->control, d->control, ((const struct cmsghdr *)d->control)->cmsg_len);
 	p->control_len = d->control_len;
 	p->request_len = d->len;
-	datagram_local(d, local, &port);
+	datagram_local(d, &local);
 	if ((in = datagram_file(d)) < 0)
 		return in;
 	if (pipe2(out, O_CLOEXEC) < 0) {
@@ -493,7 +534,7 @@ static int program_udp_start(struct program *p, const struct program_datagram *d
 		return r;
 	}
 	fcntl(out[0], F_SETFL, O_NONBLOCK);
-	r = program_start(p, in, out[1], out[0], local, port);
+	r = program_start(p, PRIVSEP_STDIO_DATAGRAM, in, out[1], out[0], &local);
 	close(in);
 	close(out[1]);
 	return r;
@@ -501,50 +542,193 @@ static int program_udp_start(struct program *p, const struct program_datagram *d
 
 void program_udp(struct server *srv, struct active_service *as, const struct program_datagram *d)
 {
-	const struct tcp_limits *limits = &srv->config->limits;
 	/* a running program holds a connection of its client, over UDP as over TCP */
-	const char *refusal = client_registry_take(srv->clients, &d->from->sin6_addr, limits->connections,
-						   limits->connections_per_source);
-	struct program *p = refusal ? NULL : program_new(srv, as, "udp", d->from);
+	const char *refusal = serving_admit(srv, as, d->from, PROTO_UDP), *why = NULL;
+	struct program *p = refusal ? NULL : program_new(srv, as, PROTO_UDP, d->from, &why);
 	int r = p ? program_udp_start(p, d) : 0;
 
-	if (refusal) {
-		serving_refuse(srv, as, "udp", (const struct sockaddr *)d->from, refusal);
-	} else if (!p || r < 0) {
-		if (p)
-			program_drop(p);
-		program_refuse(srv, as, "udp", d->from, r);
-	}
+	if (refusal)
+		serving_refuse(srv, as, PROTO_UDP, (const struct sockaddr *)d->from, refusal);
+	else if (!p || r < 0)
+		program_refuse(srv, as, PROTO_UDP, d->from, p, r, p ? NULL : why);
 }
 
 void programs_tick(struct server *srv, uint64_t now)
 {
-	for (struct program *p = srv->programs; p; p = p->next) {
+	for (struct program *p = srv->programs->list; p; p = p->next) {
 		if (now < p->deadline_usec || p->signals_sent == 2)
 			continue;
-		/* its whole process group: what it started goes too */
-		kill(-p->pid, p->signals_sent++ ? SIGKILL : SIGTERM);
+		/* its group (its cgroup: what it started goes too) */
+		priv_signal(srv->priv, p->id, p->signals_sent++ ? SIGKILL : SIGTERM);
 		p->deadline_usec = now + KILL_GRACE_USEC;
 	}
+	for (struct active_service *as = srv->services; as; as = as->next)
+		log_ratelimit_flush(&as->program_log, now);
+	log_ratelimit_flush(&srv->programs->orphans_log, now);
+	/* what the helper did not say runs on by now (the start's first seconds) is no one's */
+	if (++srv->programs->ticks == 3)
+		while (srv->programs->n_stash)
+			close(srv->programs->stash[--srv->programs->n_stash].fd);
+}
+
+void programs_stash_stderr(struct server *srv, uint64_t id, int fd)
+{
+	struct programs *ps = srv->programs;
+
+	if (ps->n_stash == STASH_MAX) {
+		close(fd);
+		return;
+	}
+	fcntl(fd, F_SETFL, O_NONBLOCK);
+	ps->stash[ps->n_stash++] = (struct stashed){ id, fd };
+}
+
+int programs_save_stderr(struct server *srv, int (*save)(void *ctx, uint64_t id, int fd), void *ctx)
+{
+	int n = 0;
+
+	for (struct program *p = srv->programs->list; p; p = p->next)
+		if (p->err.fd >= 0 && save(ctx, p->id, p->err.fd) == 0)
+			n++;
+	return n;
 }
 
 void programs_end(struct server *srv, struct active_service *as)
 {
-	struct program *p, *next;
-	int status;
-
-	for (p = srv->programs; p; p = next) {
-		next = p->next;
-		if (as && p->owner != as)
+	for (struct program *p = srv->programs->list; p; p = p->next) {
+		if (p->owner != as)
 			continue;
-		kill(-p->pid, SIGKILL);
+		priv_signal(srv->priv, p->id, SIGKILL);         /* it is reaped as usual */
 		p->signals_sent = 2;
 		p->ended = true;
-		if (as) {               /* the service goes: it is reaped as usual */
-			place_give(p->owner);
-			p->owner = NULL;
-		} else if (waitpid(p->pid, &status, 0) == p->pid) {
-			program_finish(p, status);      /* minetd stops: now */
+		place_give(p->owner);
+		p->owner = NULL;
+	}
+}
+
+static struct program *find(struct server *srv, uint64_t id)
+{
+	for (struct program *p = srv->programs->list; p; p = p->next)
+		if (p->id == id)
+			return p;
+	return NULL;
+}
+
+static struct active_service *running_programs(struct server *srv, const char *name)
+{
+	for (struct active_service *as = srv->services; as; as = as->next)
+		if (strcmp(as->service->name, name) == 0 && serving_runs_program(as))
+			return as;
+	return NULL;
+}
+
+/* A program started for an earlier minetd (this one restarted): counted against its
+ * service's 'processes', held to its timeout from when it started, its end logged, its
+ * stderr read again when the store kept it. One whose service is gone ends. */
+static void program_found(struct server *srv, const struct privsep_msg *m)
+{
+	struct active_service *as = running_programs(srv, m->service);
+	const struct exec_options *o = as ? as->service->options : NULL;
+	struct program *p = as ? calloc(1, sizeof(*p)) : NULL;
+
+	if (!p) {
+		priv_signal(srv->priv, m->id, SIGKILL);
+		return;
+	}
+	*p = (struct program){ .server = srv, .owner = as, .id = m->id, .pid = m->value, .found = true,
+			       .proto = m->proto == PROTO_UDP ? PROTO_UDP : PROTO_TCP, .peer = m->peer,
+			       .started_usec = m->started_usec, .err.fd = -1, .out.fd = -1 };
+	p->deadline_usec = deadline_of(o, p->started_usec);
+	snprintf(p->name, sizeof(p->name), "%s", as->service->name);
+	addr_to_string((const struct sockaddr *)&p->peer, p->peer_text);
+	__atomic_add_fetch(o->running, 1, __ATOMIC_RELAXED);
+	as->programs++;
+	if (p->proto == PROTO_TCP && m->stdio != PRIVSEP_STDIO_SOCKET)
+		counter_add(&as->counters.tcp_active, 1);
+	for (size_t i = 0; m->stdio == PRIVSEP_STDIO_SOCKET && i < srv->n_listeners; i++) {
+		struct listener *l = srv->listeners[i];
+		if (l->owner == as && proto_of_socktype(l->type) == p->proto && !l->waiting && l->io.fn) {
+			p->no_client = true;
+			program_hold(p, l);
+			break;
 		}
 	}
+	/* a later program of this loop gets another id */
+	if (m->id >> ID_LOOP_SHIFT == srv->loop_index && (m->id & ((1ULL << ID_LOOP_SHIFT) - 1)) > srv->programs->count)
+		srv->programs->count = m->id & ((1ULL << ID_LOOP_SHIFT) - 1);
+	program_link(p);
+	for (size_t i = 0; i < srv->programs->n_stash; i++)
+		if (srv->programs->stash[i].id == p->id) {
+			watch(p, &p->err, srv->programs->stash[i].fd, on_stderr);
+			srv->programs->stash[i] = srv->programs->stash[--srv->programs->n_stash];
+			break;
+		}
+	log_info("%s: program %d for %s, started before a restart, runs on", p->name, (int)p->pid, p->peer_text);
+}
+
+static void program_started(struct program *p, pid_t pid)
+{
+	p->pid = pid;
+	if (p->err.fd >= 0)
+		watch(p, &p->err, p->err.fd, on_stderr);
+	if (p->out.fd >= 0)
+		watch(p, &p->out, p->out.fd, on_stdout);
+	if (p->owner && p->proto == PROTO_TCP && !p->no_client) {
+		counter_add(&p->owner->counters.tcp_accepted, 1);
+		counter_add(&p->owner->counters.tcp_active, 1);
+	}
+	if (p->server->config->log_connections) {
+		struct log_fields f = fields_of(p);
+		log_fields(LOG_INFO, &f, "%s: program %d started for %s", p->name, (int)pid, p->peer_text);
+	}
+}
+
+void programs_event(void *ctx, const struct privsep_msg *m)
+{
+	struct server *srv = ctx;
+	struct program *p = m->type == PRIVSEP_RUNNING ? NULL : find(srv, m->id);
+
+	if (m->type == PRIVSEP_RUNNING) {
+		program_found(srv, m);
+	} else if (!p) {
+		return;         /* a program this loop no longer knows: its end was logged */
+	} else if (m->type == PRIVSEP_STARTED) {
+		program_started(p, m->value);
+	} else if (m->type == PRIVSEP_EXITED) {
+		program_finish(p, (struct program_end){ m->code, m->value });
+	} else if (m->type == PRIVSEP_FAILED) {
+		program_unlink(p);
+		if (p->owner)
+			program_refuse(srv, p->owner, p->proto, &p->peer, p, -(m->value ? m->value : EPROTO), m->text);
+		else
+			program_free(p);
+	}
+}
+
+int programs_new(struct programs **out)
+{
+	struct programs *ps = calloc(1, sizeof(*ps));
+
+	if (!ps)
+		return -ENOMEM;
+	ps->orphans_log = (struct log_ratelimit){ .interval_usec = 10 * 1000000, .burst = 200,
+						  .what = "lines of programs whose service is gone" };
+	*out = ps;
+	return 0;
+}
+
+void programs_free(struct server *srv)
+{
+	struct program *p, *next;
+
+	if (!srv->programs)
+		return;
+	for (p = srv->programs->list; p; p = next) {
+		next = p->next;
+		program_free(p);
+	}
+	while (srv->programs->n_stash)
+		close(srv->programs->stash[--srv->programs->n_stash].fd);
+	free(srv->programs);
+	srv->programs = NULL;
 }

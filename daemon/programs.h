@@ -9,9 +9,15 @@
 #include <sys/socket.h>
 
 struct active_service;
+struct programs;
 struct server;
 struct service;
 struct sockaddr_in6;
+
+/* A loop's programs (server.c makes and frees them). Freeing them forgets the programs
+ * that still run: the helper runs them on (a restart), or ends them (a stop, priv_end_all). */
+int programs_new(struct programs **out);
+void programs_free(struct server *server);
 
 /* A datagram for a program, past the loop ports and the access lists. */
 struct program_datagram {
@@ -22,17 +28,33 @@ struct program_datagram {
 	const struct sockaddr_in6 *from;        /* peer, IPv4 as mapped */
 	const void *control;                    /* the reply's source address, as a cmsg */
 	size_t control_len;
-	int socket;                             /* the reply goes out through it */
+	const struct sockaddr_storage *bound;   /* the service's socket it came in on: the reply's */
 };
 
-/* fd, a TCP connection past the access lists and the limits, becomes the program's stdin
- * and stdout; the connection counts against the limits until the program ends. */
+/* fd, a TCP connection admitted (serving_admit), becomes the program's stdin and stdout;
+ * the client keeps its place until the program ends. */
 void program_tcp(struct server *server, struct active_service *as, int fd, const struct sockaddr_in6 *peer);
 void program_udp(struct server *server, struct active_service *as, const struct program_datagram *d);
+struct listener;
+/* A wait service's socket has a client (a datagram, a connection): its program gets the
+ * socket as its stdin, stdout and stderr, and minetd leaves the socket alone until the
+ * program ends. */
+void program_wait(struct listener *listener);
+/* listener goes (a reload): its program, if one has it, runs on without it. */
+void programs_forget_listener(struct listener *listener);
 /* A reload keeps as, to go on as next: its programs count against next's 'processes'. */
 void programs_keep(struct active_service *as, const struct service *next);
 /* Once a tick: programs past their timeout get SIGTERM, then SIGKILL. */
 void programs_tick(struct server *server, uint64_t now);
-/* Ends the programs of as (NULL: every one): their process groups get SIGKILL, and they
- * are reaped; what they still send is dropped. */
+/* Ends the programs of as, whose service goes: they get SIGKILL, what they still send is
+ * dropped, their ends are logged as they come. */
 void programs_end(struct server *server, struct active_service *as);
+struct privsep_msg;
+/* What the helper says of the loop's programs (a priv_event_fn; ctx: the server). */
+void programs_event(void *ctx, const struct privsep_msg *msg);
+/* At a stop: hands the stderr of every running program, with its id, to save (which keeps a
+ * copy); returns how many it kept. */
+int programs_save_stderr(struct server *server, int (*save)(void *ctx, uint64_t id, int fd), void *ctx);
+/* At a start: the stderr of a program of the last run (fd is the loop's now), read again
+ * once the helper says it runs on; closed when it does not, within seconds. */
+void programs_stash_stderr(struct server *server, uint64_t id, int fd);

@@ -22,8 +22,7 @@ struct reload {
 	pthread_t thread;
 	bool running;
 	const char *path;
-	struct named_socket *sockets;
-	size_t n_sockets;
+	reload_load_fn *load_fn;
 	reload_done_fn *done_fn;
 	void *ctx;
 	/* what the thread hands over */
@@ -32,24 +31,12 @@ struct reload {
 	int result;
 };
 
-int reload_load(const char *path, const struct named_socket *sockets, size_t n, struct config **out,
-		struct config_errors *errors)
-{
-	int r = config_load(path, out, errors);
-
-	if (r == 0 && (r = config_add_sockets(*out, sockets, n, errors)) < 0) {
-		config_free(*out);
-		*out = NULL;
-	}
-	return r;
-}
-
 static void *load(void *arg)
 {
 	struct reload *rl = arg;
 	uint64_t one = 1;
 
-	rl->result = reload_load(rl->path, rl->sockets, rl->n_sockets, &rl->config, &rl->errors);
+	rl->result = rl->load_fn(rl->ctx, &rl->config, &rl->errors);
 	if (write(rl->done.fd, &one, sizeof(one)) != sizeof(one))
 		abort();        /* an eventfd takes this write, or the loop would wait forever */
 	return NULL;
@@ -70,46 +57,24 @@ static void loaded(struct loop *loop, struct loop_io *io, uint32_t events)
 		log_error("%s", rl->errors.lines[i]);
 	if (rl->result == -ENOMEM && rl->errors.n == 0)
 		log_error("%s: out of memory", rl->path);
+	rl->done_fn(rl->ctx, rl->result < 0 ? NULL : rl->config, &rl->errors);
 	config_errors_clear(&rl->errors);
-	rl->done_fn(rl->ctx, rl->result < 0 ? NULL : rl->config);
 }
 
-/* The names in one block of their own: a load left running at exit outlives the server. */
-static struct named_socket *copy_sockets(const struct named_socket *sockets, size_t n)
-{
-	size_t size = (n + 1) * sizeof(*sockets);
-	struct named_socket *copy;
-	char *text;
-
-	for (size_t i = 0; i < n; i++)
-		size += strlen(sockets[i].name) + 1;
-	if (!(copy = malloc(size)))
-		return NULL;
-	text = (char *)(copy + n + 1);
-	for (size_t i = 0; i < n; i++) {
-		copy[i] = (struct named_socket){ strcpy(text, sockets[i].name), sockets[i].protocol };
-		text += strlen(text) + 1;
-	}
-	return copy;
-}
-
-int reload_new(struct loop *loop, const char *path, const struct named_socket *sockets, size_t n,
-	       reload_done_fn *done, void *ctx, struct reload **out)
+int reload_new(struct loop *loop, const char *path, reload_load_fn *load_fn, reload_done_fn *done, void *ctx,
+	       struct reload **out)
 {
 	struct reload *rl = calloc(1, sizeof(*rl));
-	struct named_socket *copy = copy_sockets(sockets, n);
 	int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), r;
 
-	if (!rl || !copy || fd < 0) {
+	if (!rl || fd < 0) {
 		r = fd < 0 ? -errno : -ENOMEM;
 		free(rl);
-		free(copy);
 		if (fd >= 0)
 			close(fd);
 		return r;
 	}
-	*rl = (struct reload){ .loop = loop, .path = path, .sockets = copy, .n_sockets = n, .done_fn = done,
-			       .ctx = ctx };
+	*rl = (struct reload){ .loop = loop, .path = path, .load_fn = load_fn, .done_fn = done, .ctx = ctx };
 	if ((r = loop_add(loop, &rl->done, fd, LOOP_IN, loaded)) < 0) {
 		close(fd);
 		free(rl);
@@ -151,6 +116,5 @@ void reload_free(struct reload *rl)
 	}
 	loop_remove(rl->loop, &rl->done);
 	close(rl->done.fd);
-	free(rl->sockets);
 	free(rl);
 }

@@ -15,9 +15,15 @@ struct named_socket;
 int server_new(struct loop *loop, struct client_registry *clients, struct server **out);
 void server_free(struct server *server);
 
-/* Takes the sockets systemd passed; unmatched ones are closed once the first config is
- * applied. Returns how many, or -errno. */
-int server_take_inherited(struct server *server);
+struct inherited_socket;
+/* Takes the sockets of socket units that systemd passed (socks, n of them; their names are
+ * the server's now); unmatched ones are closed once the first config is applied. Returns
+ * how many, or -errno. */
+int server_take_inherited(struct server *server, struct inherited_socket *socks, size_t n);
+/* A socket minetd bound itself in an earlier run, back from systemd's store: kept (with its
+ * queue of clients) when the first config still binds it, closed when not. 0 or -errno (fd
+ * is still the caller's then). */
+int server_adopt_listener(struct server *server, int fd, int type);
 /* Serves the sockets another loop took from systemd too (that loop keeps owning them). */
 int server_share_inherited(struct server *server, const struct server *owner);
 /* The names and protocols of the sockets taken, for config_load(); *out is to free. */
@@ -28,8 +34,5 @@ size_t server_named_sockets(const struct server *server, struct named_socket **o
 int server_apply(struct server *server, struct config *config, bool starting);
 
 void server_stop(struct server *server);
-/* Over every loop's server. */
-void server_log_counters(struct server *const *servers, size_t n);
-void server_status(struct server *const *servers, size_t n, char *buf, size_t len);
 /* Once a second: timeouts, paused listeners. */
 void server_tick(struct server *server);

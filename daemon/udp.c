@@ -11,13 +11,15 @@
 #include <time.h>
 
 #include "config.h"
-#include "handler.h"
+#include "handlers.h"
 #include "programs.h"
 #include "proto.h"
 #include "serving.h"
 
 #define UDP_BATCH 16            /* datagrams per system call */
 #define UDP_ROUNDS 4            /* batches per wake-up, so one socket cannot starve others */
+#define DATAGRAM_BUF (64 * 1024)        /* a whole datagram */
+#define BROADCASTS_MAX 32
 
 /* RFC 862-868's own ports: a datagram from one of them is another small service's reply. */
 static const unsigned small_service_ports[] = { 7, 9, 13, 17, 19, 37 };
@@ -28,16 +30,21 @@ struct control {
 };
 
 struct udp_slot {
-	uint8_t *buf;                   /* SCRATCH_SIZE: a whole datagram, then its reply */
+	uint8_t *buf;                   /* DATAGRAM_BUF: a whole datagram, then its reply */
 	struct sockaddr_storage peer;
 	struct iovec iov, reply_iov;
 	struct control control, reply_control;
 };
 
-/* recvmmsg()/sendmmsg() state, one per loop, allocated once. */
-struct udp_batch {
+/* One loop's UDP state: recvmmsg()/sendmmsg()'s, allocated once, and what is never
+ * answered under the config in force. */
+struct udp {
 	struct udp_slot slots[UDP_BATCH];
 	struct mmsghdr in[UDP_BATCH], out[UDP_BATCH];
+	uint64_t refused_ports[65536 / 64];     /* source ports never answered */
+	uint32_t broadcasts[BROADCASTS_MAX];    /* of the interfaces, host order: forged sources */
+	size_t n_broadcasts;
+	unsigned loopback_ifindex;
 };
 
 /* Keeps only the destination address of the request, as the source of the reply. */
@@ -72,7 +79,7 @@ static const char *udp_refusal_before(const struct server *srv, const struct act
 {
 	unsigned port = ntohs(peer->sin6_port);
 
-	if (srv->refused_ports[port / 64] & (1ULL << (port % 64)))
+	if (srv->udp->refused_ports[port / 64] & (1ULL << (port % 64)))
 		return port < 1024 ? "privileged or small-service source port" : "loop port";
 	if (!serving_permits(srv, as, &peer->sin6_addr))
 		return "access list";
@@ -82,7 +89,7 @@ static const char *udp_refusal_before(const struct server *srv, const struct act
 /* A source only a forger can put in a datagram (as OpenBSD's dg_badinput has it):
  * multicast, broadcast, 0.0.0.0/8, an unspecified or IPv4-mapped source in an IPv6 packet,
  * a loopback source that did not come in on the loopback interface. */
-static bool spoofed_source(const struct server *srv, const struct in6_addr *a, const struct msghdr *req)
+static bool spoofed_source(const struct udp *u, const struct in6_addr *a, const struct msghdr *req)
 {
 	bool ipv6_packet = false;
 	unsigned ifindex = 0;
@@ -103,23 +110,24 @@ static bool spoofed_source(const struct server *srv, const struct in6_addr *a, c
 	}
 	if (!IN6_IS_ADDR_V4MAPPED(a))
 		return IN6_IS_ADDR_MULTICAST(a) || IN6_IS_ADDR_UNSPECIFIED(a) || IN6_IS_ADDR_V4COMPAT(a) ||
-		       (IN6_IS_ADDR_LOOPBACK(a) && ifindex != srv->loopback_ifindex);
+		       (IN6_IS_ADDR_LOOPBACK(a) && ifindex != u->loopback_ifindex);
 	memcpy(&v4, &a->s6_addr[12], 4);
 	v4 = ntohl(v4);
 	if (ipv6_packet || IN_MULTICAST(v4) || v4 >> 24 == 0 || v4 >> 24 == 255 ||
-	    (v4 >> 24 == 127 && ifindex != srv->loopback_ifindex))
+	    (v4 >> 24 == 127 && ifindex != u->loopback_ifindex))
 		return true;
-	for (size_t i = 0; i < srv->n_broadcasts; i++)
-		if (srv->broadcasts[i] == v4)
+	for (size_t i = 0; i < u->n_broadcasts; i++)
+		if (u->broadcasts[i] == v4)
 			return true;
 	return false;
 }
 
 /* One datagram taken from a batch: answered in place, in its own buffer. Returns the
  * reply's length, or -1 when there is none. */
-static ssize_t udp_answer(struct server *srv, struct active_service *as, struct udp_slot *slot, size_t len,
-			  struct msghdr *req, int socket, time_t now)
+static ssize_t udp_answer(struct server *srv, struct listener *l, struct udp_slot *slot, size_t len,
+			  struct msghdr *req, time_t now)
 {
+	struct active_service *as = l->owner;
 	struct sockaddr_in6 from;
 	const char *refusal;
 	ssize_t reply;
@@ -129,14 +137,14 @@ static ssize_t udp_answer(struct server *srv, struct active_service *as, struct 
 	if (req->msg_flags & MSG_TRUNC)
 		return -1;      /* larger than any UDP payload: nothing sane to answer */
 	addr_to_in6(&slot->peer, &from);
-	if (spoofed_source(srv, &from.sin6_addr, req))
+	if (spoofed_source(srv->udp, &from.sin6_addr, req))
 		refusal = "source address that can only be forged";
-	else if (!(refusal = udp_refusal_before(srv, as, &from)) && !as->service->handler->reply) {
+	else if (!(refusal = udp_refusal_before(srv, as, &from)) && serving_runs_program(as)) {
 		struct control control;
 		struct program_datagram d = {
 			.data = slot->buf, .len = len, .peer = &slot->peer, .peer_len = req->msg_namelen,
 			.from = &from, .control = control.buf, .control_len = reply_control(req, &control),
-			.socket = socket,
+			.bound = &l->addr,
 		};
 		program_udp(srv, as, &d);       /* its reply, if any, comes later */
 		return -1;
@@ -145,47 +153,42 @@ static ssize_t udp_answer(struct server *srv, struct active_service *as, struct 
 			.options = as->service->options, .seq = service_replies(as->service), .now = now,
 			.data = slot->buf, .len = len,
 		};
-		if ((reply = serving_reply(as, &in, slot->buf, SCRATCH_SIZE)) < 0)
+		if ((reply = serving_reply(as, &in, slot->buf, DATAGRAM_BUF)) < 0)
 			return -1;
 		if (!(refusal = serving_reply_refusal(srv, &from, len, (size_t)reply, now_usec()))) {
 			service_count_reply(as->service);
 			return reply;
 		}
 	}
-	serving_refuse(srv, as, "udp", (struct sockaddr *)&from, refusal);
+	serving_refuse(srv, as, PROTO_UDP, (struct sockaddr *)&from, refusal);
 	return -1;
 }
 
-/* Sends the batch's replies; a reply the kernel refuses is dropped, as UDP allows. */
+/* Sends the batch's replies. */
 static void udp_send_replies(struct listener *l, struct mmsghdr *out, unsigned n)
 {
-	struct active_service *as = l->owner;
 	unsigned sent = 0;
 
 	while (sent < n) {
 		int r = sendmmsg(l->io.fd, out + sent, n - sent, MSG_DONTWAIT);
 		if (r < 0) {
-			char addr[ADDR_TEXT_MAX];
-			struct log_fields f = { .service = as->service->name, .protocol = "udp",
-						.reason = strerror(errno),
-						.peer = addr_to_string(out[sent++].msg_hdr.msg_name, addr) };
-			if (log_ratelimit_pass(&l->server->client_log, now_usec()))
-				log_fields(LOG_WARNING, &f, "%s: cannot reply to %s: %s", f.service, addr,
-					   f.reason);
+			serving_udp_failed(l->server, l->owner, out[sent++].msg_hdr.msg_name);
 			continue;
 		}
-		for (int i = 0; i < r; i++, sent++) {
-			counter_add(&as->counters.udp_replied, 1);
-			counter_add(&as->counters.bytes_out, out[sent].msg_hdr.msg_iov->iov_len);
-		}
+		for (int i = 0; i < r; i++, sent++)
+			serving_udp_sent(l->owner, out[sent].msg_hdr.msg_iov->iov_len);
 	}
 }
 
 void udp_serve(struct listener *l)
 {
 	struct server *srv = l->server;
-	struct udp_batch *b = srv->udp;
+	struct udp *b = srv->udp;
 
+	if (serving_waits(l->owner)) {
+		program_wait(l);        /* the program reads the datagrams */
+		return;
+	}
 	for (int round = 0; round < UDP_ROUNDS && l->io.fn; round++) {
 		struct active_service *as = l->owner;
 		unsigned replies = 0;
@@ -193,7 +196,7 @@ void udp_serve(struct listener *l)
 
 		for (unsigned i = 0; i < UDP_BATCH; i++) {
 			struct udp_slot *s = &b->slots[i];
-			s->iov = (struct iovec){ s->buf, SCRATCH_SIZE };
+			s->iov = (struct iovec){ s->buf, DATAGRAM_BUF };
 			b->in[i].msg_hdr = (struct msghdr){
 				.msg_name = &s->peer, .msg_namelen = sizeof(s->peer),
 				.msg_iov = &s->iov, .msg_iovlen = 1,
@@ -211,7 +214,7 @@ void udp_serve(struct listener *l)
 		for (int i = 0; i < n; i++) {
 			struct udp_slot *s = &b->slots[i];
 			struct msghdr *req = &b->in[i].msg_hdr;
-			ssize_t len = udp_answer(srv, as, s, b->in[i].msg_len, req, l->io.fd, now);
+			ssize_t len = udp_answer(srv, l, s, b->in[i].msg_len, req, now);
 			if (len < 0)
 				continue;
 			s->reply_iov = (struct iovec){ s->buf, (size_t)len };
@@ -233,18 +236,18 @@ static void refuse_port(uint64_t *bitmap, unsigned port)
 }
 
 /* The broadcast addresses of the interfaces: no datagram comes from one. */
-static void find_broadcasts(struct server *srv)
+static void find_broadcasts(struct udp *u)
 {
 	struct ifaddrs *ifs;
 
-	srv->loopback_ifindex = if_nametoindex("lo");
-	srv->n_broadcasts = 0;
+	u->loopback_ifindex = if_nametoindex("lo");
+	u->n_broadcasts = 0;
 	if (getifaddrs(&ifs) < 0)
 		return;
-	for (struct ifaddrs *i = ifs; i && srv->n_broadcasts < BROADCASTS_MAX; i = i->ifa_next)
+	for (struct ifaddrs *i = ifs; i && u->n_broadcasts < BROADCASTS_MAX; i = i->ifa_next)
 		if ((i->ifa_flags & IFF_BROADCAST) && i->ifa_broadaddr &&
 		    i->ifa_broadaddr->sa_family == AF_INET)
-			srv->broadcasts[srv->n_broadcasts++] =
+			u->broadcasts[u->n_broadcasts++] =
 				ntohl(((struct sockaddr_in *)(void *)i->ifa_broadaddr)->sin_addr.s_addr);
 	freeifaddrs(ifs);
 }
@@ -252,12 +255,13 @@ static void find_broadcasts(struct server *srv)
 /* Datagrams from these source ports are never answered: they break echo/chargen loops
  * (CA-1996-01), including loops between our own services. And the sources that can only
  * be forged, as the interfaces are now. */
-void udp_refuse(struct server *srv, const struct config *cfg, struct listener *const *listeners, size_t n)
+void udp_refuse(struct server *srv)
 {
-	uint64_t *bitmap = srv->refused_ports;
+	const struct config *cfg = srv->config;
+	uint64_t *bitmap = srv->udp->refused_ports;
 
-	find_broadcasts(srv);
-	memset(srv->refused_ports, 0, sizeof(srv->refused_ports));
+	find_broadcasts(srv->udp);
+	memset(bitmap, 0, sizeof(srv->udp->refused_ports));
 	refuse_port(bitmap, 0);
 	for (size_t i = 0; i < sizeof(small_service_ports) / sizeof(small_service_ports[0]); i++)
 		refuse_port(bitmap, small_service_ports[i]);
@@ -269,11 +273,11 @@ void udp_refuse(struct server *srv, const struct config *cfg, struct listener *c
 	for (size_t i = 0; i < cfg->n_services; i++)
 		if (cfg->services[i].protocols & PROTO_UDP)
 			refuse_port(bitmap, cfg->services[i].port);
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < srv->n_listeners; i++) {
 		struct sockaddr_storage ss;
 		socklen_t len = sizeof(ss);
-		if (listeners[i]->type == SOCK_DGRAM &&
-		    getsockname(listeners[i]->io.fd, (struct sockaddr *)&ss, &len) == 0) {
+		if (srv->listeners[i]->type == SOCK_DGRAM &&
+		    getsockname(srv->listeners[i]->io.fd, (struct sockaddr *)&ss, &len) == 0) {
 			struct sockaddr_in6 in6;
 			addr_to_in6(&ss, &in6);
 			refuse_port(bitmap, ntohs(in6.sin6_port));
@@ -281,29 +285,29 @@ void udp_refuse(struct server *srv, const struct config *cfg, struct listener *c
 	}
 }
 
-int udp_batch_new(struct udp_batch **out)
+int udp_new(struct udp **out)
 {
-	struct udp_batch *b = calloc(1, sizeof(*b));
+	struct udp *u = calloc(1, sizeof(*u));
 
-	if (!b)
+	if (!u)
 		return -ENOMEM;
 	for (unsigned i = 0; i < UDP_BATCH; i++) {
 		/* Untouched pages cost no memory: small datagrams use a page of each. */
-		b->slots[i].buf = malloc(SCRATCH_SIZE);
-		if (!b->slots[i].buf) {
-			udp_batch_free(b);
+		u->slots[i].buf = malloc(DATAGRAM_BUF);
+		if (!u->slots[i].buf) {
+			udp_free(u);
 			return -ENOMEM;
 		}
 	}
-	*out = b;
+	*out = u;
 	return 0;
 }
 
-void udp_batch_free(struct udp_batch *b)
+void udp_free(struct udp *u)
 {
-	if (!b)
+	if (!u)
 		return;
 	for (unsigned i = 0; i < UDP_BATCH; i++)
-		free(b->slots[i].buf);
-	free(b);
+		free(u->slots[i].buf);
+	free(u);
 }

@@ -4,16 +4,16 @@
 
 #include <stddef.h>
 
-struct config;
+struct active_service;
 struct listener;
 struct server;
-struct udp_batch;
+struct udp;
 
 /* Answers what waits on a UDP listener. */
 void udp_serve(struct listener *listener);
-/* Works out the sources never answered under config, with these listeners: loop ports,
- * and the interfaces' broadcast addresses. */
-void udp_refuse(struct server *server, const struct config *config, struct listener *const *listeners,
-		size_t n);
-int udp_batch_new(struct udp_batch **out);
-void udp_batch_free(struct udp_batch *batch);
+/* Works out the sources never answered under the server's config and sockets: loop
+ * ports, and the interfaces' broadcast addresses. */
+void udp_refuse(struct server *server);
+/* A loop's UDP state (server.c makes and frees it). */
+int udp_new(struct udp **out);
+void udp_free(struct udp *udp);

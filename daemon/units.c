@@ -2,11 +2,9 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <systemd/sd-bus.h>
 #include <systemd/sd-daemon.h>
@@ -145,7 +143,12 @@ static int add_service_sockets(sd_bus *bus, const char *service, struct unit_soc
 	return r;
 }
 
-int units_ask(struct unit_sockets *out)
+static void units_free(struct unit_sockets *sockets);
+
+/* The socket units of the service -t runs in (its ExecReload=), if socket units trigger it,
+ * else of minetd.service. Returns 0, -ESRCH when systemd knows no such service (or it is
+ * masked), or another -errno when systemd cannot be asked. */
+static int units_ask(struct unit_sockets *out)
 {
 	sd_bus *bus = NULL;
 	char *own = NULL;
@@ -171,7 +174,7 @@ int units_ask(struct unit_sockets *out)
 	return r;
 }
 
-void units_free(struct unit_sockets *sockets)
+static void units_free(struct unit_sockets *sockets)
 {
 	for (size_t i = 0; i < sockets->n; i++) {
 		struct unit_socket *s = &sockets->items[i];
@@ -185,70 +188,12 @@ void units_free(struct unit_sockets *sockets)
 	memset(sockets, 0, sizeof(*sockets));
 }
 
-/* Whether what this process binds is out of every client's reach (PrivateNetwork=): its
- * network is not PID 1's, where systemd's sockets are; or, when another user's /proc/1
- * cannot be seen, no interface but the loopback is up with an IPv4 address. */
-static bool own_network(int fd)
-{
-	struct stat self, init;
-	struct ifreq ifr[64];
-	struct ifconf ifc = { .ifc_len = sizeof(ifr), .ifc_req = ifr };
-
-	if (stat("/proc/self/ns/net", &self) == 0 && stat("/proc/1/ns/net", &init) == 0)
-		return self.st_ino != init.st_ino || self.st_dev != init.st_dev;
-	if (ioctl(fd, SIOCGIFCONF, &ifc) < 0)
-		return false;
-	for (size_t i = 0; i < (size_t)ifc.ifc_len / sizeof(*ifr); i++)
-		if (ioctl(fd, SIOCGIFFLAGS, &ifr[i]) == 0 && (ifr[i].ifr_flags & IFF_UP) &&
-		    !(ifr[i].ifr_flags & IFF_LOOPBACK))
-			return false;
-	return true;
-}
-
-const char *units_bind_obstacle(void)
-{
-	int fd = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	bool own;
-
-	/* As listen_bind(): IPv4 alone when the kernel has no IPv6. */
-	if (fd < 0 && errno == EAFNOSUPPORT)
-		fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 && errno == EAFNOSUPPORT)
-		return "no IPv4 or IPv6 socket may be created here (RestrictAddressFamilies=)";
-	if (fd < 0)
-		return "no IPv4 or IPv6 socket can be created here";
-	own = own_network(fd);
-	close(fd);
-	return own ? "this process has a network of its own, only a loopback (PrivateNetwork=)" : NULL;
-}
-
-static unsigned protocol_of(int type)
-{
-	return type == SOCK_STREAM ? PROTO_TCP : PROTO_UDP;
-}
-
-static unsigned port_of(const struct sockaddr_storage *ss)
-{
-	return ntohs(ss->ss_family == AF_INET6 ? ((const struct sockaddr_in6 *)ss)->sin6_port
-					       : ((const struct sockaddr_in *)ss)->sin_port);
-}
-
 /* What the config says: "*:7", "127.0.0.1:7", "[::1]:7", "localhost:7". */
 static void config_address(const struct service *svc, char where[WHERE_MAX])
 {
 	const char *host = svc->host.text && *svc->host.text ? svc->host.text : "*";
 
 	snprintf(where, WHERE_MAX, strchr(host, ':') ? "[%s]:%u" : "%s:%u", host, svc->port);
-}
-
-/* Whether a socket is on the service's port, and on its host unless that is every address. */
-static bool at_config_address(const struct service *svc, const struct unit_socket *s)
-{
-	bool host = svc->host.n_addrs == 0;
-
-	for (size_t i = 0; i < svc->host.n_addrs; i++)
-		host |= addr_overlap(&svc->host.addrs[i], &s->addr);
-	return host && port_of(&s->addr) == svc->port;
 }
 
 static bool passed(const struct unit_socket *s)
@@ -261,24 +206,22 @@ static bool of_side(const struct unit_socket *s, const struct service *svc, int 
 	return s->type == type && strcmp(s->name, svc->name) == 0;
 }
 
-/* The sockets of a service's TCP or UDP side: where the config says, elsewhere only, or none
- * at all while minetd cannot bind one itself. */
+/* The sockets of a service's TCP or UDP side that a socket unit passes: where the config
+ * says, or elsewhere only (then minetd serves them, not the configured address). Without
+ * one, minetd-helper binds the configured address. */
 static void check_service(const struct config_place *at, const struct service *svc, int type,
-			  const struct unit_sockets *sockets, const char *obstacle)
+			  const struct unit_sockets *sockets)
 {
-	const char *proto = socket_type_name(type), *service = sockets->service;
-	const struct unit_socket *idle = NULL;
+	const char *proto = socket_type_name(type);
 	size_t n_passed = 0, n_agree = 0;
 	char where[WHERE_MAX];
 
 	config_address(svc, where);
 	for (size_t i = 0; i < sockets->n; i++) {
 		const struct unit_socket *s = &sockets->items[i];
-		if (of_side(s, svc, type) && !passed(s))
-			idle = s;
-		else if (of_side(s, svc, type)) {
+		if (of_side(s, svc, type) && passed(s)) {
 			n_passed++;
-			n_agree += at_config_address(svc, s);
+			n_agree += service_at(svc, &s->addr);
 		}
 	}
 	for (size_t i = 0; n_passed > 0 && n_agree == 0 && i < sockets->n; i++) {
@@ -288,20 +231,6 @@ static void check_service(const struct config_place *at, const struct service *s
 				     "unit %s listens on %s: minetd will serve that socket, not the "
 				     "configured address", svc->name, proto, where, s->unit, s->listen);
 	}
-	if (n_passed > 0 || !obstacle)
-		return;
-	if (idle)
-		config_error(at, "warning: service '%s' (%s %s) will not be served: its socket unit %s "
-			     "is %s and minetd cannot bind one itself: %s; start %s (with %s stopped)",
-			     svc->name, proto, where, idle->unit, idle->state, obstacle, idle->unit, service);
-	else
-		config_error(at, "warning: service '%s' (%s %s) will not be served: no socket unit of %s "
-			     "passes a %s socket named '%s' and minetd cannot bind one itself: %s; enable "
-			     "or write minetd-%s.socket (%s=%u, FileDescriptorName=%s, Service=%s), or let "
-			     "minetd bind with the drop-in in minetd(8)", svc->name, proto, where, service,
-			     proto, svc->name, obstacle, svc->name,
-			     type == SOCK_STREAM ? "ListenStream" : "ListenDatagram", svc->port, svc->name,
-			     service);
 }
 
 /* A socket that minetd would close at start. */
@@ -309,6 +238,7 @@ static void check_socket(struct config_place at, const struct config *config, co
 {
 	const struct service *svc = config_find_service(config, s->name);
 
+	at.file = svc ? svc->file : config->path;
 	at.line = svc ? svc->line : 0;
 	if (!s->type)
 		config_error(&at, "warning: socket unit %s passes '%s' a socket that is neither TCP nor "
@@ -317,24 +247,24 @@ static void check_socket(struct config_place at, const struct config *config, co
 		config_error(&at, "warning: socket unit %s passes a %s socket named '%s' (%s) that "
 			     "matches no service and no handler: minetd will close it", s->unit,
 			     socket_type_name(s->type), s->name, s->listen);
-	else if (svc && !(svc->protocols & protocol_of(s->type)))
+	else if (svc && !(svc->protocols & proto_of_socktype(s->type)))
 		config_error(&at, "warning: service '%s' serves no %s, but socket unit %s passes it a %s "
 			     "socket (%s): minetd will close it", svc->name, socket_type_name(s->type),
 			     s->unit, socket_type_name(s->type), s->listen);
 }
 
-void units_check(const struct config *config, const struct unit_sockets *sockets, const char *obstacle,
-		 struct config_errors *warnings)
+void units_check(const struct config *config, const struct unit_sockets *sockets, struct config_errors *warnings)
 {
 	static const int types[] = { SOCK_STREAM, SOCK_DGRAM };
-	struct config_place at = { config->path, 0, config->path, warnings };
+	struct config_place at = { .file = config->path, .config_path = config->path, .errors = warnings };
 
 	for (size_t i = 0; i < config->n_services; i++) {
 		const struct service *svc = &config->services[i];
+		at.file = svc->file;
 		at.line = svc->line;
 		for (size_t t = 0; t < 2; t++)
-			if (svc->protocols & protocol_of(types[t]))
-				check_service(&at, svc, types[t], sockets, obstacle);
+			if (svc->protocols & proto_of_socktype(types[t]))
+				check_service(&at, svc, types[t], sockets);
 	}
 	for (size_t i = 0; i < sockets->n; i++)
 		if (passed(&sockets->items[i]))
@@ -343,22 +273,92 @@ void units_check(const struct config *config, const struct unit_sockets *sockets
 
 void units_check_config(const struct config *config, struct config_errors *warnings)
 {
-	struct config_place at = { config->path, 0, config->path, warnings };
 	struct unit_sockets sockets;
-	const char *obstacle;
-	int r;
 
 	if (sd_booted() <= 0)
 		return;         /* no systemd, no socket units */
-	obstacle = units_bind_obstacle();
-	r = units_ask(&sockets);
-	if (r == 0)
-		units_check(config, &sockets, obstacle, warnings);
-	/* Unasked, they matter when every service needs one: -ESRCH, no minetd.service here. */
-	else if (r != -ESRCH && obstacle)
-		config_error(&at, "warning: the socket units systemd will pass were not checked (cannot "
-			     "ask systemd over the system bus: %s) and minetd cannot bind sockets itself "
-			     "(%s): a service without a socket unit named after it will not be served",
-			     strerror(-r), obstacle);
+	/* Unasked (no minetd.service here, no bus), nothing to say: minetd-helper binds every
+	 * service that no socket unit passes. */
+	if (units_ask(&sockets) == 0)
+		units_check(config, &sockets, warnings);
 	units_free(&sockets);
+}
+
+/* The service the calling process runs in: the last ".service" of its path in the unified
+ * cgroup hierarchy ("0::/system.slice/minetd.service", or its helper's leaf below it). Read
+ * here rather than with sd_pid_get_unit(), which a host that mounts cgroup v1 beside a
+ * unified container misleads. 0 or -errno. */
+static int own_unit(char **out)
+{
+	char line[512], *unit = NULL;
+	FILE *f = fopen("/proc/self/cgroup", "re");
+
+	if (!f)
+		return -errno;
+	while (!unit && fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\n")] = '\0';
+		if (strncmp(line, "0::", 3) != 0)
+			continue;
+		for (char *part = strtok(line + 3, "/"); part; part = strtok(NULL, "/"))
+			if (ends_with(part, ".service")) {
+				free(unit);
+				unit = strdup(part);
+			}
+	}
+	fclose(f);
+	if (!unit)
+		return sd_pid_get_unit(0, out);
+	*out = unit;
+	return 0;
+}
+
+int units_own_job(char *type, size_t size)
+{
+	sd_bus_error error = SD_BUS_ERROR_NULL;
+	sd_bus_message *reply = NULL;
+	char *unit = NULL, *path = NULL, *job_type = NULL;
+	const char *job_path = NULL;
+	sd_bus *bus = NULL;
+	uint32_t id = 0;
+	int r;
+
+	type[0] = '\0';
+	if ((r = own_unit(&unit)) < 0 || (r = sd_bus_open_system(&bus)) < 0 ||
+	    (r = sd_bus_path_encode(UNIT_PATH, unit, &path)) < 0)
+		goto out;
+	(void)sd_bus_set_method_call_timeout(bus, BUS_TIMEOUT_USEC);
+	if ((r = sd_bus_get_property(bus, SYSTEMD, path, UNIT_IFACE, "Job", &error, &reply, "(uo)")) < 0 ||
+	    (r = sd_bus_message_read(reply, "(uo)", &id, &job_path)) < 0)
+		goto out;
+	if (id != 0 && (r = sd_bus_get_property_string(bus, SYSTEMD, job_path, SYSTEMD ".Job", "JobType", &error,
+						       &job_type)) >= 0)
+		snprintf(type, size, "%s", job_type);
+out:
+	sd_bus_error_free(&error);
+	sd_bus_message_unref(reply);
+	sd_bus_flush_close_unref(bus);
+	free(job_type);
+	free(path);
+	free(unit);
+	return r < 0 ? r : 0;
+}
+
+int units_stopped(const struct named_socket *sockets, size_t n, bool *stopped)
+{
+	struct unit_sockets us;
+	int r = units_ask(&us);
+
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < n; i++) {
+		stopped[i] = true;
+		for (size_t k = 0; k < us.n && stopped[i]; k++) {
+			const struct unit_socket *s = &us.items[k];
+			stopped[i] = !(passed(s) && s->type && strcmp(s->name, sockets[i].name) == 0 &&
+				       proto_of_socktype(s->type) == sockets[i].protocol &&
+				       addr_equal(&s->addr, &sockets[i].addr));
+		}
+	}
+	units_free(&us);
+	return 0;
 }

@@ -29,18 +29,19 @@ struct unit_sockets {
 
 /* -t: when this machine runs systemd, adds a "FILE:LINE: warning: ..." line to warnings for
  * each service that the socket units of minetd.service serve elsewhere than the config says,
- * or not at all, and for each socket minetd would close; when systemd cannot be asked, one
- * line if minetd cannot bind sockets itself here, else none. */
+ * and for each socket minetd would close. (A service no socket unit passes is bound by
+ * minetd-helper.) */
 void units_check_config(const struct config *config, struct config_errors *warnings);
 
-/* The socket units of the service -t runs in (its ExecReload=), if socket units trigger it,
- * else of minetd.service. Returns 0, -ESRCH when systemd knows no such service (or it is
- * masked), or another -errno when systemd cannot be asked. */
-int units_ask(struct unit_sockets *out);
-void units_free(struct unit_sockets *sockets);
-/* Why minetd could not bind a socket of its own here, as under the hardened unit (no IPv4 or
- * IPv6 sockets, or a network of its own), or NULL when it could. */
-const char *units_bind_obstacle(void);
-/* The warnings for config against sockets; obstacle as units_bind_obstacle() says. */
-void units_check(const struct config *config, const struct unit_sockets *sockets, const char *obstacle,
-		 struct config_errors *warnings);
+struct named_socket;
+/* Which of the sockets systemd passed (sockets, n of them) no active socket unit of this
+ * service passes any more: stopped[i] for each. 0, or -errno when systemd cannot be asked. */
+int units_stopped(const struct named_socket *sockets, size_t n, bool *stopped);
+
+/* The type of the job systemd is running on the unit of the calling process ("stop",
+ * "restart", ...; "" when none) into type. 0, or -errno when systemd cannot be asked. */
+int units_own_job(char *type, size_t size);
+
+/* The warnings for config against sockets (what systemd said). units_check_config() asks;
+ * tests give them. */
+void units_check(const struct config *config, const struct unit_sockets *sockets, struct config_errors *warnings);

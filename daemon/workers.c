@@ -11,6 +11,8 @@
 #include "config.h"
 #include "fdstore.h"
 #include "log.h"
+#include "priv.h"
+#include "programs.h"
 #include "loop.h"
 #include "server.h"
 
@@ -99,7 +101,12 @@ static int worker_init(struct worker *w, struct server *main, unsigned loops)
 	if ((r = loop_new(&w->loop)) < 0 || (r = server_new(w->loop, main->clients, &w->server)) < 0 ||
 	    (r = server_share_inherited(w->server, main)) < 0)
 		return r;
+	/* a connection of its own to the helper, for its binds and its programs' events */
+	if (main->priv && ((r = priv_attach(main->priv, &w->server->priv)) < 0 ||
+			   (r = priv_watch(w->server->priv, w->loop, programs_event, w->server)) < 0))
+		return r;
 	w->server->loops = loops;
+	w->server->loop_index = w->number;
 	w->server->fd_limit = main->fd_limit;
 	r = server_apply(w->server, config_ref(main->config), false);
 	if (r < 0) {
@@ -130,7 +137,11 @@ static void worker_free(struct worker *w)
 		close(w->control.fd);
 	if (w->tick.fn)
 		close(w->tick.fd);
-	server_free(w->server);
+	if (w->server) {
+		struct priv *p = w->server->priv;
+		server_free(w->server);
+		priv_close(p);
+	}
 	loop_free(w->loop);
 	if (w->done_fd >= 0)
 		close(w->done_fd);

@@ -2,11 +2,11 @@
 #   gnuplot -e "data='DIR'; out='DIR'" plots.gp
 # data/plot-bars.dat columns: server, then median/min/max triples for
 # tcp rps (2-4), udp pps (5-7), daytime cps (8-10), idle RSS MiB (11-13),
-# READY ms (14-16), accepting ms (17-19), exec cps (20-22).  NaN marks what was
-# not measured; data/plot-have.gp sets have_WORKLOAD to 1 where anything was
+# READY ms (14-16), accepting ms (17-19), exec cps (20-22), inetd cps (23-25).
+# NaN marks what was not measured; data/plot-have.gp sets have_WORKLOAD to 1 where anything was
 # (a panel with no point at all would stop gnuplot), the others stay empty.
 
-set terminal pngcairo size 2200,500 font "sans,10" noenhanced
+set terminal pngcairo size 2750,500 font "sans,10" noenhanced
 set datafile missing "NaN"
 set style fill solid 0.6 border -1
 set boxwidth 0.6
@@ -14,12 +14,12 @@ set grid ytics
 set yrange [0:*]
 set xtics rotate by -20
 set key off
-set xrange [-0.6:5.6] # six servers, always in the same slots
+set xrange [-0.6:7.6] # eight servers, always in the same slots
 bars = data."/plot-bars.dat"
 load data."/plot-have.gp"
 
 set output out."/throughput.png"
-set multiplot layout 1,4 title "minetd benchmark: median, whiskers min-max"
+set multiplot layout 1,5 title "minetd benchmark: median, whiskers min-max"
 set title "TCP echo, 64 B, 50 connections"
 set ylabel "requests/s"
 if (have_tcp) {
@@ -49,6 +49,14 @@ set ylabel "connections/s"
 if (have_exec) {
 	plot bars using 0:20:xtic(1) with boxes lc rgb "#aa3377", \
 	     "" using 0:20:21:22 with yerrorbars lc rgb "black" pt 0
+} else {
+	set multiplot next
+}
+set title "inetd.conf line, /bin/cat, 20 concurrent clients"
+set ylabel "connections/s"
+if (have_inetd) {
+	plot bars using 0:23:xtic(1) with boxes lc rgb "#bbbbbb", \
+	     "" using 0:23:24:25 with yerrorbars lc rgb "black" pt 0
 } else {
 	set multiplot next
 }

@@ -8,8 +8,10 @@
 #   na_workload WORKLOAD SERVER reason...
 
 BEGIN {
-	nservers = split("ref minetd minetd.percpu xinetd openbsd-inetd inetutils-inetd", servers, " ")
+	nservers = split("ref minetd minetd.percpu minetd.old xinetd openbsd-inetd inetutils-inetd tcpserver", servers, " ")
 	inetds = "xinetd openbsd-inetd inetutils-inetd"
+	# Issue 19: what forks a process per connection, as old inetds do.
+	forkers = inetds " tcpserver"
 }
 
 $1 == "meta" {
@@ -128,13 +130,21 @@ function ratio(wl, srv, k,    r) {
 }
 
 # The inetd with the highest median of k (lowest with low != ""), "" if none ran; with
-# clean != "", of those that dropped no connection: no error, and none that took a second
-# (a connection attempt dropped and sent again).
-function best_inetd(wl, k, low, clean,    i, srv, v, best, name) {
+# clean != "", of those that dropped no connection.
+function best_inetd(wl, k, low, clean) { return best_of(wl, k, low, inetds, clean) }
+
+# Whether the space-separated list has the word.
+function listed(list, word) { return index(" " list " ", " " word " ") > 0 }
+
+# Of the servers in peers, the one with the highest median of k (lowest with
+# low != ""), "" if none ran; with clean != "", of those that dropped no
+# connection: no error, and none that took a second (a connection attempt
+# dropped and sent again).
+function best_of(wl, k, low, peers, clean,    i, srv, v, best, name) {
 	name = ""
 	for (i = 1; i <= nservers; i++) {
 		srv = servers[i]
-		if (!index(inetds, srv) || !has(wl, srv, k) || (srv in na))
+		if (!listed(peers, srv) || !has(wl, srv, k) || (srv in na))
 			continue
 		if (clean != "" && (sum[wl, srv, "errors"] > 0 || maximum(wl, srv, "max_us") >= 1000000))
 			continue
@@ -159,8 +169,11 @@ function selected(wl) { return meta["workloads"] == "" || index(" " meta["worklo
 
 function total(wl, srv, k) { return has(wl, srv, k) ? sum[wl, srv, k] : "–" }
 
-# The row's leading cell, or a whole "n/a" row; returns 0 if n/a.
+# The row's leading cell, or a whole "n/a" row; returns 0 if n/a, and, with
+# no row at all, for a server of the exec workload only in another table.
 function row_start(wl, srv, ncols, why,    i, line) {
+	if (wl != "exec" && listed(meta["exec_only"], srv))
+		return 0
 	why = ""
 	if (srv in na)
 		why = na[srv]
@@ -198,13 +211,31 @@ function target(text, figure, ok, measured) {
 # minetd's median of k against the best inetd's: at least "factor" times it, or
 # with low != "", at most factor times the lowest. With by != "", the inetd is the one with
 # the highest median of by instead, and with clean != "", one that dropped no connection.
-function target_vs_inetd(text, wl, k, factor, low, by, clean,    best, r, why) {
-	best = by == "" ? best_inetd(wl, k, low, clean) : best_inetd(wl, by, "", clean)
+function target_vs_inetd(text, wl, k, factor, low, by, clean) {
+	target_vs(text, wl, k, factor, low, inetds, by, clean)
+}
+
+# Why none of peers has a figure of wl: a single peer's n/a reason if it has one.
+function none_measured(wl, peers) {
+	if (peers == inetds)
+		return "no inetd measured"
+	if (!index(peers, " "))
+		return (peers in na) ? peers " n/a: " na[peers] : \
+		       ((wl, peers) in na_wl) ? peers " n/a: " na_wl[wl, peers] : "no " peers " measured"
+	return "none of " peers " measured"
+}
+
+# minetd's median of k against the best of the servers in peers (the lowest
+# with low != ""): at least factor times it, or with low != "", at most. With
+# by != "", the peer is the one with the highest median of by instead, and
+# with clean != "", one that dropped no connection.
+function target_vs(text, wl, k, factor, low, peers, by, clean,    best, r, why) {
+	best = by == "" ? best_of(wl, k, low, peers, clean) : best_of(wl, by, "", peers, clean)
 	if (("minetd" in na) || ((wl, "minetd") in na_wl)) {
 		why = ("minetd" in na) ? na["minetd"] : na_wl[wl, "minetd"]
 		printf "| %s | n/a: %s | not measured |\n", text, why
 	} else if (best == "")
-		target(text, "no inetd measured", 0, 0)
+		target(text, none_measured(wl, peers), 0, 0)
 	else if (!has(wl, "minetd", k))
 		target(text, "–", 0, 0)
 	else {
@@ -223,7 +254,7 @@ function plotval(wl, srv, k, div) {
 
 function plot_files(    i, srv, f, r, file, line, n, upper, cnt, cum, keys, ukeys, j, t, wl, nwl, wls, k, any) {
 	f = out "/plot-have.gp"
-	nwl = split("tcp:rps udp:rps daytime:rps exec:rps idle:rss_kb startup:listen_ms", wls, " ")
+	nwl = split("tcp:rps udp:rps daytime:rps exec:rps idle:rss_kb startup:listen_ms inetd:rps", wls, " ")
 	for (j = 1; j <= nwl; j++) {
 		split(wls[j], t, ":")
 		any = 0
@@ -233,7 +264,7 @@ function plot_files(    i, srv, f, r, file, line, n, upper, cnt, cum, keys, ukey
 	}
 	close(f)
 	f = out "/plot-bars.dat"
-	print "# server tcp_rps(med min max) udp_pps(...) daytime_cps(...) rss_mib(...) ready_ms(...) listen_ms(...) exec_cps(...)" > f
+	print "# server tcp_rps(med min max) udp_pps(...) daytime_cps(...) rss_mib(...) ready_ms(...) listen_ms(...) exec_cps(...) inetd_cps(...)" > f
 	for (i = 1; i <= nservers; i++) {
 		srv = servers[i]
 		print srv, \
@@ -243,7 +274,8 @@ function plot_files(    i, srv, f, r, file, line, n, upper, cnt, cum, keys, ukey
 		      (has("idle", srv, "rss_kb") ? plotval("idle", srv, "rss_kb", 1024) : "NaN NaN NaN"), \
 		      (has("startup", srv, "ready_ms") ? plotval("startup", srv, "ready_ms", 1) : "NaN NaN NaN"), \
 		      (has("startup", srv, "listen_ms") ? plotval("startup", srv, "listen_ms", 1) : "NaN NaN NaN"), \
-		      (has("exec", srv, "rps") ? plotval("exec", srv, "rps", 1) : "NaN NaN NaN") > f
+		      (has("exec", srv, "rps") ? plotval("exec", srv, "rps", 1) : "NaN NaN NaN"), \
+		      (has("inetd", srv, "rps") ? plotval("inetd", srv, "rps", 1) : "NaN NaN NaN") > f
 	}
 	close(f)
 	# TCP echo latency CDF per server, all runs merged.
@@ -313,8 +345,39 @@ function oneshot_table(wl, title, p90,    i, srv, best, cheap) {
 		       best, cheap, fmt(median(wl, cheap, "cpu_us"), p90 ? 0 : 2)
 }
 
+# The inetd workload (issue 20): the servers of meta inetd_servers, each
+# against openbsd-inetd.
+function inetd_table(wl, title,    i, srv, base) {
+	base = "openbsd-inetd"
+	header(title,
+	       "| server | connections/s | × " base " | p50 µs | p90 µs | p99 µs | errors | server CPU % | " \
+	       "CPU µs/connection | × " base " | load generator CPU µs/connection |",
+	       "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+	for (i = 1; i <= nservers; i++) {
+		srv = servers[i]
+		if (!listed(meta["inetd_servers"], srv) || !row_start(wl, srv, 11))
+			continue
+		printf " %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
+		       spread(wl, srv, "rps", 0) runs_note(wl, srv), ratio_to(wl, srv, "rps", base),
+		       spread(wl, srv, "p50_us", 0), spread(wl, srv, "p90_us", 0), spread(wl, srv, "p99_us", 0),
+		       total(wl, srv, "errors"), spread(wl, srv, "cpu_pct", 0), spread(wl, srv, "cpu_us", 0),
+		       ratio_to(wl, srv, "cpu_us", base), spread(wl, srv, "client_us", 0)
+	}
+}
+
+# "server: its processes; ..." for each server whose cgroup was looked at.
+function cgroups_seen(    i, srv, list) {
+	list = ""
+	for (i = 1; i <= nservers; i++) {
+		srv = servers[i]
+		if (("cgroup_procs_" srv) in meta)
+			list = list (list == "" ? "" : "; ") srv ": " meta["cgroup_procs_" srv]
+	}
+	return list == "" ? "none looked at (no cgroups)" : list
+}
+
 END {
-	print "# minetd benchmark (issues 7, 13)"
+	print "# minetd benchmark (issues 7, 13, 19, 20)"
 	print ""
 	printf "%s · %s CPUs (%s) · Linux %s · %s\n", meta["date"], meta["nproc"], meta["cpu"],
 	       meta["kernel"], meta["minetd"] == "" ? "minetd: no version" : meta["minetd"]
@@ -373,6 +436,12 @@ END {
 		oneshot_table("exec", "exec over TCP: connect, send 64 bytes, shut down writing, read the echo to EOF, close; " \
 			      meta["exec_clients"] " concurrent clients; every server runs " meta["exec_program"] \
 			      " as " meta["exec_user"] " per connection", 1)
+	if (selected("exec") && best_of("exec", "rps", "", forkers) != "")
+		printf "Best server that forks per connection (the inetds and tcpserver): %s.\n",
+		       best_of("exec", "rps", "", forkers)
+	if (selected("inetd"))
+		inetd_table("inetd", "inetd.conf: the line `" meta["inetd_line"] "` read by each server " \
+			    "from an inetd.conf file; the client of exec, " meta["exec_clients"] " concurrent clients")
 
 	if (selected("idle")) {
 		header(meta["idle"] " idle TCP echo connections (each has echoed one byte)",
@@ -437,6 +506,24 @@ END {
 		target_vs_inetd("exec CPU per connection ≤ the inetd that needs least", "exec", "cpu_us", 1.0, 1)
 		target_vs_inetd("daytime connections/s ≥ 1.0× the best inetd", "daytime", "rps", 1.0, "")
 		target_vs_inetd("daytime CPU per connection ≤ the inetd that needs least", "daytime", "cpu_us", 1.0, 1)
+	}
+	# Issue 19: exec against old main and every server that forks; issue 20: inetd.conf.
+	if (selected("exec")) {
+		print "\n## Targets of issue 19 (minetd, programs through its privileged helper)\n"
+		print "| target | minetd | verdict |"
+		print "|---|---|---|"
+		target_vs("exec connections/s ≥ 0.9× old main (minetd.old, " meta["old_commit"] ", before the helper)",
+			  "exec", "rps", 0.9, "", "minetd.old")
+		target_vs("exec connections/s ≥ 1.2× the best of xinetd, openbsd-inetd, inetutils-inetd and tcpserver",
+			  "exec", "rps", 1.2, "", forkers)
+	}
+	if (selected("inetd")) {
+		print "\n## Targets of issue 20 (minetd, inetd.conf)\n"
+		print "| target | minetd | verdict |"
+		print "|---|---|---|"
+		target_vs("inetd.conf line: connections/s ≥ 1.2× openbsd-inetd", "inetd", "rps", 1.2, "", "openbsd-inetd")
+		target_vs("inetd.conf line: CPU per connection ≤ 1.0× openbsd-inetd (programs included)", "inetd",
+			  "cpu_us", 1.0, 1, "openbsd-inetd")
 	}
 
 	if (selected("daytime") || selected("daytime1")) {
@@ -505,6 +592,29 @@ END {
 	print "- READY: the time from fork+exec to the READY=1 datagram on a NOTIFY_SOCKET the " \
 	      "bench listens on; accepting: to the first accepted TCP connection on the echo port, " \
 	      "polled every 0.1 ms. xinetd and inetutils-inetd do not send READY=1."
+	if (selected("exec") || selected("inetd"))
+		print "- minetd starts programs through its privileged helper (minetd-helper), which minetd " \
+		      "forks when run by hand as root: the helper and every program it starts are in " \
+		      "minetd's cgroup and count as minetd's CPU. Processes in each cgroup once started: " \
+		      cgroups_seen() "."
+	if (selected("exec"))
+		print "- exec, issue 19: **minetd.old** is minetd of commit " meta["old_commit"] ", the last " \
+		      "before the privileged helper (it forks the programs itself), built from the same " \
+		      "repository with the same compiler and flags and given the same exec service; " \
+		      "**tcpserver** (ucspi-tcp) forks per connection like the inetds and runs `tcpserver " \
+		      meta["tcpserver_args"] "`: `-R -H -l 0` spare it the ident and DNS lookups the " \
+		      "inetds do not make, `-c 1000000` lifts its limit of 40 connections, `-b 128` is " \
+		      "openbsd-inetd's backlog; it gives the program the connection as stdin and stdout. " \
+		      "Both serve the exec workload only."
+	if (selected("inetd"))
+		print "- inetd, issue 20: minetd reads the line through its `inetd` key (`inetd = [ " \
+		      "\"FILE\" ];` beside its other services), openbsd-inetd from its config file, after " \
+		      "the lines of the other workloads. `." meta["inetd_max"] "` on the line lifts the " \
+		      "default of 256 invocations a minute, the same line for both: openbsd-inetd lets " \
+		      "N−1 through in each minute, minetd takes one from a bucket of N refilled over a " \
+		      "minute, and its reader also makes N the most programs at once, which minetd " \
+		      "allows up to 100000 (so not the `.1000000` of the exec workload's lines). Neither " \
+		      "limit is reached in a run."
 	print "\nPlots: throughput.png (bars: median, whiskers: min–max), tcp_latency_cdf.png, memory_startup.png."
 	print "Raw lines: data/results.txt; server logs: logs/."
 	plot_files()

@@ -9,10 +9,17 @@
 # loops, 1: on two CPUs a second one mostly takes CPU from the server).
 # Writes $OUT/report.md, $OUT/*.png, raw figures in $OUT/data/, server logs
 # in $OUT/logs/.
-# BENCH_WORKLOADS (default: all of tcp udp daytime daytime1 exec idle startup)
-# and BENCH_SERVERS (default: all) pick what runs, e.g. BENCH_WORKLOADS="exec
-# daytime" for a quick look at those two.  daytime1 is daytime with every
-# client from one source address (issue 21).
+# BENCH_WORKLOADS (default: all of tcp udp daytime daytime1 exec inetd idle
+# startup) and BENCH_SERVERS (default: all) pick what runs, e.g.
+# BENCH_WORKLOADS="exec daytime" for a quick look at those two.  daytime1 is
+# daytime with every client from one source address (issue 21).
+#
+# Issue 19: minetd.old is minetd before its privileged helper, built from
+# OLD_COMMIT of this repository (a temporary git worktree, the same compiler
+# and flags; the binary is kept in $OUT/old/), and tcpserver (ucspi-tcp) forks
+# per connection like the inetds; both serve the exec workload only.  Issue
+# 20: the inetd workload is one inetd.conf line, the same file for minetd
+# (its `inetd` key) and openbsd-inetd.
 #
 # As root every server runs in a network namespace of its own, bound to
 # 10.77.0.1 (a locally routed /16 on lo), and every client has its own source
@@ -38,8 +45,8 @@ THREADS=${BENCH_THREADS:-1}
 STARTS=${BENCH_STARTS:-7}
 WARMUP=0.5
 # minetd.percpu: the same minetd with one event loop per CPU (workers = 0).
-ALL_SERVERS="ref minetd minetd.percpu xinetd openbsd-inetd inetutils-inetd"
-ALL_WORKLOADS="tcp udp daytime daytime1 exec idle startup"
+ALL_SERVERS="ref minetd minetd.percpu minetd.old xinetd openbsd-inetd inetutils-inetd tcpserver"
+ALL_WORKLOADS="tcp udp daytime daytime1 exec inetd idle startup"
 SERVERS=${BENCH_SERVERS:-$ALL_SERVERS}
 WORKLOADS=${BENCH_WORKLOADS:-$ALL_WORKLOADS}
 # exec: what every server runs per connection, and as whom.
@@ -49,6 +56,15 @@ EXEC_USER=nobody
 EXEC_PROCESSES=256
 EXEC_CLIENTS=20
 INETD_PACKAGES="xinetd openbsd-inetd inetutils-inetd"
+# Issue 19: old main, the commit before the privileged helper; the servers
+# that take part in the exec workload only.
+OLD_COMMIT=a4f5c08
+EXEC_ONLY="minetd.old tcpserver"
+# Issue 20: the servers of the inetd workload, and the invocations a minute
+# of its line (.max), the same for both: without it, inetd.conf's default of
+# 256 would stop minetd within seconds.
+INETD_SERVERS="minetd openbsd-inetd"
+INETD_MAX=100000
 INETD_LIBS="libbsd0 libevent-2.1-7 libtirpc3 libwrap0 libselinux1"
 
 START_NS=$(date +%s%N)
@@ -61,6 +77,8 @@ NETNS=0
 ADDR=127.0.0.1
 LAUNCH=()
 declare -A NS ECHO_PORT DAYTIME_PORT EXEC_PORT CMD PID NA PIDFILE CGROUP NA_EXEC
+declare -A NA_INETD
+INETD_SERVICE="" INETD_PORT=""
 CREATED_NS=""
 CREATED_CGROUPS=""
 CGROUP_ROOT=""
@@ -158,6 +176,41 @@ unpack_package() {
 
 missing_libs() { ldd "$1" 2>/dev/null | grep -c 'not found'; }
 
+# Old main (issue 19): minetd of OLD_COMMIT, built in a temporary git worktree
+# with the compiler and flags of this build (CC, CFLAGS, LDFLAGS from make),
+# kept as $OUT/old/minetd while the commit and the flags stay the same.
+# Prints the binary's path, or why there is none.
+build_old_minetd() {
+	local dir=$OUT/old bin=$OUT/old/minetd src=$OUT/old/src stamp commit
+	local flags=(CC="${CC:-cc}")
+	[ -n "${CFLAGS+set}" ] && flags+=(CFLAGS="$CFLAGS")
+	[ -n "${LDFLAGS+set}" ] && flags+=(LDFLAGS="$LDFLAGS")
+	if ! commit=$(git -C "$TOP" rev-parse -q --verify "$OLD_COMMIT^{commit}" 2>"$RUNDIR/git.err"); then
+		echo "n/a: no commit $OLD_COMMIT to read from git in $TOP$(head -n1 "$RUNDIR/git.err" | sed 's/^./ (&/; s/.$/&)/')"
+		return 1
+	fi
+	stamp="$commit ${flags[*]}"
+	if [ -x "$bin" ] && [ "$(cat "$dir/stamp" 2>/dev/null)" = "$stamp" ]; then
+		echo "$bin"
+		return 0
+	fi
+	mkdir -p "$dir" && rm -f "$bin" "$dir/stamp"
+	git -C "$TOP" worktree remove --force "$src" >/dev/null 2>&1
+	rm -rf "$src"
+	if git -C "$TOP" worktree add --detach "$src" "$commit" >>"$LOGS/minetd.old-build.log" 2>&1 &&
+		env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -C "$src" "${flags[@]}" BUILD=build build/minetd \
+			>>"$LOGS/minetd.old-build.log" 2>&1 &&
+		cp "$src/build/minetd" "$bin"; then
+		echo "$stamp" >"$dir/stamp"
+	fi
+	git -C "$TOP" worktree remove --force "$src" >>"$LOGS/minetd.old-build.log" 2>&1 || rm -rf "$src"
+	if [ ! -x "$bin" ]; then
+		echo "n/a: the build of $OLD_COMMIT failed (see logs/minetd.old-build.log)"
+		return 1
+	fi
+	echo "$bin"
+}
+
 setup_namespace() {
 	local ns=$1
 	ip netns add "$ns" 2>/dev/null || return 1
@@ -197,6 +250,13 @@ cgroup_for() {
 	mkdir -p "$cg" && CREATED_CGROUPS="$cg $CREATED_CGROUPS" && CGROUP[$s]=$cg
 }
 
+# The names of the processes in a cgroup, e.g. "minetd, minetd-helper".
+cgroup_comms() {
+	local pid
+	while read -r pid; do cat "/proc/$pid/comm" 2>/dev/null; done <"$1/cgroup.procs" |
+		sort | uniq -c | awk '{ printf "%s%s%s", (NR > 1 ? ", " : ""), $2, ($1 > 1 ? " ×" $1 : "") }'
+}
+
 # CPU microseconds used so far by everything in a server's cgroup.
 cgroup_cpu_us() {
 	if [ $CGROUP_KIND = v2 ]; then
@@ -213,23 +273,50 @@ minetd_exec_service() {
 }
 
 # Until minetd has the exec handler, its exec row is n/a and the rest runs.
+# $1: the binary (default: MINETD).
 minetd_exec_check() {
-	local probe=$DATA/conf/exec-probe.conf out
+	local bin=${1:-$MINETD} probe=$DATA/conf/exec-probe.conf out
 	printf 'host = "%s";\nservices = (\n  %s\n);\n' "$ADDR" "$(minetd_exec_service "${EXEC_PORT[minetd]}")" >"$probe"
-	out=$("$MINETD" -t -c "$probe" 2>&1) && return 0
+	out=$("$bin" -t -c "$probe" 2>&1) && return 0
 	# The handler's own line says it best, else the first one.
 	out=$(printf '%s\n' "$out" | grep -m1 -i handler || printf '%s\n' "$out" | head -n1)
 	echo "no exec handler in this minetd (minetd -t: ${out#"$DATA/conf/"})"
 	return 1
 }
 
+# The inetd workload's line (issue 20): the same for minetd and openbsd-inetd,
+# on ADDR and INETD_SERVICE, with .INETD_MAX invocations a minute.
+inetd_line() {
+	printf '%s:%s\tstream\ttcp\tnowait.%s\t%s\t%s\t%s\n' "$ADDR" "$INETD_SERVICE" "$INETD_MAX" \
+		"$EXEC_USER" "$EXEC_PROGRAM" "${EXEC_PROGRAM##*/}"
+}
+
+# Until minetd reads inetd.conf (its `inetd` key), its inetd row is n/a, and
+# so is it when minetd -t warns that the line is not served.
+minetd_inetd_check() {
+	local probe=$DATA/conf/key-probe.conf out
+	printf 'host = "%s";\nservices = ();\ninetd = [ "%s" ];\n' "$ADDR" "$DATA/conf/inetd-line.conf" >"$probe"
+	if out=$("$MINETD" -t -c "$probe" 2>&1) && ! printf '%s\n' "$out" | grep -qi warning; then
+		return 0
+	fi
+	out=$(printf '%s\n' "$out" | grep -m1 -i "unknown key\|warning\|error" || printf '%s\n' "$out" | head -n1)
+	case $out in
+	*"unknown key 'inetd'"*) echo "no inetd key in this minetd (minetd -t: ${out#"$DATA/conf/"})" ;;
+	*) echo "minetd -t: ${out#"$DATA/conf/"}" ;;
+	esac
+	return 1
+}
+
 write_minetd_conf() {
-	local s=$1 workers=$2 exec=""
+	local s=$1 workers=$2 exec="" inetd=""
 	want exec && [ -z "${NA_EXEC[$s]:-}" ] && exec=",
   $(minetd_exec_service "${EXEC_PORT[$s]}")"
+	want inetd && [ "$s" = minetd ] && [ -z "${NA_INETD[$s]:-}" ] &&
+		inetd="inetd = [ \"$DATA/conf/inetd-line.conf\" ]; # the inetd workload (issue 20)"
 	cat >"$DATA/conf/$s.conf" <<-EOF
 		# $s under benchmark (issues 7, 13): default limits and protections.
 		$workers
+		$inetd
 		host = "$ADDR";
 		services = (
 		  { name = "echo"; handler = "echo"; port = ${ECHO_PORT[$s]}; protocol = "both"; },
@@ -245,8 +332,22 @@ write_configs() {
 		NA_EXEC[minetd]=$reason
 		NA_EXEC[minetd.percpu]=$reason
 	fi
+	inetd_line >"$conf/inetd-line.conf"
+	if want inetd && [ -x "$MINETD" ] && ! reason=$(minetd_inetd_check); then
+		NA_INETD[minetd]=$reason
+	fi
 	write_minetd_conf minetd ""
 	write_minetd_conf minetd.percpu "workers = 0; # one event loop per CPU"
+	if [ -n "${CMD[minetd.old]:-}" ] && ! reason=$(minetd_exec_check "${CMD[minetd.old]%% *}"); then
+		NA[minetd.old]=$reason
+	fi
+	cat >"$conf/minetd.old.conf" <<-EOF
+		# minetd.old (issue 19): minetd of $OLD_COMMIT, before its privileged helper; exec only.
+		host = "$ADDR";
+		services = (
+		  $(minetd_exec_service "${EXEC_PORT[minetd.old]}")
+		);
+	EOF
 	# nowait.N and -R: lift the fork-rate limits, or they stop serving mid-run.
 	cat >"$conf/inetd.conf" <<-EOF
 		$ADDR:
@@ -256,6 +357,11 @@ write_configs() {
 		daytime	dgram	udp	wait	root	internal
 		${EXEC_PORT[openbsd-inetd]}	stream	tcp	nowait.1000000	$EXEC_USER	$EXEC_PROGRAM	${EXEC_PROGRAM##*/}
 	EOF
+	# openbsd-inetd's own file: the above and, for the inetd workload, its line.
+	{
+		cat "$conf/inetd.conf"
+		want inetd && cat "$conf/inetd-line.conf"
+	} >"$conf/openbsd-inetd.conf"
 	# cps, instances, per_source: no limit to throttle the run; NOLIBWRAP for
 	# the program (the others consult no hosts.allow either).
 	{
@@ -289,7 +395,7 @@ check_selection() {
 }
 
 setup() {
-	local s cc=${CC:-cc} pkgdir=$OUT/pkgs run_as=""
+	local s cc=${CC:-cc} pkgdir=$OUT/pkgs run_as="" old
 	check_selection
 	mkdir -p "$OUT" "$DATA" "$LOGS"
 	rm -f "$DATA"/*.txt "$DATA"/*.dat "$OUT"/*.png "$OUT/report.md"
@@ -321,6 +427,24 @@ setup() {
 	ECHO_PORT[ref]=15100 DAYTIME_PORT[ref]=15113 EXEC_PORT[ref]=15170
 	ECHO_PORT[minetd]=15000 DAYTIME_PORT[minetd]=15013 EXEC_PORT[minetd]=15070
 	ECHO_PORT[minetd.percpu]=15200 DAYTIME_PORT[minetd.percpu]=15213 EXEC_PORT[minetd.percpu]=15270
+	# Exec only: start_server waits for the exec port.
+	ECHO_PORT[minetd.old]=15370 EXEC_PORT[minetd.old]=15370
+	ECHO_PORT[tcpserver]=${EXEC_PORT[tcpserver]}
+	# The inetd workload: inetd.conf's own name for port 9 in the namespaces.
+	INETD_SERVICE=discard INETD_PORT=9
+	getent services discard/tcp >/dev/null || INETD_SERVICE=9
+	[ $NETNS = 0 ] && INETD_SERVICE=15009 INETD_PORT=15009
+	for s in $EXEC_ONLY; do
+		want exec || NA[$s]="serves the exec workload only, which is not selected"
+	done
+	if want exec && selected_server minetd.old; then
+		log "old main: minetd of $OLD_COMMIT"
+		if old=$(build_old_minetd); then
+			CMD[minetd.old]="$old -c $DATA/conf/minetd.old.conf -l stderr"
+		else
+			NA[minetd.old]=${old#n/a: }
+		fi
+	fi
 	write_configs
 	if cgroup_setup; then
 		log "server CPU time from cgroup $CGROUP_KIND ($CGROUP_ROOT)"
@@ -333,9 +457,12 @@ setup() {
 	CMD[minetd]="$MINETD -c $DATA/conf/minetd.conf -l stderr"
 	CMD[minetd.percpu]="$MINETD -c $DATA/conf/minetd.percpu.conf -l stderr"
 	CMD[xinetd]="$pkgdir/xinetd/usr/sbin/xinetd -dontfork -f $DATA/conf/xinetd.conf -pidfile $RUNDIR/xinetd.pid"
-	CMD[openbsd-inetd]="$pkgdir/openbsd-inetd/usr/sbin/inetd -i -R 100000000 $DATA/conf/inetd.conf"
+	CMD[openbsd-inetd]="$pkgdir/openbsd-inetd/usr/sbin/inetd -i -R 100000000 $DATA/conf/openbsd-inetd.conf"
 	CMD[inetutils-inetd]="$pkgdir/inetutils-inetd/usr/sbin/inetutils-inetd -R 100000000 --pidfile=$RUNDIR/inetutils-inetd.pid $DATA/conf/inetd.conf"
 	PIDFILE[inetutils-inetd]=$RUNDIR/inetutils-inetd.pid
+	# tcpserver as the inetds run programs: no DNS (-H, -l 0) and no ident
+	# lookup (-R) per connection, no connection limit, openbsd-inetd's backlog.
+	CMD[tcpserver]="$pkgdir/ucspi-tcp/usr/bin/tcpserver -c 1000000 -b 128 -R -H -l 0 -u $(id -u $EXEC_USER) -g $(id -g $EXEC_USER) $ADDR ${EXEC_PORT[tcpserver]} $EXEC_PROGRAM"
 
 	[ -x "$MINETD" ] || NA[minetd]="no binary at $MINETD"
 	[ -x "$MINETD" ] || NA[minetd.percpu]="no binary at $MINETD"
@@ -368,6 +495,16 @@ setup() {
 			[ "$(missing_libs "$bin")" = 0 ] || NA[$s]="shared libraries missing: $(ldd "$bin" | grep 'not found' | awk '{print $1}' | tr '\n' ' ')"
 		done
 	fi
+	if [ $NETNS = 0 ]; then
+		NA[tcpserver]="needs root: a network namespace, and the program run as $EXEC_USER"
+	elif [ -z "${NA[tcpserver]:-}" ]; then
+		log "unpacking ucspi-tcp"
+		if ! unpack_package ucspi-tcp; then
+			NA[tcpserver]="package ucspi-tcp could not be downloaded (see logs/apt.log)"
+		elif [ "$(missing_libs "${CMD[tcpserver]%% *}")" != 0 ]; then
+			NA[tcpserver]="shared libraries missing (ldd ${CMD[tcpserver]%% *})"
+		fi
+	fi
 	for s in $SERVERS; do
 		if [ -n "${NA[$s]:-}" ]; then
 			log "$s: n/a: ${NA[$s]}"
@@ -381,6 +518,9 @@ setup() {
 	cgroup_for client
 	for s in ${!NA_EXEC[*]}; do
 		want exec && log "$s: exec n/a: ${NA_EXEC[$s]}"
+	done
+	for s in ${!NA_INETD[*]}; do
+		want inetd && log "$s: inetd n/a: ${NA_INETD[$s]}"
 	done
 	{
 		echo "meta date $(date -u '+%Y-%m-%d %H:%M UTC')"
@@ -401,10 +541,26 @@ setup() {
 		echo "meta exec_user $EXEC_USER"
 		echo "meta exec_processes $EXEC_PROCESSES"
 		echo "meta exec_clients $EXEC_CLIENTS"
+		echo "meta old_commit $OLD_COMMIT"
+		echo "meta exec_only $EXEC_ONLY"
+		echo "meta tcpserver_args ${CMD[tcpserver]#* }"
+		echo "meta inetd_servers $INETD_SERVERS"
+		echo "meta inetd_max $INETD_MAX"
+		echo "meta inetd_line $(inetd_line | tr '\t' ' ')"
 	} >>"$RESULTS"
 }
 
 available() { [ -z "${NA[$1]:-}" ]; }
+
+selected_server() { case " $SERVERS " in *" $1 "*) return 0 ;; esac; return 1; }
+
+# Whether server $1 takes part in workload $2: the exec-only servers in exec,
+# only INETD_SERVERS in inetd.
+serves() {
+	case " $EXEC_ONLY " in *" $1 "*) [ "$2" = exec ]; return ;; esac
+	case $2 in inetd) case " $INETD_SERVERS " in *" $1 "*) return 0 ;; esac; return 1 ;; esac
+	return 0
+}
 
 want() { case " $WORKLOADS " in *" $1 "*) return 0 ;; esac; return 1; }
 
@@ -493,6 +649,7 @@ start_server() {
 # Start-up: exec to READY=1 on our notify socket, and to accepting TCP.
 measure_startup() {
 	local s=$1 run=$2 line
+	serves "$s" startup || return 0
 	# shellcheck disable=SC2086
 	line=$(loadgen "${NS[$s]}" 20 startup -a "$ADDR" -p "${ECHO_PORT[$s]}" \
 		-n "$RUNDIR/notify.sock" -L "$LOGS/$s.log" -T 10000 -- ${CMD[$s]})
@@ -504,6 +661,7 @@ measure_startup() {
 measure_load() {
 	local wl=$1 s=$2 run=$3 port line t0 t1 c0 c1 l0 l1 cpu
 	shift 3
+	serves "$s" "$wl" || return 0
 	if ! server_alive "$s"; then
 		NA[$s]="exited during the run (see logs/$s.log)"
 		log "$s: ${NA[$s]}"
@@ -512,6 +670,7 @@ measure_load() {
 	port=${ECHO_PORT[$s]}
 	[[ $wl == daytime* ]] && port=${DAYTIME_PORT[$s]}
 	[ "$wl" = exec ] && port=${EXEC_PORT[$s]}
+	[ "$wl" = inetd ] && port=$INETD_PORT
 	c0=$(cpu_us "$s")
 	l0=$(client_cpu_us)
 	t0=$(date +%s%N)
@@ -585,6 +744,12 @@ main() {
 	for s in $SERVERS; do
 		available "$s" && start_server "$s"
 	done
+	# What each cgroup holds once started: minetd forks its helper (which
+	# starts the programs), so the helper's CPU is minetd's.
+	for s in $SERVERS; do
+		available "$s" && [ -n "${CGROUP[$s]:-}" ] &&
+			echo "meta cgroup_procs_$s $(cgroup_comms "${CGROUP[$s]}")" >>"$RESULTS"
+	done
 	for run in $(seq "$RUNS"); do
 		want tcp && for s in $(rotated "$run"); do
 			measure_load tcp "$s" "$run" tcp-echo -c 50 -s 64 -S -H "$DATA/hist-tcp-$s-$run.txt"
@@ -604,6 +769,11 @@ main() {
 			[ -n "${NA_EXEC[$s]:-}" ] && continue
 			measure_load exec "$s" "$run" request -c "$EXEC_CLIENTS" -s 64 -S
 		done
+		# The same client as exec, to the line of inetd.conf (issue 20).
+		want inetd && for s in $(rotated "$run"); do
+			[ -n "${NA_INETD[$s]:-}" ] && continue
+			measure_load inetd "$s" "$run" request -c "$EXEC_CLIENTS" -s 64 -S
+		done
 		want idle && for s in $(rotated "$run"); do
 			case $s in
 			ref | minetd) measure_idle "$s" "$run" ;;
@@ -613,6 +783,7 @@ main() {
 	for s in $ALL_SERVERS; do
 		available "$s" || echo "na $s ${NA[$s]}" >>"$RESULTS"
 		[ -n "${NA_EXEC[$s]:-}" ] && echo "na_workload exec $s ${NA_EXEC[$s]}" >>"$RESULTS"
+		[ -n "${NA_INETD[$s]:-}" ] && echo "na_workload inetd $s ${NA_INETD[$s]}" >>"$RESULTS"
 	done
 	echo "meta elapsed_s $(( ($(date +%s%N) - START_NS) / 1000000000 ))" >>"$RESULTS"
 

@@ -13,13 +13,13 @@ PKGS="libsystemd libconfig"
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
 # As the Makefile's MINETD_CPPFLAGS; the default quotes file is the shipped one.
 CPPFLAGS="-D_GNU_SOURCE -DMINETD_VERSION=\"fuzz\" -DMINETD_CONFIG_PATH=\"$TOP/config/minetd.conf\"
-	-DMINETD_QUOTES_PATH=\"$TOP/config/quotes\""
+	-DMINETD_QUOTES_PATH=\"$TOP/config/quotes\" -DMINETD_HELPER_PATH=\"$TOP/$BUILD/minetd-helper\""
 CFLAGS="-O1 -g -Wall -Wextra $SAN $(pkg-config --cflags $PKGS)"
 LIBS="$(pkg-config --libs $PKGS)"
 
 command -v "$CC" >/dev/null || { echo "build.sh: no $CC (apt-get install clang libclang-rt-14-dev)" >&2; exit 1; }
 harnesses=("$@")
-[ ${#harnesses[@]} -gt 0 ] || harnesses=(fuzz_config fuzz_proto fuzz_handlers fuzz_acl)
+[ ${#harnesses[@]} -gt 0 ] || harnesses=(fuzz_config fuzz_inetd fuzz_proto fuzz_handlers fuzz_acl fuzz_fdstore)
 mkdir -p "$OUT/obj" "$OUT/bin"
 
 # Rebuilds an object when its source or any daemon header is newer; two at a time, as the
@@ -27,7 +27,7 @@ mkdir -p "$OUT/obj" "$OUT/bin"
 newest_header=$(ls -t daemon/*.h | head -1)
 objects=() pids=()
 for src in daemon/*.c; do
-	[ "$src" = daemon/main.c ] && continue
+	case $src in daemon/main.c | daemon/helper_main.c) continue ;; esac
 	obj=$OUT/obj/$(basename "${src%.c}").o
 	objects+=("$obj")
 	if [ ! -e "$obj" ] || [ "$src" -nt "$obj" ] || [ "$newest_header" -nt "$obj" ] || [ "$0" -nt "$obj" ]; then
@@ -46,11 +46,13 @@ for h in "${harnesses[@]}"; do
 	src=tests/fuzz/$h.c
 	[ -f "$src" ] || { echo "build.sh: no harness $src" >&2; exit 1; }
 	stale=0
-	[ -e "$bin" ] && [ ! "$src" -nt "$bin" ] && [ ! tests/fuzz/fuzz_data.h -nt "$bin" ] || stale=1
+	[ -e "$bin" ] && [ ! "$src" -nt "$bin" ] && [ ! tests/fuzz/fuzz_data.h -nt "$bin" ] &&
+		[ ! tests/fuzz/fuzz_files.h -nt "$bin" ] || stale=1
 	for obj in "${objects[@]}"; do [ "$obj" -nt "$bin" ] && stale=1; done
-	# fuzz_config answers name lookups itself: no DNS from a fuzzer (see there).
+	# The harnesses that load configs answer name lookups themselves: no DNS from a fuzzer
+	# (fuzz_files.h).
 	wrap=""
-	[ "$h" = fuzz_config ] && wrap=-Wl,--wrap=getaddrinfo
+	case $h in fuzz_config | fuzz_inetd) wrap=-Wl,--wrap=getaddrinfo ;; esac
 	if [ $stale = 1 ]; then
 		# shellcheck disable=SC2086
 		$CC $CPPFLAGS $CFLAGS -Idaemon -fsanitize=fuzzer -o "$bin" "$src" "${objects[@]}" $LIBS $wrap

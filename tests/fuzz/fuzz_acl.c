@@ -6,7 +6,6 @@
 #include <arpa/inet.h>
 
 #include "acl.h"
-#include "config.h"
 #include "fuzz_data.h"
 #include "limits.h"
 
@@ -145,15 +144,19 @@ static uint64_t step_time(struct fuzz_data *d, uint64_t now)
 	return now + fd_uint(d, step % 6);
 }
 
-/* bucket_take against the model: a take succeeds exactly when the tokens are there. */
+/* A source bucket against the model, through udp_budgets_take with one slot and a global
+ * bucket that cannot run dry: a take succeeds exactly when the tokens are there. */
 static void fuzz_bucket(struct fuzz_data *d)
 {
 	/* The ranges config.c accepts for udp.*_rate and *_burst; costs are UDP replies. */
 	uint64_t rate = fd_range(d, 1, 1000000000), burst = fd_range(d, 65536 + 64, 1000000000);
 	uint64_t now = fd_range(d, 1, UINT64_MAX / 2);
-	struct bucket b = { 0 };
+	const struct udp_rates rates = { rate, burst, 1000000000, 1000000000000000ULL };
+	const struct in6_addr a = { 0 };
 	struct model_bucket m = { 0 };
+	struct udp_budgets b;
 
+	CHECK(udp_budgets_init(&b, 1) == 0, "udp_budgets_init(1)");
 	while (d->left > 0) {
 		uint64_t cost = fd_range(d, 0, 65507 + 64);
 		now = step_time(d, now);
@@ -161,13 +164,14 @@ static void fuzz_bucket(struct fuzz_data *d)
 		bool want = m.tokens >= (unsigned __int128)cost * 1000;
 		if (want)
 			m.tokens -= (unsigned __int128)cost * 1000;
-		bool got = bucket_take(&b, rate, burst, cost, now);
-		CHECK(got == want, "bucket_take(rate %llu, burst %llu, cost %llu, now %llu) = %d",
+		bool got = udp_budgets_take(&b, &a, cost, &rates, now) == NULL;
+		CHECK(got == want, "take(rate %llu, burst %llu, cost %llu, now %llu) = %d",
 		      (unsigned long long)rate, (unsigned long long)burst, (unsigned long long)cost,
 		      (unsigned long long)now, got);
-		CHECK(b.tokens_milli == m.tokens, "tokens %llu, model %llu",
-		      (unsigned long long)b.tokens_milli, (unsigned long long)m.tokens);
+		CHECK(b.sources[0].tokens_milli == m.tokens, "tokens %llu, model %llu",
+		      (unsigned long long)b.sources[0].tokens_milli, (unsigned long long)m.tokens);
 	}
+	udp_budgets_free(&b);
 }
 
 /* Another address of a's source (IPv6: its /64), never a itself; a for IPv4. */
@@ -197,7 +201,7 @@ static void fuzz_budgets(struct fuzz_data *d)
 {
 	enum { POOL = 16 };
 	size_t size = (size_t)1 << fd_range(d, 0, 8);
-	struct udp_policy p = {
+	struct udp_rates p = {
 		.source_rate = fd_range(d, 1, 1000000000), .source_burst = fd_range(d, 65600, 1000000000),
 		.global_rate = fd_range(d, 1, 1000000000), .global_burst = fd_range(d, 65600, 1000000000),
 	};
@@ -284,7 +288,7 @@ static void fuzz_conn_counts(struct fuzz_data *d)
 			}
 			break;
 		}
-		CHECK(conn_counts_get(&c, &a) == model[((unsigned)a.s6_addr[14] << 8 | a.s6_addr[15])],
+		CHECK(conn_counts_of(&c, &a) == model[((unsigned)a.s6_addr[14] << 8 | a.s6_addr[15])],
 		      "count of %u", i);
 	}
 	size_t live = 0;
@@ -293,7 +297,7 @@ static void fuzz_conn_counts(struct fuzz_data *d)
 		a.s6_addr[10] = a.s6_addr[11] = 0xff;
 		a.s6_addr[14] = (uint8_t)(i >> 8);
 		a.s6_addr[15] = (uint8_t)i;
-		CHECK(conn_counts_get(&c, &a) == model[i], "final count of %u", i);
+		CHECK(conn_counts_of(&c, &a) == model[i], "final count of %u", i);
 		live += model[i] > 0;
 	}
 	CHECK(c.n == live, "%zu entries for %zu addresses with connections", c.n, live);
@@ -366,7 +370,7 @@ static void fuzz_registry(struct fuzz_data *d)
 		CHECK(IN6_IS_ADDR_V4MAPPED(&n) || !client_registry_verified(&r, &n, now),
 		      "a neighbour of source %u verified by its handshake", i);
 		source_key(&a, &key);
-		CHECK(conn_counts_get(&r.per_source, &key) == counts[i], "count of %u", i);
+		CHECK(conn_counts_of(&r.per_source, &key) == counts[i], "count of %u", i);
 	}
 	while (total > 0)       /* everyone leaves: nothing may stay behind */
 		for (unsigned i = 0; i < POOL; i++)

@@ -1,4 +1,4 @@
-/* The config loader and validator (daemon/config.c, libconfig underneath) with arbitrary
+/* The config loader and validator (daemon/config.c and keys.c, libconfig underneath) with arbitrary
  * file contents. The input is written to a file in a private directory ($TMPDIR, else
  * /dev/shm), which also holds a quotes file, a file to @include and a directory etc/passwd,
  * and loaded with config_load. A config that loads must hold only what the daemon can serve
@@ -13,87 +13,31 @@
 #include <unistd.h>
 
 #include "config.h"
-#include "exec.h"
+#include "exec_options.h"
 #include "keys.h"
 #include "fuzz_data.h"
+#include "fuzz_files.h"
 #include "handlers.h"
 #include "proto.h"
 #include "../no_dns.h"
 
-static char dir[256], path[300];
-
-/* No DNS from a fuzzer: names other than localhost fail at once, as when offline
- * (linked with -Wl,--wrap=getaddrinfo, see build.sh). */
-int __real_getaddrinfo(const char *node, const char *service, const struct addrinfo *hints, struct addrinfo **res);
-int __wrap_getaddrinfo(const char *node, const char *service, const struct addrinfo *hints, struct addrinfo **res)
-{
-	struct addrinfo h = { 0 };
-
-	if (hints)
-		h = *hints;
-	if (node && strcmp(node, "localhost") != 0)
-		h.ai_flags |= AI_NUMERICHOST;
-	return __real_getaddrinfo(node, service, &h, res);
-}
-
-static void write_file(const char *name, const void *data, size_t len)
-{
-	char p[320];
-	FILE *f;
-
-	snprintf(p, sizeof(p), "%s/%s", dir, name);
-	f = fopen(p, "we");
-	if (!f || fwrite(data, 1, len, f) != len || fclose(f) != 0) {
-		perror(p);
-		abort();
-	}
-}
-
-static void remove_dir(void)
-{
-	DIR *dp = opendir(dir);
-	struct dirent *e;
-	char p[600];
-
-	while (dp && (e = readdir(dp)))
-		if (e->d_name[0] != '.') {
-			snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
-			unlink(p);
-		}
-	if (dp)
-		closedir(dp);
-	snprintf(p, sizeof(p), "%s/etc/passwd", dir);
-	rmdir(p);
-	snprintf(p, sizeof(p), "%s/etc", dir);
-	rmdir(p);
-	rmdir(dir);
-}
+static char path[300];
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	static const char quotes[] = "The first quote.\n%\nThe second,\non two lines.\n%\n";
 	static const char include[] = "services = ( { name = \"inc\"; handler = \"echo\"; port = 7; } );\n";
-	/* A crash ends the process without atexit(): run.sh gives a TMPDIR it removes. */
-	const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
 
 	(void)argc;
 	(void)argv;
-	snprintf(dir, sizeof(dir), "%s/fuzz_config.XXXXXX", tmp);
-	if (!mkdtemp(dir)) {
-		perror(dir);
-		abort();
-	}
-	atexit(remove_dir);
-	snprintf(path, sizeof(path), "%s/minetd.conf", dir);
-	write_file("quotes.txt", quotes, sizeof(quotes) - 1);
-	write_file("include.conf", include, sizeof(include) - 1);
+	fuzz_dir_make("fuzz_config");
+	snprintf(path, sizeof(path), "%s/minetd.conf", fuzz_dir);
+	fuzz_write("quotes.txt", quotes, sizeof(quotes) - 1);
+	fuzz_write("include.conf", include, sizeof(include) - 1);
 	/* A directory where libconfig 1.5 looks for @include "/etc/passwd": the include
 	 * directory, then the name as written, absolute or not. */
-	char sub[320];
-	snprintf(sub, sizeof(sub), "%s/etc", dir);
-	mkdir(sub, 0700);
-	snprintf(sub, sizeof(sub), "%s/etc/passwd", dir);
-	mkdir(sub, 0700);
+	fuzz_write("etc", NULL, 0);
+	fuzz_write("etc/passwd", NULL, 0);
 	return 0;
 }
 
@@ -131,7 +75,7 @@ static void check_exec(const struct service *s)
 	CHECK(o->command.n >= 1 && o->command.items[0][0] == '/', "'%s' command", s->name);
 	CHECK(o->command.items[o->command.n] == NULL, "'%s' argv without its NULL", s->name);
 	CHECK(o->processes >= 1 && o->processes <= 100000, "'%s' processes %u", s->name, o->processes);
-	CHECK(o->timeout >= 1 && o->timeout <= 86400, "'%s' timeout %u", s->name, o->timeout);
+	CHECK(o->timeout <= 86400 * 365, "'%s' timeout %u", s->name, o->timeout);     /* 0: none */
 	CHECK(o->switch_user == (geteuid() == 0) && (!o->switch_user || o->user), "'%s' user", s->name);
 	CHECK(o->running && *o->running == 0, "'%s' programs counted before any ran", s->name);
 }
@@ -203,10 +147,10 @@ static void check_config(const struct config *c)
 	CHECK(c->host.text, "host");
 	CHECK(c->workers <= 256, "workers %u", c->workers);
 	CHECK(c->limits.connections >= 1 && c->limits.connections_per_source >= 1, "connection limits");
-	CHECK(c->udp.source_burst >= 65536 + 64 && c->udp.global_burst >= 65536 + 64,
-	      "bursts below the largest datagram: %llu %llu", (unsigned long long)c->udp.source_burst,
-	      (unsigned long long)c->udp.global_burst);
-	CHECK(c->udp.source_rate >= 1 && c->udp.global_rate >= 1, "rates");
+	CHECK(c->udp.rates.source_burst >= 65536 + 64 && c->udp.rates.global_burst >= 65536 + 64,
+	      "bursts below the largest datagram: %llu %llu", (unsigned long long)c->udp.rates.source_burst,
+	      (unsigned long long)c->udp.rates.global_burst);
+	CHECK(c->udp.rates.source_rate >= 1 && c->udp.rates.global_rate >= 1, "rates");
 	for (size_t i = 0; i < c->udp.loop_ports.n; i++)
 		CHECK(c->udp.loop_ports.items[i] >= 1 && c->udp.loop_ports.items[i] <= 65535, "loop port");
 	for (size_t i = 0; i < c->n_services; i++) {
@@ -222,7 +166,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct config_errors errors = { 0 };
 	struct config *c = (struct config *)1;
 
-	write_file("minetd.conf", data, size);
+	fuzz_write("minetd.conf", data, size);
 	int r = config_load(path, &c, &errors);
 	if (r == 0) {
 		CHECK(c != NULL, "config_load returned 0 and no config");
@@ -239,9 +183,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (!sockets)
 			abort();
 		for (size_t i = 0; i < n_file; i++)
-			sockets[i] = (struct named_socket){ c->services[i].name, PROTO_UDP };
+			sockets[i] = (struct named_socket){ .name = c->services[i].name, .protocol = PROTO_UDP };
 		for (size_t i = 0; i < n_handlers; i++)
-			sockets[n++] = (struct named_socket){ handler_names[i], PROTO_TCP };
+			sockets[n++] = (struct named_socket){ .name = handler_names[i], .protocol = PROTO_TCP };
 		struct config_errors e = { 0 };
 		CHECK(config_add_sockets(c, sockets, n, &e) == 0, "config_add_sockets");
 		for (size_t i = 0; i < n_handlers; i++) {

@@ -11,7 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "exec.h"
+#include "exec_options.h"
 #include "fuzz_data.h"
 #include "handlers.h"
 #include "proto.h"
@@ -122,7 +122,7 @@ static void fuzz_exec_options(struct fuzz_data *d)
 	static const char *const groups[] = { NULL, "nogroup", "root", "no-such-group.minetd" };
 	const struct handler *h = handler_find("exec");
 	struct config_errors errors = { 0 };
-	struct config_place at = { "fuzz.conf", 7, "fuzz.conf", &errors };
+	struct config_place at = { .file = "fuzz.conf", .line = 7, .config_path = "fuzz.conf", .errors = &errors };
 	struct exec_options o = { .command.n = fd_range(d, 0, 3), .processes = 1, .timeout = 1 };
 
 	if (!(o.command.items = calloc(o.command.n + 1, sizeof(char *))))

@@ -2,8 +2,10 @@
 # Builds the libFuzzer harnesses and runs each for SECONDS (default 60):
 #   tests/fuzz/run.sh [SECONDS] [HARNESS...]
 # Each starts from its seed corpus (tests/fuzz/corpus/HARNESS, kept in git, with the inputs
-# that once crashed it as regression-* entries) and replays open crash reproducers
-# (tests/fuzz/crashes/HARNESS, when there are any); what it finds new is written to
+# that once crashed it as regression-* entries; fuzz_config also from the bad configs of
+# tests/data/bad, fuzz_inetd from the inetd files of tests/data/inetd, read where they are)
+# and replays open crash reproducers (tests/fuzz/crashes/HARNESS, when there are any); what
+# it finds new is written to
 # $BUILD/fuzz/corpus-out/HARNESS, never into the tree. Prints one line per harness,
 # "PASS: HARNESS: N executions in S s ..." or "FAIL: HARNESS: what crashed (artifact, log)",
 # and exits 1 when any crashed, leaked, hung or broke an invariant. Harnesses run side by
@@ -16,7 +18,7 @@ cd "$TOP"
 SECONDS_EACH=${1:-60}
 shift $(($# > 0 ? 1 : 0))
 harnesses=("$@")
-[ ${#harnesses[@]} -gt 0 ] || harnesses=(fuzz_config fuzz_proto fuzz_handlers fuzz_acl)
+[ ${#harnesses[@]} -gt 0 ] || harnesses=(fuzz_config fuzz_inetd fuzz_proto fuzz_handlers fuzz_acl fuzz_fdstore)
 OUT=$TOP/$BUILD/fuzz
 mkdir -p "$OUT/logs" "$OUT/artifacts"
 
@@ -41,7 +43,8 @@ run_one() {     # run_one HARNESS: runs it, leaves its log in $OUT/logs/HARNESS.
 	mkdir -p "$OUT/corpus-out/$h"
 	rm -f "$OUT/artifacts/$h-"*
 	[ -f "tests/fuzz/$h.dict" ] && extra+=("-dict=tests/fuzz/$h.dict")
-	[ "$h" = fuzz_config ] && extra+=("-dict=tests/fuzz/config.dict")
+	[ "$h" = fuzz_config ] && extra+=("-dict=tests/fuzz/config.dict" tests/data/bad)
+	[ "$h" = fuzz_inetd ] && extra+=(tests/data/inetd)
 	[ -d "tests/fuzz/crashes/$h" ] && extra+=("tests/fuzz/crashes/$h")
 	# stdin is /dev/null: a config may @include "/dev/stdin".
 	timeout -k 10 $((SECONDS_EACH + 120)) "$OUT/bin/$h" \

@@ -1,12 +1,15 @@
-"""Runs the real minetd on loopback for the integration tests.
+"""Runs the real minetd on loopback for the integration tests, and what several of the
+test files share.
 
-Each test is a function decorated with @test; run() calls them in order and prints
+Each test is a function decorated with @test (@exec_test for one that runs programs); run()
+calls them in order (TEST=substring: only those whose name holds it) and prints
 "PASS: name" or "FAIL: name: why" for each. Every daemon a test starts is stopped when
 the test ends, pass or fail, and at exit."""
 
 import atexit
 import contextlib
 import ctypes
+import errno
 import fcntl
 import itertools
 import os
@@ -97,8 +100,41 @@ def service(name, handler, port, protocol="both", host=None, **options):
     return "{ " + "; ".join(parts) + "; }"
 
 
+# ThreadSanitizer's run (tests/sanitize/tsan.sh) wants every config with this many event loops.
+TEST_WORKERS = os.environ.get("MINETD_TEST_WORKERS")
+
+
 def config_text(services, host="127.0.0.1", extra=""):
-    return f'host = "{host}";\n{extra}\nservices = (\n  ' + ",\n  ".join(services) + "\n);\n"
+    # after the services: the lines the tests expect messages on stay where they are
+    tail = f"workers = {TEST_WORKERS};\n" if TEST_WORKERS and "workers" not in extra else ""
+    return f'host = "{host}";\n{extra}\nservices = (\n  ' + ",\n  ".join(services) + "\n);\n" + tail
+
+
+class OwnersSignals(subprocess.Popen):
+    """A daemon's process, signalled by its own user: started as root, minetd serves as
+    _minetd or nobody, and valgrind (3.19) lets a signal from another user (root's SIGTERM)
+    kill the process instead of handing it to minetd's signalfd. Natively either works."""
+
+    def send_signal(self, sig):
+        if not WRAPPER or os.geteuid() != 0 or self.poll() is not None:
+            return super().send_signal(sig)
+        try:
+            with open(f"/proc/{self.pid}/status") as f:
+                uid = next(int(l.split()[1]) for l in f if l.startswith("Uid:"))
+        except (OSError, StopIteration):
+            return super().send_signal(sig)
+        if uid == 0:
+            return super().send_signal(sig)
+        child = os.fork()
+        if child == 0:
+            try:
+                os.setgroups([])
+                os.setresgid(65534, 65534, 65534)
+                os.setresuid(uid, uid, uid)
+                os.kill(self.pid, sig)
+            finally:
+                os._exit(0)
+        os.waitpid(child, 0)
 
 
 class Daemon:
@@ -108,8 +144,11 @@ class Daemon:
     nothing but output() drains) or "closed" (no stdin, stdout or stderr at all: output()
     is empty). wait: until it says "started" (impossible with closed stdio)."""
 
-    def __init__(self, config, args=(), env=None, launcher=(), preexec_fn=None, stdio="file", wait=True):
+    def __init__(self, config, args=(), env=None, launcher=(), preexec_fn=None, stdio="file", wait=True,
+                 pass_fds=()):
         self.dir = tempfile.mkdtemp(prefix="minetd-test-")
+        # Started as root, minetd serves (and rereads its config) as _minetd or nobody.
+        os.chmod(self.dir, 0o755)
         self.config_path = os.path.join(self.dir, "minetd.conf")
         self.log_path = os.path.join(self.dir, "stderr.log")
         self.write_config(config)
@@ -131,9 +170,10 @@ class Daemon:
             if preexec_fn:
                 preexec_fn()
         try:
-            self.proc = subprocess.Popen([*launcher, *WRAPPER, MINETD, "-c", self.config_path, "-l", "stderr", *args],
+            self.proc = OwnersSignals([*launcher, *WRAPPER, MINETD, "-c", self.config_path, "-l", "stderr", *args],
                                          stdin=subprocess.DEVNULL, stdout=out, stderr=out, env=env,
-                                         preexec_fn=prepare if stdio == "closed" or preexec_fn else None)
+                                         preexec_fn=prepare if stdio == "closed" or preexec_fn else None,
+                                         pass_fds=pass_fds)
         except OSError:
             if self.log:
                 self.log.close()
@@ -149,6 +189,7 @@ class Daemon:
     def write_config(self, text):
         with open(self.config_path, "w") as f:
             f.write(text)
+        os.chmod(self.config_path, 0o644)
 
     def output(self):
         if self.pipe is not None:
@@ -255,6 +296,23 @@ def _kill_all():
 
 
 atexit.register(_kill_all)
+
+
+def with_fds(named_fds, env=None):
+    """What makes minetd start with these (name, descriptor) pairs as a service manager
+    passes them (LISTEN_FDS from 3 on, LISTEN_FDNAMES): Daemon keyword arguments. The
+    descriptors stay the caller's."""
+    n = len(named_fds)
+    env = dict(env or os.environ, LISTEN_FDS=str(n), LISTEN_FDNAMES=":".join(name for name, _ in named_fds))
+
+    def place():
+        # first out of the way of 3..n+2, then into place
+        high = [os.dup(fd) for _, fd in named_fds]
+        moved = [fcntl.fcntl(fd, fcntl.F_DUPFD, 100 + n) for fd in high]
+        for i, fd in enumerate(moved):
+            os.dup2(fd, 3 + i)
+    return {"env": env, "preexec_fn": place, "pass_fds": tuple(range(3, 3 + n)),
+            "launcher": ["sh", "-c", 'LISTEN_PID=$$; export LISTEN_PID; exec "$@"', "sh"]}
 
 
 def family_of(host):
@@ -411,6 +469,211 @@ class Netns:
             finally:
                 if _libc.setns(home.fileno(), 0x40000000) != 0:
                     os._exit(99)        # sockets made from here on would land in the wrong place
+
+
+# --- Shared by several test files: minetd run once, configs and files, echo checks.
+
+def run_minetd(*args, timeout=10):
+    """minetd run with args to its end (no MINETD_WRAPPER: -t, -V and refusals are quick)."""
+    return subprocess.run([MINETD, *args], capture_output=True, text=True, timeout=timeout)
+
+
+def check_config(path, within=10):
+    """minetd -t, which must finish within the given seconds whatever the file is (it runs
+    without MINETD_WRAPPER: no need to scale by SLOW)."""
+    try:
+        return run_minetd("-t", "-c", path, timeout=within)
+    except subprocess.TimeoutExpired:
+        raise AssertionError(f"minetd -t -c {path} still running after {within} s") from None
+
+
+def line_of(text, needle):
+    """The line number of the first line of text holding needle."""
+    for n, line in enumerate(text.splitlines(), 1):
+        if needle in line:
+            return n
+    raise ValueError(needle)
+
+
+def write_file(path, text):
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+class TempDir:
+    """A directory of the test's own, removed at the end of the with block."""
+
+    def __enter__(self):
+        self.path = tempfile.mkdtemp(prefix="minetd-test-")
+        os.chmod(self.path, 0o755)      # minetd started as root serves as _minetd or nobody
+        return self.path
+
+    def __exit__(self, *exc):
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+def udp_echo_ok(host, port, data=b"still there"):
+    got = udp_exchange(host, port, data, timeout=2 * SLOW)
+    assert got == data, f"udp {host}:{port} answered {got!r} to {data!r}"
+
+
+def tcp_echo_ok(host, port, data=b"still there"):
+    got = tcp_exchange(host, port, data, timeout=5 * SLOW)
+    assert got == data, f"tcp {host}:{port} answered {got!r} to {data!r}"
+
+
+def pair_config(host_a, host_b, port, proto_a="both", proto_b="both", extra=""):
+    """Two services on one port: "a" (echo) on host_a, "b" (daytime) on host_b."""
+    return config_text([service("a", "echo", port, protocol=proto_a, host=host_a),
+                        service("b", "daytime", port, protocol=proto_b, host=host_b)], extra=extra)
+
+
+A_LINE, B_LINE = 'name = "a"', 'name = "b"'
+
+
+def conflict_message(path, text, port):
+    """What -t, the start and a reload say of pair_config's two services when they overlap."""
+    return f"{path}:{line_of(text, B_LINE)}: service 'b' uses port {port}, as 'a' at line {line_of(text, A_LINE)} does"
+
+
+def ipv6_lab(ns, n):
+    """n addresses of 2001:db8:7::/64 on the namespace's loopback: [0] for the server."""
+    addrs = [f"2001:db8:7::{i + 1:x}" for i in range(n)]
+    for a in addrs:
+        ns.ip("addr", "add", f"{a}/64", "dev", "lo", "nodad")
+    return addrs
+
+
+# --- Programs (handler exec): written by a test into a directory of its own, run as
+# "nobody" when the tests run as root (as they must then).
+
+ROOT = os.geteuid() == 0
+# Whom the programs run as: required when minetd runs as root.
+AS_USER = {"user": "nobody"} if ROOT else {}
+# A root directory that other users cannot search (a chroot made with mktemp -d, such as
+# the fresh-root check's) lets no program run as nobody: every test says so, loudly.
+UNREACHABLE = ROOT and not os.stat("/").st_mode & 0o001
+
+
+def exec_test(fn):
+    """@test for a test that runs programs: a SKIP naming the reason where none can run."""
+    if not UNREACHABLE:
+        return test(fn)
+
+    def skipped():
+        raise Skip(f"'/' has mode {os.stat('/').st_mode & 0o777:o} here (a chroot made with mktemp -d?): "
+                   "no program can run as nobody")
+    skipped.__name__ = fn.__name__
+    return test(skipped)
+
+
+class Programs:
+    """A directory of programs, readable and searchable by everyone (the programs run as
+    another user), removed at the end of the with block."""
+
+    def __enter__(self):
+        self.dir = tempfile.mkdtemp(prefix="minetd-exec-")
+        os.chmod(self.dir, 0o755)
+        return self
+
+    def __exit__(self, *exc):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def write(self, name, text, mode=0o755):
+        path = os.path.join(self.dir, name)
+        with open(path, "w") as f:
+            f.write(text)
+        os.chmod(path, mode)
+        return path
+
+
+def exec_service(name, port, command, protocol="both", **options):
+    for key, value in AS_USER.items():
+        options.setdefault(key, value)
+    argv = command if isinstance(command, list) else [command]
+    return service(name, "exec", port, protocol=protocol, command=argv, **options)
+
+
+def proc_stat(pid):
+    """(state, ppid, pgrp) of a process, or None when it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return fields[0], int(fields[1]), int(fields[2])
+
+
+def children(pid):
+    """The processes whose parent is pid, as {pid: state}."""
+    found = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            st = proc_stat(int(entry))
+            if st and st[1] == pid:
+                found[int(entry)] = st[0]
+    return found
+
+
+def helper_of(d):
+    """The pid of minetd's privileged helper (minetd-helper, its child), which starts the
+    programs: they are its children."""
+    for pid in children(d.proc.pid):
+        try:
+            with open(f"/proc/{pid}/comm") as f:
+                if f.read().strip() == "minetd-helper":
+                    return pid
+        except OSError:
+            pass
+    return None
+
+
+def programs_of(d):
+    """The programs minetd runs, as {pid: state}: the children of its helper."""
+    helper = helper_of(d)
+    return children(helper) if helper else {}
+
+
+def gone(pid):
+    """No such process, or one that died and waits for a parent other than minetd."""
+    st = proc_stat(pid)
+    return st is None or st[0] in "ZX"
+
+
+def wait_until(what, timeout, message):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if what():
+            return
+        time.sleep(0.05)
+    raise AssertionError(message)
+
+
+def refused(port):
+    """Whether a TCP client of port is closed without an answer (over the limits)."""
+    try:
+        return tcp_exchange("127.0.0.1", port, b"x", timeout=5 * SLOW) == b""
+    except ConnectionResetError:
+        return True
+    except OSError as e:
+        if e.errno == errno.ENOTCONN:       # reset before the client's shutdown()
+            return True
+        raise
+
+
+def nothing_came(sock):
+    """Nothing waits in sock: called once minetd logged the end of what would have sent it
+    (a reply goes out before the program's end is logged), so no wait is needed."""
+    timeout = sock.gettimeout()
+    sock.settimeout(0)
+    try:
+        sock.recv(65536)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        sock.settimeout(timeout)
 
 
 def run():

@@ -7,11 +7,16 @@
 #                              under $CONTAINER/up/usr, /etc or /var appear in the container's
 #                              /usr, /etc or /var (copy-on-write over the host's; the host is
 #                              left untouched)
-#   container_install          puts $MINETD, the quotes, the config and the units of the
-#                              tree where the package puts them (under $CONTAINER/up); a
-#                              FAIL line and status 1 when $MINETD is not built
+#   container_install          puts $MINETD, its helper (minetd-helper beside it), the quotes,
+#                              the config and the units of the tree where the package puts
+#                              them (under $CONTAINER/up), and the quotes where `make`'s
+#                              binary looks too (PREFIX=/usr/local); a FAIL line and status 1
+#                              when they are not built
 #   container_boot SCRIPT [SYSTEMD-NSPAWN-OPTION...]
-#                              boots with a private network and runs SCRIPT as a oneshot unit;
+#                              boots with a private network and the unified cgroup hierarchy
+#                              (Debian 12's, where minetd-helper's Delegate=yes works; this
+#                              host may mount v1), in a cgroup of its own (removed after),
+#                              and runs SCRIPT as a oneshot unit;
 #                              returns when SCRIPT ends the container (`systemctl exit`, see
 #                              inside.sh), with systemd-nspawn's status (124: timed out after
 #                              $BOOT_TIMEOUT seconds). In the container, /minetd-lib is
@@ -48,7 +53,8 @@ container_preflight() {
 container_init() {
 	# /var/tmp, not /tmp: the overlay's upper directories need a real file system.
 	CONTAINER=$(mktemp -d /var/tmp/minetd-container.XXXXXX) || exit 1
-	trap 'rm -rf --one-file-system "$CONTAINER"' EXIT
+	_cgroups=
+	trap 'container_cgroups_remove; rm -rf --one-file-system "$CONTAINER"' EXIT
 	trap 'exit 1' HUP INT TERM
 	mkdir -p "$CONTAINER/up/usr" "$CONTAINER/up/etc/systemd/system" "$CONTAINER/up/var" \
 		"$CONTAINER/out"
@@ -58,14 +64,19 @@ container_init() {
 # them, the host does not. The units in /lib (which is /usr/lib: --volatile=yes takes
 # only /usr of the host), not /etc, so that systemctl mask and drop-ins work on them.
 container_install() {
-	if [ ! -x "$MINETD" ]; then
-		echo "FAIL: $CONTAINER_TEST: $MINETD not built"
+	_helper=$(dirname "$MINETD")/minetd-helper
+	if [ ! -x "$MINETD" ] || [ ! -x "$_helper" ]; then
+		echo "FAIL: $CONTAINER_TEST: $MINETD or $_helper not built"
 		return 1
 	fi
 	_up=$CONTAINER/up
-	mkdir -p "$_up/usr/sbin" "$_up/usr/share/minetd" "$_up/usr/lib/systemd/system" "$_up/etc/minetd" &&
+	mkdir -p "$_up/usr/sbin" "$_up/usr/libexec/minetd" "$_up/usr/share/minetd" "$_up/usr/lib/systemd/system" \
+		"$_up/etc/minetd" &&
 		cp "$MINETD" "$_up/usr/sbin/minetd" &&
+		cp "$_helper" "$_up/usr/libexec/minetd/minetd-helper" &&
 		cp "$TOP/config/quotes" "$_up/usr/share/minetd/quotes" &&
+		mkdir -p "$_up/usr/local/share/minetd" &&
+		cp "$TOP/config/quotes" "$_up/usr/local/share/minetd/quotes" &&
 		cp "$TOP/config/minetd.conf" "$_up/etc/minetd/minetd.conf" &&
 		cp "$TOP"/systemd/*.socket "$TOP"/systemd/*.service "$_up/usr/lib/systemd/system/"
 }
@@ -85,7 +96,13 @@ TimeoutStartSec=infinity
 StandardOutput=append:/minetd-out/log
 StandardError=inherit
 EOF
-	timeout --kill-after=10 "$BOOT_TIMEOUT" systemd-nspawn -q --volatile=yes -D / \
+	container_cgroups_make
+	# sh -c: its pid is the one that execs timeout, unshare and systemd-nspawn.
+	sh -c 'for _d in "$@"; do [ "$_d" = -- ] && break; echo $$ 2>/dev/null >"$_d/cgroup.procs" ||
+			echo "note: cannot enter $_d: the container shares its caller'"'"'s cgroup" >&2; done
+		while [ "$1" != -- ]; do shift; done; shift; exec "$@"' container-cgroups $_cgroups -- \
+	timeout --kill-after=10 "$BOOT_TIMEOUT" unshare -m \
+		env SYSTEMD_NSPAWN_UNIFIED_HIERARCHY=1 systemd-nspawn -q --volatile=yes -D / \
 		--register=no --keep-unit --private-network \
 		--overlay=/usr:"$CONTAINER/up/usr":/usr --overlay=/etc:"$CONTAINER/up/etc":/etc \
 		--overlay=/var:"$CONTAINER/up/var":/var \
@@ -97,6 +114,39 @@ EOF
 		"$@" \
 		-b systemd.firstboot=off systemd.wants=test-in-container.service systemd.show_status=0 \
 		</dev/null >"$CONTAINER/console.log" 2>&1
+	_rc=$?
+	container_cgroups_remove
+	return $_rc
+}
+
+# A cgroup of its own for each boot, in each hierarchy systemd-nspawn uses (cgroup2, and
+# name=systemd on a host that mounts cgroup v1): with --keep-unit, systemd-nspawn puts the
+# container's root cgroup ("payload") in the cgroup it runs in. Without this, every
+# container booted from one cgroup (this machine's root cgroup: all of them, other
+# worktrees' tests included) shares one tree: their systemd instances manage the same
+# system.slice/minetd.service, and one container's minetd-helper finds, and ends, another
+# container's programs. _cgroups: the directories, made (none where one cannot be made:
+# the boot then shares its caller's, as before, and says so).
+container_cgroups_make() {
+	_cgroups= _cgname=minetd-container.${CONTAINER##*.}
+	for _h in "$(findmnt -n -t cgroup2 -o TARGET 2>/dev/null | head -n 1):0::" \
+	    "$(findmnt -n -t cgroup -O name=systemd -o TARGET 2>/dev/null | head -n 1):[0-9]*:name=systemd:"; do
+		_mnt=${_h%%:*}
+		[ -n "$_mnt" ] || continue
+		_path=$(sed -n "s/^${_h#*:}//p" /proc/self/cgroup | head -n 1)
+		_dir=$_mnt${_path%/}/$_cgname
+		if mkdir -p "$_dir" 2>/dev/null; then
+			_cgroups="$_cgroups $_dir"
+		else
+			echo "note: no cgroup of its own for the container ($_dir): it shares its caller's" >&2
+		fi
+	done
+}
+container_cgroups_remove() {
+	for _dir in $_cgroups; do
+		[ -e "$_dir/cgroup.kill" ] && echo 1 >"$_dir/cgroup.kill" 2>/dev/null
+		find "$_dir" -depth -type d -exec rmdir {} + 2>/dev/null
+	done
 }
 
 container_report() {

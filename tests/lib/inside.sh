@@ -11,6 +11,14 @@
 #   prop UNIT PROPERTY             the value systemctl show gives
 #   cursor                         a journal cursor for journal_since
 #   journal_since CURSOR [ARG...]  journalctl -o cat from CURSOR on, with ARGs (-u UNIT, ...)
+#   add_minetd_user                the static system user _minetd, as the package's postinst
+#                                  makes it (tests that install the tree, before minetd starts:
+#                                  without it dbus-daemon refuses minetd's dynamic user, and
+#                                  minetd cannot tell a stop from a restart; systemd #22737)
+#   add_service LINE [CONF]        LINE first in the services list of CONF (default
+#                                  /etc/minetd/minetd.conf)
+#   remove_service NAME [CONF]     the line of service NAME (one line) out of CONF
+#   listening PROTO PORT           something listens on PORT (tcp or udp)
 #   finish                         "DONE", the journal of the minetd units in
 #                                  /minetd-out/journal, and the container exits 0 or 1
 
@@ -61,6 +69,19 @@ journal_since() {
 	_c=$1
 	shift
 	journalctl --no-pager -q -o cat ${_c:+--cursor="$_c"} "$@"
+}
+add_minetd_user() {
+	getent passwd _minetd >/dev/null ||
+		adduser --system --group --quiet --no-create-home --home /nonexistent _minetd
+}
+add_service() {
+	sed -i "s|^services = (|services = (\n  $1|" "${2:-/etc/minetd/minetd.conf}"
+}
+remove_service() {
+	sed -i "/^ *{ name = \"$1\";/d" "${2:-/etc/minetd/minetd.conf}"
+}
+listening() {
+	case $1 in tcp) ss -Hltn "sport = :$2" | grep -q . ;; udp) ss -Hlun "sport = :$2" | grep -q . ;; esac
 }
 finish() {
 	say "DONE"

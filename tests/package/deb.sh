@@ -16,7 +16,11 @@
 set -uo pipefail
 
 TOP=${TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
+# Five installations, three upgrades (one waits 20 s for a program's timeout), the
+# autopkgtests: about 2 minutes on an idle machine, more on a busy one.
+BOOT_TIMEOUT=${BOOT_TIMEOUT:-420}
 . "$TOP/tests/lib/container.sh"
+. "$TOP/tests/lib/debs.sh"
 
 pass() { echo "PASS: $1"; }
 fail() { echo "FAIL: $1: $2"; failed=1; }
@@ -26,31 +30,12 @@ container_preflight package
 [ -d /run/systemd/system ] && ! systemd-detect-virt -cq 2>/dev/null &&
 	echo "note: the host runs systemd; the test still uses its own container" >&2
 
-# The package: DEB if given, else build/minetd_*.deb, rebuilt when missing or older than
-# a file of the source tree (make check must not test the package of an old tree).
-stale() {	# stale DEB: true when DEB is missing or a source file is newer
-	[ -e "$1" ] || return 0
-	find "$TOP" \( -path "$TOP/build" -o -path "$TOP/.git" \) -prune -o \
-		-type f -newer "$1" -print -quit | grep -q .
-}
-shopt -s nullglob
-deb=${DEB:-}
-if [ -z "$deb" ]; then
-	debs=("$TOP"/build/minetd_*.deb)
-	if [ ${#debs[@]} -ne 1 ] || stale "${debs[0]}"; then
-		echo "building the package: tools/build-deb.sh"
-		if "$TOP/tools/build-deb.sh"; then
-			pass "deb-build"
-		else
-			fail "deb-build" "tools/build-deb.sh failed (output above)"
-		fi
-		debs=("$TOP"/build/minetd_*.deb)
-	fi
-	[ ${#debs[@]} -eq 1 ] || { fail "deb" "expected one build/minetd_*.deb, found ${#debs[@]}"; exit 1; }
-	deb=${debs[0]}
+# The package of this tree (tests/lib/debs.sh).
+if ! minetd_deb; then
+	fail "deb" "$debs_why"
+	exit 1
 fi
-[ -f "$deb" ] || { fail "deb" "no package $deb"; exit 1; }
-echo "package: $deb"
+[ "$deb_built" = yes ] && pass "deb-build"
 container_init
 
 if command -v lintian >/dev/null; then
@@ -66,17 +51,30 @@ else
 fi
 
 # What the package holds.
-mkdir -p "$CONTAINER/deb" "$CONTAINER/x"
+mkdir -p "$CONTAINER/deb/depends" "$CONTAINER/x"
 cp "$deb" "$CONTAINER/deb/"
+# The container has no network: what the package depends on and the host lacks
+# (update-inetd, tcpd) comes from the archive, downloaded here.
+if debs_fetch $MINETD_DEB_DEPENDS; then
+	cp $(debs_of $MINETD_DEB_DEPENDS) "$CONTAINER/deb/depends/"
+else
+	fail "deb-depends" "$debs_why"
+fi
 dpkg-deb -x "$deb" "$CONTAINER/x"
 x=$CONTAINER/x
 unitdir=$(pkg-config --variable=systemdsystemunitdir systemd 2>/dev/null)
 if [ -z "$unitdir" ]; then
 	echo "SKIP: deb-unit-dir: no systemd.pc here"
-elif [ -f "$x$unitdir/minetd.service" ] && [ -f "$x$unitdir/minetd-daytime.socket" ]; then
+elif [ -f "$x$unitdir/minetd.service" ] && [ -f "$x$unitdir/minetd.socket" ] &&
+    [ -f "$x$unitdir/minetd-helper.service" ] && [ -f "$x$unitdir/minetd-helper.socket" ]; then
 	pass "deb-unit-dir ($unitdir)"
 else
 	fail "deb-unit-dir" "no units in $unitdir, where pkg-config systemd says: $(cd "$x" && find . -name 'minetd*.s*' | tr '\n' ' ')"
+fi
+if [ -x "$x/usr/libexec/minetd/minetd-helper" ] && [ -x "$x/usr/sbin/minetd" ]; then
+	pass deb-binaries
+else
+	fail deb-binaries "no /usr/sbin/minetd or /usr/libexec/minetd/minetd-helper: $(cd "$x" && find . -type f -name 'minetd*' | tr '\n' ' ')"
 fi
 docs=
 for f in README.md changelog examples/minetd.conf; do

@@ -5,6 +5,9 @@
 #
 #   tests/package/man.sh          (TOP=<repo root>, MINETD=<built binary>)
 #
+# The units the pages name are the ones shipped (or written out as an admin's own), and
+# minetd(8), the Documentation= of minetd-helper's units, describes minetd-helper.
+#
 # Prints PASS/FAIL/SKIP lines; exits 0 without a failure, 1 with one, 77 if nothing ran.
 set -uo pipefail
 
@@ -71,6 +74,34 @@ else
 	else
 		fail man-config-keys "in daemon/ only: ${undocumented:-none}; in minetd.conf(5) only: ${extra:-none}"
 	fi
+fi
+
+# 4. Units: every minetd unit the pages name is in systemd/ (the package ships it), or is an
+# admin's own, written out where it goes (/etc/systemd/system/NAME or
+# /usr/local/lib/systemd/system/NAME). Since issue 19 the package ships no per-port socket
+# units.
+pages=$(sed 's/\\-/-/g; s/\\f[BIRP]//g' "$MAN8" "$MAN5")
+named=$(echo "$pages" | grep -oE '(^|[^/A-Za-z0-9_.-])minetd[A-Za-z0-9_.-]*\.(socket|service)' |
+	grep -oE 'minetd[A-Za-z0-9_.-]*\.(socket|service)' | sort -u)
+shipped=$(cd "$TOP/systemd" && ls)
+unshipped=
+for unit in $named; do
+	echo "$shipped" | grep -qxF "$unit" && continue
+	echo "$pages" | grep -qE "(/etc/systemd/system|/usr/local/lib/systemd/system)/$unit" && continue
+	unshipped="$unshipped $unit"
+done
+if [ -z "$named" ]; then
+	fail man-units-shipped "no unit named in the man pages"
+elif [ -z "$unshipped" ]; then
+	pass "man-units-shipped ($(echo $named))"
+else
+	fail man-units-shipped "named in the man pages, neither shipped nor written out as an admin's own:$unshipped"
+fi
+if grep -q '^Documentation=man:minetd(8)' "$TOP/systemd/minetd-helper.service" &&
+    ! echo "$pages" | grep -q 'minetd-helper'; then
+	fail man-helper "minetd-helper.service's Documentation= is minetd(8), which never names minetd-helper"
+else
+	pass man-helper
 fi
 
 [ $ran = 1 ] || exit 77

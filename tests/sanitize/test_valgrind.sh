@@ -9,19 +9,17 @@
 # Left out (and printed as SKIP lines):
 #  - udp_flood_from_one_source_leaves_others_answered measures throughput under a flood: at
 #    valgrind's speed the kernel drops the honest datagrams before minetd reads them;
-#  - ten_thousand_concurrent_connections while harness.py does not scale its RSS bound
-#    (MINETD_RSS_FACTOR): the RSS it reads is valgrind's own as well;
+#  - ten_thousand_concurrent_connections_are_served_in_16_mib while harness.py does not scale
+#    its RSS bound (MINETD_RSS_FACTOR): the RSS it reads is valgrind's own as well;
 #  - the soak (soak.py, not a test_*.py): a minute of load whose every honest request must
 #    be answered in time, which valgrind's speed does not allow;
-#  - test_faults.py: the faults of issue 11, each driven to its limit (full pipes, floods,
-#    exhausted descriptors) with tight timing; over a minute at valgrind's speed, and
-#    make check must stay within ten minutes;
-#  - command_that_cannot_run_any_more_is_refused_and_said_why (test_exec.py): valgrind runs
-#    the vfork-style clone of spawn.c (CLONE_VM | CLONE_VFORK) as a fork, so the child's
-#    report of its failed execve lands in a copy of minetd's memory: under valgrind the
-#    program shows as exiting with status 127 instead of being refused. Every other exec
-#    test runs its programs under valgrind this way;
-#  - two_thousand_tcp_connections_in_a_row_leave_no_zombie_and_no_descriptor (test_exec.py):
+#  - the faults driven to their limits (FAULTS below, in several files: full pipes, floods,
+#    exhausted descriptors, overlapping addresses in every spelling) with tight timing;
+#    over a minute at valgrind's speed, and make check must stay within ten minutes;
+#  - programs_started_while_connections_close_never_meet_a_freed_connection
+#    (test_programs.py): six seconds of connections closed while programs start, a load
+#    whose point is the timing: at valgrind's speed its clients time out;
+#  - two_thousand_tcp_connections_in_a_row_leave_no_zombie_and_no_descriptor (test_programs.py):
 #    2,000 programs started one after the other take 45 s under valgrind; the other exec
 #    tests start a hundred or so.
 # They run under ASan (tests/sanitize/test_asan.sh). VALGRIND_TESTS="name ..." runs only those.
@@ -45,15 +43,48 @@ fi
 
 declare -A why_excluded=(
 	[udp_flood_from_one_source_leaves_others_answered]="throughput under a flood, not at valgrind's speed"
-	[command_that_cannot_run_any_more_is_refused_and_said_why]="valgrind runs spawn.c's vfork-style clone as a fork: the child's execve error never reaches minetd (it runs under ASan)"
+	[programs_started_while_connections_close_never_meet_a_freed_connection]="a load whose point is its timing, not at valgrind's speed (it runs under ASan)"
 	[two_thousand_tcp_connections_in_a_row_leave_no_zombie_and_no_descriptor]="2,000 programs one after the other: 45 s at valgrind's speed (it runs under ASan)"
 )
-declare -A file_excluded=(
-	[test_faults.py]="faults driven to their limits with tight timing, over a minute at valgrind's speed (they run under ASan)"
+# The faults driven to their limits, by file.
+FAULTS=(
+	# test_config_check.py
+	check_refuses_two_services_on_overlapping_addresses_however_spelt
+	start_refuses_overlapping_addresses_with_one_or_two_loops
+	check_and_start_agree_on_an_ipv4_mapped_host
+	check_refuses_non_regular_config_include_and_quotes_files_at_once
+	check_refuses_include_graphs_reaching_a_file_again_at_once
+	# test_daemon.py
+	closed_stdio_never_sends_log_lines_to_clients
+	# test_limits.py
+	connections_per_source_counts_ipv6_sources_by_their_64
+	watchdog_pings_go_on_while_descriptors_are_exhausted
+	# test_reload.py
+	reload_between_one_address_and_every_address_keeps_serving
+	reload_to_overlapping_addresses_is_refused_and_the_old_config_serves
+	reload_onto_a_fifo_is_refused_and_echo_keeps_answering
+	reload_that_denies_a_client_closes_its_connection
+	reload_that_makes_a_service_udp_only_closes_its_tcp_connections
+	reload_waiting_on_a_silent_resolver_never_blocks_the_loop
+	# test_sockets.py
+	services_on_one_port_with_distinct_addresses_or_protocols_load
+	inherited_socket_of_an_unserved_type_is_closed_not_spun_on
+	# test_udp_protection.py
+	tcp_handshake_verifies_its_own_address_not_its_64
+	sources_that_can_only_be_forged_are_never_answered
+	loopback_source_arriving_on_another_interface_is_not_answered
+	other_sources_do_not_refill_an_exhausted_source_budget
+	source_budget_is_not_multiplied_by_loops
 )
-rss_tests_unscaled && why_excluded[ten_thousand_concurrent_connections]="its RSS bound is not scaled for valgrind (harness.py does not read MINETD_RSS_FACTOR)"
+for t in "${FAULTS[@]}"; do
+	why_excluded[$t]="a fault driven to its limit with tight timing: together over a minute at valgrind's speed (it runs under ASan)"
+done
+rss_tests_unscaled && why_excluded[ten_thousand_concurrent_connections_are_served_in_16_mib]="its RSS bound is not scaled for valgrind (harness.py does not read MINETD_RSS_FACTOR)"
 
-export MINETD_WRAPPER="valgrind --quiet --leak-check=full --show-leak-kinds=definite,indirect
+# --vgdb=no: started as root, minetd serves as nobody, and valgrind could not remove the
+# gdbserver FIFOs it made in /tmp as root (it says so on stderr at exit, which a test's full
+# pipe does not take).
+export MINETD_WRAPPER="valgrind --quiet --vgdb=no --leak-check=full --show-leak-kinds=definite,indirect
 	--errors-for-leak-kinds=definite,indirect --error-exitcode=99 --track-fds=no --num-callers=30"
 export MINETD_SLOW=${MINETD_SLOW:-5}
 # The RSS the tests measure is valgrind's as well as the daemon's.
@@ -64,10 +95,6 @@ for file in tests/integration/test_*.py; do
 	[ -f "$file" ] || continue
 	base=$(basename "$file")
 	log=$LOGS/$base.log
-	if [ -n "${file_excluded[$base]:-}" ] && [ -z "${VALGRIND_TESTS:-}" ]; then
-		echo "SKIP: valgrind: $base: ${file_excluded[$base]}"
-		continue
-	fi
 	excluded=()
 	for t in $(tests_in "$file"); do
 		if [ -n "${VALGRIND_TESTS:-}" ]; then

@@ -2,7 +2,8 @@
 # minetd -t against the socket units systemd will pass (daemon/units.c, issue 12): here,
 # where no systemd runs, -t says nothing about sockets; then, in a booted container
 # (tests/lib/container.sh) with the binary, units and config where the package puts them,
-# check-units-inside.sh proves each warning.
+# check-units-inside.sh proves each warning, and that a service without a socket unit,
+# which minetd-helper binds, draws none.
 #
 # Prints PASS:/FAIL:/SKIP: lines; exits 0, 1 on any FAIL, 77 if it cannot run a
 # container here (not root, no systemd-nspawn): loudly, never quietly.

@@ -16,6 +16,17 @@
     client.py chargen-across PORT CMD...
                                       one chargen stream read before, while and after CMD
                                       runs goes on without a gap or a repeat
+    client.py echo-across-timeout PORT SECONDS CMD...
+                                      echo-across (a program such as /bin/cat), then the
+                                      connection is held until the server closes it, which
+                                      must come SECONDS (the program's timeout) after the
+                                      connection was made, not much sooner or later
+    client.py held PORT SECONDS       one connection held open without a byte sent; closed
+                                      by the server within SECONDS: exit 0, else 1
+    client.py within SECONDS CHECK ARGS...
+                                      CHECK (any of the above but freeports) again and again
+                                      until it succeeds, for at most SECONDS from now; says
+                                      how long it took
 
 Every client talks to 127.0.0.1 (or $CLIENT_HOST) with a timeout. Exit 0 on
 success; otherwise exit 1 with the reason on stdout, for a FAIL: line.
@@ -183,8 +194,8 @@ def run_meanwhile(cmd):
     return done
 
 
-def echo_across(port, cmd):
-    s = tcp(port)
+def echo_across(port, cmd, s=None):
+    s = s or tcp(port)
     sent = b""
     got = b""
 
@@ -217,6 +228,39 @@ def echo_across(port, cmd):
     if got != sent:
         raise Failure("%d bytes back, not what was sent (%d bytes)" % (len(got), len(sent)))
     print("%d lines, %d bytes back in order" % (i + 10, len(got)))
+    return s
+
+
+def echo_across_timeout(port, seconds, cmd):
+    """The program's timeout counts from its start, across the restart: the server closes
+    the connection at about SECONDS after it was made (a little later is the SIGTERM's way to
+    the program; the ticks that check the timeouts are a second apart)."""
+    start = time.monotonic()
+    s = echo_across(port, cmd, tcp(port))
+    s.settimeout(seconds + 15)
+    try:
+        while s.recv(65536):
+            pass
+    except ConnectionResetError:
+        pass
+    after = time.monotonic() - start
+    if not seconds - 1 <= after <= seconds + 4:
+        raise Failure("closed %.1f s after the connection was made; the timeout is %d s" % (after, seconds))
+    print("closed %.1f s after the connection was made (timeout %d s)" % (after, seconds))
+
+
+def held(port, seconds):
+    s = tcp(port)
+    s.settimeout(seconds)
+    start = time.monotonic()
+    try:
+        while s.recv(65536):
+            pass
+    except ConnectionResetError:
+        pass
+    except socket.timeout:
+        raise Failure("still open after %ss" % seconds)
+    print("closed after %.1f s" % (time.monotonic() - start))
 
 
 def chargen_across(port, cmd):
@@ -242,9 +286,27 @@ def chargen_across(port, cmd):
     print("%d bytes of one unbroken stream" % len(data))
 
 
+def within(seconds, argv):
+    global TIMEOUT
+    start = time.monotonic()
+    saved, TIMEOUT = TIMEOUT, min(TIMEOUT, 1)
+    while True:
+        try:
+            main(argv)
+            break
+        except (Failure, OSError, ValueError) as e:
+            if time.monotonic() - start > seconds:
+                raise Failure("not within %ss: %s" % (seconds, e))
+            time.sleep(0.02)
+    TIMEOUT = saved
+    print("after %.2f s" % (time.monotonic() - start))
+
+
 def main(argv):
     cmd, args = argv[1], argv[2:]
-    if cmd == "freeports":
+    if cmd == "within":
+        within(float(args[0]), argv[:1] + args[1:])
+    elif cmd == "freeports":
         freeports(int(args[0]))
     elif cmd == "wait-tcp":
         wait_tcp(int(args[0]), args[1])
@@ -268,6 +330,10 @@ def main(argv):
         echo_across(int(args[0]), args[1:])
     elif cmd == "chargen-across":
         chargen_across(int(args[0]), args[1:])
+    elif cmd == "echo-across-timeout":
+        echo_across_timeout(int(args[0]), float(args[1]), args[2:])
+    elif cmd == "held":
+        held(int(args[0]), float(args[1]))
     else:
         raise Failure("unknown command %s" % cmd)
 

@@ -1,7 +1,9 @@
 #!/bin/sh
-# Restarts that drop no connection, on a real systemd: boots a container (tests/lib/
-# container.sh) with the project's units and binary, and runs restart-inside.sh there:
-# connections held across `systemctl restart minetd`, a socket added while minetd serves.
+# Restarts that drop no connection and no program, on a real systemd: boots a container
+# (tests/lib/container.sh) with the project's units and binaries, and runs restart-inside.sh
+# there: connections (echo, chargen, a program's) held across `systemctl restart minetd`, the
+# program still ended at its timeout, a socket added while minetd serves, and a stop that
+# ends every connection and program.
 # PASS:/FAIL:/SKIP: lines; exit 0, 1 on a FAIL, 77 when no container can run here.
 
 TOP=${TOP:-$(cd "$(dirname "$0")/../.." && pwd)}

@@ -5,7 +5,8 @@
 #   daytime        TCP, inherited; a handler name, not in the config
 #   myecho         UDP, inherited; config service "myecho" (handler echo)
 #   nosuchservice  TCP, inherited; matches nothing: a warning, then closed
-#   own            TCP and UDP, not inherited: minetd binds it (handler time)
+#   own            TCP and UDP, not inherited: minetd's privileged helper binds it
+#                  (handler time); by hand, minetd starts the helper as its child
 #
 # All served by one process at once. See ../../../shared/SYSTEMD-TESTING.md.
 #
@@ -105,6 +106,19 @@ if out=$(client wait-tcp "$p_own" 10); then
 else
 	fail "own-bound" "$out"
 fi
+# By hand the helper is minetd's child; it passes the sockets it binds and keeps none.
+helper=$(pgrep -P "$pid" -x minetd-helper)
+if [ -n "$helper" ]; then
+	pass "by-hand-helper-child (pid $helper)"
+else
+	fail "by-hand-helper-child" "no minetd-helper child of minetd (pid $pid): $(ps -o pid,comm --ppid "$pid" | tr '\n' ' ')"
+fi
+held=$(ss -Hltnp "sport = :$p_own" | grep -o 'users:.*')
+case $held in
+*'"minetd",pid='"$pid"*) case $held in *minetd-helper*) fail "own-socket-not-kept-by-helper" "$held" ;;
+	*) pass "own-socket-not-kept-by-helper" ;; esac ;;
+*) fail "own-socket-not-kept-by-helper" "port $p_own held by: $held" ;;
+esac
 check "inherited-udp-config-name (myecho)" echo-udp "$p_myecho"
 check "inherited-tcp-again (daytime)" daytime-tcp "$p_daytime"
 check "inherited-not-bound-twice (myecho's config port unused)" refused-udp "$p_myecho_config"
@@ -143,6 +157,17 @@ if kill -0 "$pid" 2>/dev/null; then
 			pass "sigterm-exit-0"
 		else
 			fail "sigterm-exit-0" "exit status $rc; stderr: $(tail -n 5 "$tmp/stderr" | tr '\n' ' ')"
+		fi
+		i=0
+		while [ -n "$helper" ] && kill -0 "$helper" 2>/dev/null && [ $i -lt 50 ]; do
+			sleep 0.1
+			i=$((i + 1))
+		done
+		if [ -n "$helper" ] && kill -0 "$helper" 2>/dev/null; then
+			fail "by-hand-helper-ends-with-minetd" "minetd-helper (pid $helper) still runs 5 s after minetd's exit"
+			kill -KILL "$helper"
+		elif [ -n "$helper" ]; then
+			pass "by-hand-helper-ends-with-minetd"
 		fi
 	fi
 else

@@ -1,5 +1,4 @@
 /* Config validation: the bad corpus names its own expected line; good configs load. */
-#include <dirent.h>
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,8 +12,9 @@
 
 #include "config.h"
 #include "keys.h"
-#include "exec.h"
+#include "exec_options.h"
 #include "handlers.h"
+#include "corpus.h"
 #include "../no_dns.h"
 
 #define BAD_DIR "tests/data/bad"
@@ -50,25 +50,8 @@ static void check_bad(const char *path)
 
 static void bad_corpus_names_file_and_line(void **state)
 {
-	DIR *d = opendir(BAD_DIR);
-	struct dirent *e;
-	int n = 0;
-
 	(void)state;
-	assert_non_null(d);
-	while ((e = readdir(d))) {
-		char path[512];
-		if (!strstr(e->d_name, ".conf"))
-			continue;
-		/* minetd asks for (and about) an exec service's user only when it runs as root */
-		if (strstr(e->d_name, "-root-") && geteuid() != 0)
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", BAD_DIR, e->d_name);
-		check_bad(path);
-		n++;
-	}
-	closedir(d);
-	assert_true(n >= 25);
+	assert_true(check_corpus(BAD_DIR, check_bad) >= 25);
 }
 
 static void missing_file_is_an_error(void **state)
@@ -113,9 +96,15 @@ static struct config *load_good(const char *path)
 static void shipped_config_serves_echo_on_5000(void **state)
 {
 	struct config *c = load_good("config/minetd.conf");
+	size_t own = 0;
 
 	(void)state;
-	assert_int_equal(c->n_services, 1);
+	for (size_t i = 0; i < c->n_services; i++)      /* the rest: this host's inetd.conf */
+		own += strcmp(c->services[i].file, "config/minetd.conf") == 0;
+	assert_int_equal(own, 1);
+	assert_int_equal(c->inetd.n, 2);
+	assert_string_equal(c->inetd.items[0], "/etc/inetd.conf");
+	assert_string_equal(c->inetd.items[1], "/etc/inetd.d");
 	assert_string_equal(c->services[0].name, "echo");
 	assert_ptr_equal(c->services[0].handler, handler_find("echo"));
 	assert_int_equal(c->services[0].port, 5000);
@@ -151,8 +140,8 @@ static void defaults_and_options(void **state)
 	assert_int_equal(c->udp.amplification, 2);
 	assert_int_equal(c->udp.small_reply, 0);
 	assert_int_equal(c->udp.verified_time, 60);
-	assert_int_equal(c->udp.source_rate, 1000);
-	assert_int_equal(c->udp.global_burst, 140000);
+	assert_int_equal(c->udp.rates.source_rate, 1000);
+	assert_int_equal(c->udp.rates.global_burst, 140000);
 	assert_int_equal(c->acl.allow.n, 2);
 	assert_int_equal(c->acl.deny.n, 1);
 	s = config_find_service(c, "echo");
@@ -207,16 +196,18 @@ static void exec_options_and_their_defaults(void **state)
 static void socket_named_after_handler_is_a_service(void **state)
 {
 	static const struct named_socket sockets[] = {
-		{ "daytime", PROTO_TCP }, { "nope", PROTO_TCP }, { "daytime", PROTO_UDP }, { "echo", PROTO_UDP },
+		{ .name = "daytime", .protocol = PROTO_TCP }, { .name = "nope", .protocol = PROTO_TCP },
+		{ .name = "daytime", .protocol = PROTO_UDP }, { .name = "echo", .protocol = PROTO_UDP },
 	};
 	struct config_errors errors = { 0 };
 	struct config *c = load_good("config/minetd.conf");
+	size_t before = c->n_services;          /* echo, and what this host's inetd.conf has */
 	const struct service *s;
 
 	(void)state;
 	assert_int_equal(config_add_sockets(c, sockets, 4, &errors), 0);
 	assert_int_equal(errors.n, 0);
-	assert_int_equal(c->n_services, 2);
+	assert_int_equal(c->n_services, before + 1);
 	s = config_find_service(c, "daytime");
 	assert_non_null(s);
 	assert_true(s->from_socket);
@@ -226,6 +217,38 @@ static void socket_named_after_handler_is_a_service(void **state)
 	assert_false(config_find_service(c, "echo")->from_socket);     /* the config's own */
 	assert_null(config_find_service(c, "nope"));
 	config_free(c);
+}
+
+/* A service is where it was written, an included file too: a conflict names both places. */
+static void conflicts_name_the_file_of_each_service(void **state)
+{
+	char dir[] = "/tmp/minetd-config.XXXXXX", path[128], want[256];
+	struct config_errors errors = { 0 };
+	struct config *c;
+	FILE *f;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/more.conf", dir);
+	assert_non_null(f = fopen(path, "w"));
+	fputs("  { name = \"b\"; handler = \"time\"; port = 5000; }\n", f);
+	fclose(f);
+	snprintf(path, sizeof(path), "%s/minetd.conf", dir);
+	assert_non_null(f = fopen(path, "w"));
+	fputs("services = (\n  { name = \"a\"; handler = \"echo\"; port = 5000; },\n"
+	      "@include \"more.conf\"\n);\n", f);
+	fclose(f);
+	assert_int_equal(config_load(path, &c, &errors), -EINVAL);
+	/* the included file as libconfig names it: as written, relative to the config's directory */
+	snprintf(want, sizeof(want), "more.conf:1: service 'b' uses port 5000, as 'a' at %s/minetd.conf:2 does",
+		 dir);
+	assert_int_equal(errors.n, 1);
+	assert_string_equal(errors.lines[0], want);
+	config_errors_clear(&errors);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/more.conf", dir);
+	unlink(path);
+	rmdir(dir);
 }
 
 int main(void)
@@ -238,6 +261,7 @@ int main(void)
 		cmocka_unit_test(shipped_config_serves_echo_on_5000),
 		cmocka_unit_test(defaults_and_options),
 		cmocka_unit_test(socket_named_after_handler_is_a_service),
+		cmocka_unit_test(conflicts_name_the_file_of_each_service),
 	};
 
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);

@@ -10,7 +10,6 @@
 #include <cmocka.h>
 
 #include "acl.h"
-#include "config.h"
 #include "limits.h"
 
 static struct in6_addr addr(const char *text)
@@ -78,26 +77,40 @@ static void acl_deny_wins_allow_restricts(void **state)
 	assert_true(cidr_match(&h, &b));
 }
 
+/* A budget whose global bucket never refuses: its source bucket alone, through the public call. */
+static const char *take_source(struct udp_budgets *b, uint64_t rate, uint64_t burst, uint64_t cost,
+			       uint64_t now)
+{
+	const struct udp_rates rates = { rate, burst, 1000000000, 1000000000000000ULL };
+	struct in6_addr a = addr("192.0.2.1");
+
+	return udp_budgets_take(b, &a, cost, &rates, now);
+}
+
 static void bucket_refills_at_rate_up_to_burst(void **state)
 {
-	struct bucket b = { 0 };
+	struct udp_budgets b;
 	uint64_t t = 1000000;
 
 	(void)state;
-	assert_true(bucket_take(&b, 1000, 2000, 2000, t));      /* starts full */
-	assert_false(bucket_take(&b, 1000, 2000, 1, t));
-	assert_true(bucket_take(&b, 1000, 2000, 500, t + 500000));    /* 0.5 s: 500 tokens */
-	assert_false(bucket_take(&b, 1000, 2000, 1, t + 500000));
-	assert_true(bucket_take(&b, 1000, 2000, 2000, t + 100 * 1000000));     /* capped at burst */
-	assert_false(bucket_take(&b, 1000, 2000, 1, t + 100 * 1000000));
+	assert_int_equal(udp_budgets_init(&b, 1), 0);
+	assert_null(take_source(&b, 1000, 2000, 2000, t));      /* starts full */
+	assert_refused(take_source(&b, 1000, 2000, 1, t), "source budget");
+	assert_null(take_source(&b, 1000, 2000, 500, t + 500000));    /* 0.5 s: 500 tokens */
+	assert_refused(take_source(&b, 1000, 2000, 1, t + 500000), "source budget");
+	assert_null(take_source(&b, 1000, 2000, 2000, t + 100 * 1000000));     /* capped at burst */
+	assert_refused(take_source(&b, 1000, 2000, 1, t + 100 * 1000000), "source budget");
+	udp_budgets_free(&b);
 	/* A slow rate holds however long the wait: 2000 s at 1 a second, not the whole burst. */
-	struct bucket slow = { 0 };
-	assert_true(bucket_take(&slow, 1, 65600, 65600, t));
-	assert_true(bucket_take(&slow, 1, 65600, 2000, t + 2000 * 1000000ULL));
-	assert_false(bucket_take(&slow, 1, 65600, 1, t + 2000 * 1000000ULL));
+	struct udp_budgets slow;
+	assert_int_equal(udp_budgets_init(&slow, 1), 0);
+	assert_null(take_source(&slow, 1, 65600, 65600, t));
+	assert_null(take_source(&slow, 1, 65600, 2000, t + 2000 * 1000000ULL));
+	assert_refused(take_source(&slow, 1, 65600, 1, t + 2000 * 1000000ULL), "source budget");
+	udp_budgets_free(&slow);
 }
 
-static const struct udp_policy policy = {
+static const struct udp_rates policy = {
 	.source_rate = 1000, .source_burst = 100000, .global_rate = 1000000, .global_burst = 10000000,
 };
 
@@ -225,14 +238,14 @@ static void conn_counts_exact_per_address(void **state)
 	assert_false(conn_counts_take(&c, &a, 3));
 	assert_true(conn_counts_take(&c, &b, 3));
 	conn_counts_give(&c, &a);
-	assert_int_equal(conn_counts_get(&c, &a), 2);
+	assert_int_equal(conn_counts_of(&c, &a), 2);
 	assert_true(conn_counts_take(&c, &a, 3));
 	for (uint32_t i = 0; i < 5000; i++) {
 		struct in6_addr x = a;
 		memcpy(&x.s6_addr[12], &i, 4);
 		assert_true(conn_counts_take(&c, &x, 1));
 	}
-	assert_int_equal(conn_counts_get(&c, &b), 1);
+	assert_int_equal(conn_counts_of(&c, &b), 1);
 	conn_counts_free(&c);
 }
 
