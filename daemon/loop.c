@@ -21,6 +21,8 @@ struct released {
 struct loop {
 	int epfd;
 	bool stopping;
+	bool no_pwait2;                 /* before Linux 5.11: timeouts in milliseconds */
+	struct loop_io *deferred;       /* loop_defer's calls to come */
 	struct released *released;
 	size_t n_released, cap_released;
 };
@@ -65,6 +67,7 @@ int loop_add(struct loop *loop, struct loop_io *io, int fd, uint32_t events, loo
 	io->fd = fd;
 	io->fn = fn;
 	io->timer = false;
+	io->deferred = io->queued = false;
 	io->events = events;
 	if (epoll_ctl(loop->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
 		io->fn = NULL;          /* not watched: loop_remove has nothing to do */
@@ -79,17 +82,103 @@ int loop_modify(struct loop *loop, struct loop_io *io, uint32_t events)
 
 	if (io->events == events)
 		return 0;
+	if (io->deferred) {
+		io->events = events;    /* watched so once fn has run */
+		return 0;
+	}
 	if (epoll_ctl(loop->epfd, EPOLL_CTL_MOD, io->fd, &ev) < 0)
 		return -errno;
 	io->events = events;
 	return 0;
 }
 
+static void unqueue(struct loop *loop, struct loop_io *io)
+{
+	struct loop_io **p = &loop->deferred;
+
+	while (*p != io)
+		p = &(*p)->next_deferred;
+	*p = io->next_deferred;
+	io->queued = false;
+}
+
 void loop_remove(struct loop *loop, struct loop_io *io)
 {
-	if (io->fn)
+	if (io->queued)
+		unqueue(loop, io);
+	if (io->fn && !io->deferred)
 		epoll_ctl(loop->epfd, EPOLL_CTL_DEL, io->fd, NULL);
+	io->deferred = false;
 	io->fn = NULL;
+}
+
+int loop_defer(struct loop *loop, struct loop_io *io, uint64_t due_usec)
+{
+	if (!io->deferred) {
+		if (epoll_ctl(loop->epfd, EPOLL_CTL_DEL, io->fd, NULL) < 0)
+			return -errno;
+		io->deferred = true;
+	}
+	io->due_usec = due_usec;
+	if (!io->queued) {
+		io->next_deferred = loop->deferred;
+		loop->deferred = io;
+		io->queued = true;
+	}
+	return 0;
+}
+
+/* The deferred calls that are due, each unqueued before it runs: fn may defer or remove
+ * any io. One that fn did not defer again is watched again. As many calls as there were
+ * queued, so that one deferred to a time already past waits for the next pass. */
+static void run_deferred(struct loop *loop)
+{
+	uint64_t now = now_usec();
+	struct loop_io *io;
+	int calls = 0;
+
+	for (io = loop->deferred; io; io = io->next_deferred)
+		calls++;
+	while (calls-- > 0) {
+		for (io = loop->deferred; io && io->due_usec > now; io = io->next_deferred)
+			;
+		if (!io)
+			return;
+		unqueue(loop, io);
+		io->fn(loop, io, LOOP_IN);
+		if (!io->fn || io->queued)
+			continue;
+		struct epoll_event ev = { .events = to_epoll(io->events), .data.ptr = io };
+		if (epoll_ctl(loop->epfd, EPOLL_CTL_ADD, io->fd, &ev) == 0)
+			io->deferred = false;
+		else
+			loop_defer(loop, io, now + 1000);       /* no memory for epoll: later */
+	}
+}
+
+/* Until an event comes, timeout_msec (-1: no limit) passes or the first deferred call is
+ * due. */
+static int loop_wait(struct loop *loop, struct epoll_event *evs, int timeout_msec)
+{
+	uint64_t due = UINT64_MAX, now, wait;
+
+	for (struct loop_io *io = loop->deferred; io; io = io->next_deferred)
+		if (io->due_usec < due)
+			due = io->due_usec;
+	if (due == UINT64_MAX)
+		return epoll_wait(loop->epfd, evs, LOOP_BATCH, timeout_msec);
+	now = now_usec();
+	wait = due > now ? due - now : 0;
+	if (timeout_msec >= 0 && wait > (uint64_t)timeout_msec * 1000)
+		wait = (uint64_t)timeout_msec * 1000;
+	if (!loop->no_pwait2) {
+		struct timespec ts = { .tv_sec = wait / 1000000, .tv_nsec = wait % 1000000 * 1000 };
+		int n = epoll_pwait2(loop->epfd, evs, LOOP_BATCH, &ts, NULL);
+		if (n >= 0 || (errno != ENOSYS && errno != EPERM))
+			return n;
+		loop->no_pwait2 = true;
+	}
+	return epoll_wait(loop->epfd, evs, LOOP_BATCH, (int)((wait + 999) / 1000));
 }
 
 int loop_release(struct loop *loop, void *ptr, void (*free_fn)(void *ptr))
@@ -189,12 +278,14 @@ static void dispatch(struct loop *loop, struct loop_io *io, uint32_t ev)
 int loop_dispatch(struct loop *loop, int timeout_msec)
 {
 	struct epoll_event evs[LOOP_BATCH];
-	int n = epoll_wait(loop->epfd, evs, LOOP_BATCH, timeout_msec);
+	int n = loop_wait(loop, evs, timeout_msec);
 
 	if (n < 0)
 		return errno == EINTR ? 0 : -errno;
 	for (int i = 0; i < n && !loop->stopping; i++)
 		dispatch(loop, evs[i].data.ptr, evs[i].events);
+	if (loop->deferred && !loop->stopping)
+		run_deferred(loop);
 	free_released(loop);
 	return 0;
 }

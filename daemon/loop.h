@@ -20,6 +20,10 @@ struct loop_io {
 	uint32_t events;        /* what is registered now */
 	bool timer;
 	loop_io_fn *fn;         /* NULL once removed: events still queued are dropped */
+	bool deferred;          /* loop_defer: out of epoll until fn has run */
+	bool queued;            /* in the loop's list of deferred calls */
+	uint64_t due_usec;
+	struct loop_io *next_deferred;
 };
 
 enum {
@@ -40,6 +44,11 @@ int loop_modify(struct loop *loop, struct loop_io *io, uint32_t events);
  * would go on reporting events for io after it is freed. Events already fetched for it
  * are dropped. */
 void loop_remove(struct loop *loop, struct loop_io *io);
+/* Takes io out of epoll until due_usec (now_usec()'s clock): fn then runs once (with
+ * LOOP_IN) whether or not io is ready, and io is watched again after it unless fn deferred
+ * it once more. Under load, a look every so often costs fewer wake-ups than a wake-up per
+ * event. */
+int loop_defer(struct loop *loop, struct loop_io *io, uint64_t due_usec);
 /* Frees ptr once the events already fetched are dispatched, so that they never reach
  * freed memory. The io inside must have been removed. */
 int loop_release(struct loop *loop, void *ptr, void (*free_fn)(void *ptr));

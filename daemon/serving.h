@@ -72,6 +72,8 @@ struct listener {
 	bool paused;                    /* out of file descriptors: accept later */
 	bool stopped;                   /* inherited: its socket unit has stopped; it closes */
 	struct program *waiting;        /* a wait service's program, which has the socket now */
+	bool polling;                   /* under load: looked at every ACCEPT_POLL_USEC (tcp.c) */
+	uint64_t clients_usec;          /* when a look last found clients */
 	const char *fd_name;            /* inherited: FileDescriptorName= */
 	struct sockaddr_storage addr;   /* own: what it is bound to */
 	bool ipv6_alone;                /* every address, [::] for IPv6 alone: IPv4's port was taken */

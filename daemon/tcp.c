@@ -15,6 +15,7 @@
 #include "serving.h"
 
 #define ACCEPT_BATCH 64
+#define ACCEPT_POLL_USEC 100    /* under load, a listener is looked at this often (+ timer slack) */
 #define READ_BATCH 8            /* reads per wake-up, so one client cannot starve others */
 #define SPARE_BUFS 64           /* CONN_BUF_SIZE buffers kept for reuse */
 
@@ -422,13 +423,12 @@ int tcp_restore(struct server *srv, struct active_service *as, int fd, const str
 	return 0;
 }
 
-void tcp_accept(struct listener *l)
+/* Takes what waits on l, at most ACCEPT_BATCH clients; returns how many. */
+static int accept_batch(struct listener *l)
 {
-	if (serving_waits(l->owner)) {
-		program_wait(l);        /* the program accepts */
-		return;
-	}
-	for (int i = 0; i < ACCEPT_BATCH && l->io.fn; i++) {
+	int i;
+
+	for (i = 0; i < ACCEPT_BATCH && l->io.fn; i++) {
 		struct sockaddr_storage peer;
 		socklen_t len = sizeof(peer);
 		int fd = accept4(l->io.fd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -455,6 +455,32 @@ void tcp_accept(struct listener *l)
 			loop_remove(l->server->loop, &l->io);
 			l->paused = true;
 		}
+		break;
+	}
+	return i;
+}
+
+/* Clients that come closer together than ACCEPT_POLL_USEC are taken by a look at the queue
+ * every ACCEPT_POLL_USEC rather than by a wake-up each: waking a loop asleep on its listener
+ * takes an interrupt to its CPU, paid by whoever queued the client (on loopback, the
+ * client's own connect()). After a full batch, epoll says at once that more wait. */
+static void accept_polled(struct listener *l)
+{
+	uint64_t now = now_usec();
+	int taken = accept_batch(l);
+	bool busy = taken > 0 && taken < ACCEPT_BATCH &&
+		    (l->polling || now - l->clients_usec < ACCEPT_POLL_USEC);
+
+	if (taken > 0)
+		l->clients_usec = now;
+	l->polling = busy && l->io.fn && loop_defer(l->server->loop, &l->io, now + ACCEPT_POLL_USEC) == 0;
+}
+
+void tcp_accept(struct listener *l)
+{
+	if (serving_waits(l->owner)) {
+		program_wait(l);        /* the program accepts */
 		return;
 	}
+	accept_polled(l);
 }

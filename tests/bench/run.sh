@@ -9,9 +9,10 @@
 # loops, 1: on two CPUs a second one mostly takes CPU from the server).
 # Writes $OUT/report.md, $OUT/*.png, raw figures in $OUT/data/, server logs
 # in $OUT/logs/.
-# BENCH_WORKLOADS (default: all of tcp udp daytime exec inetd idle startup)
-# and BENCH_SERVERS (default: all) pick what runs, e.g. BENCH_WORKLOADS="exec
-# daytime" for a quick look at those two.
+# BENCH_WORKLOADS (default: all of tcp udp daytime daytime1 exec inetd idle
+# startup) and BENCH_SERVERS (default: all) pick what runs, e.g.
+# BENCH_WORKLOADS="exec daytime" for a quick look at those two.  daytime1 is
+# daytime with every client from one source address (issue 21).
 #
 # Issue 19: minetd.old is minetd before its privileged helper, built from
 # OLD_COMMIT of this repository (a temporary git worktree, the same compiler
@@ -22,9 +23,10 @@
 #
 # As root every server runs in a network namespace of its own, bound to
 # 10.77.0.1 (a locally routed /16 on lo), and every client has its own source
-# address: the inetds' built-in services only run on their official ports
-# (7, 13), and openbsd-inetd drops UDP from 127/8 by design.  Without root the
-# reference and minetd run on 127.0.0.1 and the inetds are n/a.
+# address (but in daytime1): the inetds' built-in services only run on their
+# official ports (7, 13), and openbsd-inetd drops UDP from 127/8 by design.
+# Without root the reference and minetd run on 127.0.0.1 and the inetds are
+# n/a.
 #
 # Server CPU time is read from a cgroup of the server's own (cgroup v2
 # cpu.stat, or v1 cpuacct.usage), which counts every process the server
@@ -44,7 +46,7 @@ STARTS=${BENCH_STARTS:-7}
 WARMUP=0.5
 # minetd.percpu: the same minetd with one event loop per CPU (workers = 0).
 ALL_SERVERS="ref minetd minetd.percpu minetd.old xinetd openbsd-inetd inetutils-inetd tcpserver"
-ALL_WORKLOADS="tcp udp daytime exec inetd idle startup"
+ALL_WORKLOADS="tcp udp daytime daytime1 exec inetd idle startup"
 SERVERS=${BENCH_SERVERS:-$ALL_SERVERS}
 WORKLOADS=${BENCH_WORKLOADS:-$ALL_WORKLOADS}
 # exec: what every server runs per connection, and as whom.
@@ -666,14 +668,14 @@ measure_load() {
 		return
 	fi
 	port=${ECHO_PORT[$s]}
-	[ "$wl" = daytime ] && port=${DAYTIME_PORT[$s]}
+	[[ $wl == daytime* ]] && port=${DAYTIME_PORT[$s]}
 	[ "$wl" = exec ] && port=${EXEC_PORT[$s]}
 	[ "$wl" = inetd ] && port=$INETD_PORT
 	c0=$(cpu_us "$s")
 	l0=$(client_cpu_us)
 	t0=$(date +%s%N)
 	line=$(loadgen "${NS[$s]}" $((${SECS%.*} + 30)) "$@" -a "$ADDR" -p "$port" \
-		-d "$SECS" -w "$WARMUP" -t "$THREADS" -S)
+		-d "$SECS" -w "$WARMUP" -t "$THREADS")
 	t1=$(date +%s%N)
 	c1=$(cpu_us "$s")
 	l1=$(client_cpu_us)
@@ -750,18 +752,22 @@ main() {
 	done
 	for run in $(seq "$RUNS"); do
 		want tcp && for s in $(rotated "$run"); do
-			measure_load tcp "$s" "$run" tcp-echo -c 50 -s 64 -H "$DATA/hist-tcp-$s-$run.txt"
+			measure_load tcp "$s" "$run" tcp-echo -c 50 -s 64 -S -H "$DATA/hist-tcp-$s-$run.txt"
 		done
 		# Sources that never spoke TCP: no handshake has verified them.
 		want udp && for s in $(rotated "$run"); do
-			measure_load udp "$s" "$run" udp-echo -c 50 -s 64 -o 20000
+			measure_load udp "$s" "$run" udp-echo -c 50 -s 64 -S -o 20000
 		done
 		want daytime && for s in $(rotated "$run"); do
-			measure_load daytime "$s" "$run" connect -c 20
+			measure_load daytime "$s" "$run" connect -c 20 -S
+		done
+		# Every client from one address, the server's own ($ADDR), as from 127.0.0.1.
+		want daytime1 && for s in $(rotated "$run"); do
+			measure_load daytime1 "$s" "$run" connect -c 20
 		done
 		want exec && for s in $(rotated "$run"); do
 			[ -n "${NA_EXEC[$s]:-}" ] && continue
-			measure_load exec "$s" "$run" request -c "$EXEC_CLIENTS" -s 64
+			measure_load exec "$s" "$run" request -c "$EXEC_CLIENTS" -s 64 -S
 		done
 		# The same client as exec, to the line of inetd.conf (issue 20).
 		want inetd && for s in $(rotated "$run"); do
