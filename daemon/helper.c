@@ -787,7 +787,10 @@ int helper_run(const struct helper_options *o)
 		log_error("helper: cannot start: %s", strerror(-r));
 		return 1;
 	}
-	sd_notify(0, "READY=1");
+	/* By hand, a NOTIFY_SOCKET it inherited is its minetd's: minetd is ready once it serves,
+	 * which is minetd's to say. */
+	if (!h.by_hand)
+		sd_notify(0, "READY=1");
 	r = loop_run(h.loop);
 	if (h.by_hand)
 		end_all(&h);

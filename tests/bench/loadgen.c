@@ -34,6 +34,7 @@
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -846,9 +847,12 @@ static int notify_socket_open(const char *path)
 	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
-	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+	/* Writable by anyone, as systemd's own: a server that gives up root before it is ready
+	 * (minetd started as root) must still reach it. */
+	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 || chmod(path, 0777) < 0) {
+		int r = -errno;
 		close(fd);
-		return -errno;
+		return r;
 	}
 	return fd;
 }

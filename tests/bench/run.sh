@@ -72,6 +72,7 @@ DATA=$OUT/data
 LOGS=$OUT/logs
 RESULTS=$DATA/results.txt
 RUNDIR=$(mktemp -d /tmp/minetd-bench.XXXXXX)
+chmod 755 "$RUNDIR" # its notify socket: for servers that gave up root too
 NS_PREFIX="mbench$$"
 NETNS=0
 ADDR=127.0.0.1

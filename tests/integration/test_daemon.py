@@ -4,9 +4,10 @@ a bad config at start: test_config_check.py."""
 import os
 import signal
 import socket
+import struct
 import time
 
-from harness import (SLOW, WRAPPER, Daemon, Skip, config_text, free_port, recv_until_eof, run_minetd, service,
+from harness import (SLOW, WRAPPER, Daemon, Skip, TempDir, config_text, free_port, recv_until_eof, run_minetd, service,
                      tcp_exchange, test, udp_exchange, run)
 
 
@@ -112,6 +113,45 @@ def closed_stdio_never_sends_log_lines_to_clients():
                 got = udp_exchange("127.0.0.1", port, msg, timeout=2 * SLOW)
                 assert got == msg, f"{what}: udp: got {got!r} for {msg!r}"
         assert d.stop() == 0
+
+
+
+
+def notify_messages(sock, seconds, until=None):
+    """(sender pid, datagram) of what arrives on a NOTIFY_SOCKET within seconds; with until,
+    until a datagram has that line."""
+    got, end = [], time.monotonic() + seconds
+    while time.monotonic() < end and not (until and any(until in m.split(b"\n") for _, m in got)):
+        sock.settimeout(max(0.01, end - time.monotonic()))
+        try:
+            msg, anc, _, _ = sock.recvmsg(4096, socket.CMSG_SPACE(12))
+        except socket.timeout:
+            break
+        pid = next((struct.unpack("iII", data[:12])[0] for level, kind, data in anc
+                    if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS), None)
+        got.append((pid, msg))
+    return got
+
+
+@test
+def ready_is_said_once_by_minetd_itself_when_it_serves():
+    """With NOTIFY_SOCKET (a supervisor, or systemd with NotifyAccess=all), by hand: READY=1
+    comes once, from minetd's own pid, when its port accepts. The helper it starts as its
+    child inherited the variable and said READY=1 itself, before minetd served."""
+    port = free_port()
+    with TempDir() as tmp, socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as notify:
+        path = os.path.join(tmp, "notify")
+        notify.bind(path)
+        os.chmod(path, 0o777)       # as systemd's: minetd started as root gives root up
+        notify.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+        d = Daemon(config_text([service("echo", "echo", port, protocol="tcp")]),
+                   env=dict(os.environ, NOTIFY_SOCKET=path), wait=False)
+        got = notify_messages(notify, 10 * SLOW, until=b"READY=1")
+        with socket.create_connection(("127.0.0.1", port), timeout=5 * SLOW):
+            pass                    # accepting when READY=1 came
+        got += notify_messages(notify, 0.5)
+        ready = [pid for pid, msg in got if b"READY=1" in msg.split(b"\n")]
+        assert ready == [d.proc.pid], f"READY=1 from {ready}, minetd is {d.proc.pid}: {got}"
 
 
 if __name__ == "__main__":
