@@ -35,7 +35,7 @@ BOOT_TIMEOUT=${BOOT_TIMEOUT:-420}
 . "$TOP/tests/lib/debs.sh"
 
 # The archive's packages the containers install (the host has their other dependencies:
-# tests/lib/debs.sh). curl is the host's own.
+# tests/lib/debs.sh; curl, libevent-2.1-7 and libncurses6 come with tools/deps.sh check).
 PACKAGES="update-inetd tcpd openbsd-inetd nullidentd fingerd finger micro-httpd tftpd-hpa tftp-hpa
 	inetutils-syslogd inetutils-telnetd inetutils-telnet inetutils-talkd inetutils-talk popa3d talkd"
 
