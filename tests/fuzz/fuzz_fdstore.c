@@ -105,10 +105,14 @@ static int make(unsigned kind, const uint8_t *state, size_t len, bool magic, int
 	case 3: {       /* a connected TCP socket, the server's end */
 		struct sockaddr_storage a;
 		socklen_t alen = sizeof(a);
+		/* closed by minetd first: with a reset, so that tens of thousands of rounds leave
+		 * no TIME_WAIT behind to take every ephemeral port (connect() then fails) */
+		struct linger reset = { .l_onoff = 1, .l_linger = 0 };
 		if (getsockname(listener, (struct sockaddr *)&a, &alen) < 0 ||
 		    (*peer = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
 		    connect(*peer, (struct sockaddr *)&a, alen) < 0 ||
-		    (fd = accept4(listener, NULL, NULL, SOCK_CLOEXEC)) < 0)
+		    (fd = accept4(listener, NULL, NULL, SOCK_CLOEXEC)) < 0 ||
+		    setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset)) < 0)
 			abort();
 		return fd;
 	}
