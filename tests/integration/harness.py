@@ -513,6 +513,19 @@ class TempDir:
         shutil.rmtree(self.path, ignore_errors=True)
 
 
+def notify_socket(directory, passcred=False):
+    """A NOTIFY_SOCKET in directory: (its bound datagram socket, its path). Writable by all,
+    as systemd's: minetd started as root gives root up before it speaks. With passcred, each
+    datagram comes with its sender's pid (SCM_CREDENTIALS)."""
+    path = os.path.join(directory, "notify")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(path)
+    os.chmod(path, 0o777)
+    if passcred:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+    return sock, path
+
+
 def udp_echo_ok(host, port, data=b"still there"):
     got = udp_exchange(host, port, data, timeout=2 * SLOW)
     assert got == data, f"udp {host}:{port} answered {got!r} to {data!r}"

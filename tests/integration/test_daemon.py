@@ -7,7 +7,8 @@ import socket
 import struct
 import time
 
-from harness import (SLOW, WRAPPER, Daemon, Skip, TempDir, config_text, free_port, recv_until_eof, run_minetd, service,
+from harness import (SLOW, WRAPPER, Daemon, Skip, TempDir, config_text,
+                     notify_socket, free_port, recv_until_eof, run_minetd, service,
                      tcp_exchange, test, udp_exchange, run)
 
 
@@ -139,19 +140,17 @@ def ready_is_said_once_by_minetd_itself_when_it_serves():
     comes once, from minetd's own pid, when its port accepts. The helper it starts as its
     child inherited the variable and said READY=1 itself, before minetd served."""
     port = free_port()
-    with TempDir() as tmp, socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as notify:
-        path = os.path.join(tmp, "notify")
-        notify.bind(path)
-        os.chmod(path, 0o777)       # as systemd's: minetd started as root gives root up
-        notify.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
-        d = Daemon(config_text([service("echo", "echo", port, protocol="tcp")]),
-                   env=dict(os.environ, NOTIFY_SOCKET=path), wait=False)
-        got = notify_messages(notify, 10 * SLOW, until=b"READY=1")
-        with socket.create_connection(("127.0.0.1", port), timeout=5 * SLOW):
-            pass                    # accepting when READY=1 came
-        got += notify_messages(notify, 0.5)
-        ready = [pid for pid, msg in got if b"READY=1" in msg.split(b"\n")]
-        assert ready == [d.proc.pid], f"READY=1 from {ready}, minetd is {d.proc.pid}: {got}"
+    with TempDir() as tmp:
+        notify, path = notify_socket(tmp, passcred=True)
+        with notify:
+            d = Daemon(config_text([service("echo", "echo", port, protocol="tcp")]),
+                       env=dict(os.environ, NOTIFY_SOCKET=path), wait=False)
+            got = notify_messages(notify, 10 * SLOW, until=b"READY=1")
+            with socket.create_connection(("127.0.0.1", port), timeout=5 * SLOW):
+                pass                    # accepting when READY=1 came
+            got += notify_messages(notify, 0.5)
+            ready = [pid for pid, msg in got if b"READY=1" in msg.split(b"\n")]
+            assert ready == [d.proc.pid], f"READY=1 from {ready}, minetd is {d.proc.pid}: {got}"
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ import threading
 import time
 
 from harness import (RSS_FACTOR, SLOW, Daemon, Netns, Skip, TempDir, config_text, connect_from, counters, free_port,
-                     ipv6_lab, recv_exactly, service, tcp_exchange, test, run)
+                     ipv6_lab, notify_socket, recv_exactly, service, tcp_exchange, test, run)
 
 
 @test
@@ -179,11 +179,10 @@ def _can_send(s):
 def watchdog_pings_go_on_while_descriptors_are_exhausted():
     port = free_port()
     limit = 64
-    with TempDir() as tmp, socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as notify:
-        notify.bind(os.path.join(tmp, "notify"))
-        os.chmod(os.path.join(tmp, "notify"), 0o777)   # as systemd's: minetd gives root up
+    with TempDir() as tmp:
+        notify, path = notify_socket(tmp)
         notify.settimeout(0.05)
-        env = dict(os.environ, NOTIFY_SOCKET=os.path.join(tmp, "notify"), WATCHDOG_USEC="200000")
+        env = dict(os.environ, NOTIFY_SOCKET=path, WATCHDOG_USEC="200000")
         env.pop("WATCHDOG_PID", None)
         pings = []
         stop = threading.Event()
@@ -217,6 +216,7 @@ def watchdog_pings_go_on_while_descriptors_are_exhausted():
         finally:
             stop.set()
             t.join()
+            notify.close()
             for s in socks:
                 s.close()
         print(f"{fds} descriptors open (limit {limit}); {len(watched) - 1} WATCHDOG=1 in 3 s, "

@@ -22,7 +22,7 @@ import time
 
 from harness import (programs_of, MINETD, ROOT, SLOW, TOP, Daemon, Programs, Skip, check_config, children, config_text,
                      connect_from, counters, exec_service, exec_test, free_port, gone, need_root, nothing_came,
-                     refused, service, tcp_exchange, udp_exchange, udp_no_reply, wait_until, run)
+                     notify_socket, refused, service, tcp_exchange, udp_exchange, udp_no_reply, wait_until, run)
 
 PYTHON = "/usr/bin/python3"     # not a python of root's own (pyenv): the programs run as nobody
 UDP_MAX = 65507
@@ -154,9 +154,8 @@ def program_sees_its_peer_and_service_and_nothing_of_minetds_own():
     if not shutil.which("systemd-socket-activate"):
         raise Skip("no systemd-socket-activate (package systemd)")
     port = free_port()
-    with Programs() as progs, socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as notify:
-        notify.bind(os.path.join(progs.dir, "notify"))
-        env = dict(os.environ, NOTIFY_SOCKET=os.path.join(progs.dir, "notify"), FDSTORE="16",
+    with Programs() as progs, notify_socket(progs.dir)[0] as notify:
+        env = dict(os.environ, NOTIFY_SOCKET=notify.getsockname(), FDSTORE="16",
                    INVOCATION_ID="0123456789abcdef0123456789abcdef")
         launcher = ["systemd-socket-activate", "-l", f"127.0.0.1:{port}", "--fdname=envs"]
         d = Daemon(config_text([exec_service("envs", port, progs.write("env.py", ENV), host="::")]), env=env,
