@@ -16,6 +16,7 @@
 
 #define ACCEPT_BATCH 64
 #define ACCEPT_POLL_USEC 100    /* under load, a listener is looked at this often (+ timer slack) */
+#define ACCEPT_IDLE_USEC 1000   /* and still so long after its last client, before epoll again */
 #define READ_BATCH 8            /* reads per wake-up, so one client cannot starve others */
 #define SPARE_BUFS 64           /* CONN_BUF_SIZE buffers kept for reuse */
 
@@ -463,13 +464,16 @@ static int accept_batch(struct listener *l)
 /* Clients that come closer together than ACCEPT_POLL_USEC are taken by a look at the queue
  * every ACCEPT_POLL_USEC rather than by a wake-up each: waking a loop asleep on its listener
  * takes an interrupt to its CPU, paid by whoever queued the client (on loopback, the
- * client's own connect()). After a full batch, epoll says at once that more wait. */
+ * client's own connect()). A look that finds none keeps looking until ACCEPT_IDLE_USEC
+ * after the last client: a lull of a few looks under load would otherwise cost a wake-up
+ * each time load resumes. After a full batch, epoll says at once that more wait. */
 static void accept_polled(struct listener *l)
 {
 	uint64_t now = now_usec();
 	int taken = accept_batch(l);
-	bool busy = taken > 0 && taken < ACCEPT_BATCH &&
-		    (l->polling || now - l->clients_usec < ACCEPT_POLL_USEC);
+	bool busy = taken < ACCEPT_BATCH &&
+		    (taken > 0 ? l->polling || now - l->clients_usec < ACCEPT_POLL_USEC
+			       : l->polling && now - l->clients_usec < ACCEPT_IDLE_USEC);
 
 	if (taken > 0)
 		l->clients_usec = now;

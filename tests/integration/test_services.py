@@ -8,7 +8,7 @@ import struct
 import threading
 import time
 
-from harness import (Daemon, TOP, config_text, free_port, recv_exactly, service, tcp_exchange, test, udp_exchange,
+from harness import (Daemon, SLOW, TOP, config_text, free_port, recv_exactly, recv_until_eof, service, tcp_exchange, test, udp_exchange,
                      udp_no_reply, run)
 
 HOSTS = ["127.0.0.1", "::1"]
@@ -162,6 +162,83 @@ def time_four_bytes_since_1900():
         data = udp_exchange(host, port, b"")
         assert len(data) == 4
         assert abs(struct.unpack("!I", data)[0] - 2208988800 - time.time()) < 3
+
+
+def epoll_watch(pid, port):
+    """A function that says whether one of minetd's epoll instances watches its IPv4 TCP
+    listener on port, quick enough to ask between clients (one read of an fdinfo each)."""
+    inode = None
+    with open(f"/proc/{pid}/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and int(fields[1].split(":")[1], 16) == port:
+                inode = int(fields[9])
+    assert inode, f"nothing listens on port {port}"
+    fdinfos = [f"/proc/{pid}/fdinfo/{fd}" for fd in os.listdir(f"/proc/{pid}/fd")
+               if os.readlink(f"/proc/{pid}/fd/{fd}") == "anon_inode:[eventpoll]"]
+    watched = re.compile(rf"^tfd:.* ino:{inode:x}\b", re.M)
+
+    def listener_in_epoll():
+        for path in fdinfos:
+            with open(path) as f:
+                if watched.search(f.read()):
+                    return True
+        return False
+    return listener_in_epoll
+
+@test
+def a_listener_under_a_burst_is_looked_at_then_watched_again_and_every_client_served():
+    """Issue 21: clients closer together than 100 µs (here 60 µs) are taken by a look at the
+    listener every 100 µs, out of epoll, not by a wake-up each, and so through a lull shorter
+    than a millisecond; a millisecond after the last client, epoll watches it again, so an
+    idle minetd is not woken for nothing. Every client of the bursts, and each one between
+    them, gets its line."""
+    port = free_port("127.0.0.1")
+    d = Daemon(config_text([service("daytime", "daytime", port, protocol="tcp")]))
+    listener_in_epoll = epoll_watch(d.proc.pid, port)
+    assert listener_in_epoll(), "idle, the listener is not watched by epoll"
+    looked_at = lulls_looked_through = 0
+    for burst in range(8):
+        socks = []
+        for i in range(300):
+            # 60 µs apart: closer than a look, and far enough for minetd to keep up even
+            # under ASan (clients faster than it can take leave the listener with epoll,
+            # which wakes it at once each time).
+            due = time.monotonic_ns() + 60000
+            while time.monotonic_ns() < due:
+                pass
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.setblocking(False)
+            s.connect_ex(("127.0.0.1", port))
+            socks.append(s)
+            if i % 25 == 24:
+                looked_at += not listener_in_epoll()
+                # A lull of 0.4 ms: longer than a look, shorter than the millisecond after
+                # which the listener goes back to epoll.
+                due = time.monotonic_ns() + 400000
+                while time.monotonic_ns() < due:
+                    pass
+                lulls_looked_through += not listener_in_epoll()
+        for s in socks:
+            s.setblocking(True)
+            s.settimeout(10 * SLOW)
+            line = recv_until_eof(s)
+            s.close()
+            assert CTIME.match(line), (burst, line)
+        # One more client, alone.
+        time.sleep(0.0003)
+        assert CTIME.match(tcp_exchange("127.0.0.1", port, shutdown=False, timeout=10 * SLOW))
+    print(f"listener out of epoll at {looked_at} of 96 looks, and after {lulls_looked_through} of 96 lulls")
+    assert looked_at, "in 8 bursts of 300 clients, the listener never left epoll"
+    # Busy, minetd may look later than it meant to and find a lull still short: a look
+    # through most lulls is what tells.
+    assert lulls_looked_through >= looked_at / 2, \
+        "lulls of 0.4 ms took the listener back to epoll: a wake-up each when clients came again"
+    deadline = time.monotonic() + 5 * SLOW
+    while not listener_in_epoll():
+        assert time.monotonic() < deadline, "after the bursts, the listener is not watched by epoll again"
+        time.sleep(0.01)
+    assert CTIME.match(tcp_exchange("127.0.0.1", port, shutdown=False, timeout=10 * SLOW))
 
 
 if __name__ == "__main__":

@@ -22,6 +22,9 @@
 #  - two_thousand_tcp_connections_in_a_row_leave_no_zombie_and_no_descriptor (test_programs.py):
 #    2,000 programs started one after the other take 45 s under valgrind; the other exec
 #    tests start a hundred or so.
+#  - a_listener_under_a_burst_is_looked_at_then_watched_again_and_every_client_served
+#    (test_services.py): whether the listener leaves epoll under a burst of clients 60 µs
+#    apart (issue 21); minetd under valgrind is too slow to catch up with it, so it never does.
 # They run under ASan (tests/sanitize/test_asan.sh). VALGRIND_TESTS="name ..." runs only those.
 set -u
 TOP=${TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -45,6 +48,7 @@ declare -A why_excluded=(
 	[udp_flood_from_one_source_leaves_others_answered]="throughput under a flood, not at valgrind's speed"
 	[programs_started_while_connections_close_never_meet_a_freed_connection]="a load whose point is its timing, not at valgrind's speed (it runs under ASan)"
 	[two_thousand_tcp_connections_in_a_row_leave_no_zombie_and_no_descriptor]="2,000 programs one after the other: 45 s at valgrind's speed (it runs under ASan)"
+	[a_listener_under_a_burst_is_looked_at_then_watched_again_and_every_client_served]="a burst of clients 60 µs apart, which minetd under valgrind never catches up with, so its listener never needs looking at (it runs under ASan)"
 )
 # The faults driven to their limits, by file.
 FAULTS=(
