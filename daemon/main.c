@@ -46,6 +46,7 @@ struct daemon {
 	struct priv *priv;              /* the main loop's connection to minetd-helper */
 	struct priv *priv_reload;       /* the reload thread's */
 	bool under_helper_unit;         /* the helper is systemd's, not this process's child */
+	bool helper_gone;               /* systemd's helper ended under it: a restart reaches it */
 	bool reload_again;              /* asked for while one was loading */
 	struct watch *watch;            /* the config's inetd files: a change reloads */
 	struct loop_io signals, tick, watchdog;
@@ -283,6 +284,30 @@ static int watch_events(struct daemon *d)
 	return r;
 }
 
+/* systemd's helper ended while this process serves: it failed, or was killed or stopped
+ * without minetd (its unit's PartOf= makes a restart or stop of the helper minetd's too,
+ * minetd's first). A restart of this process reaches the helper again: it stops as for a
+ * restart, its clients kept in systemd's store, and exits with 1 for Restart=on-failure;
+ * the programs run on and the next minetd finds them. By hand the helper was a child
+ * started as root, which this process no longer is: it serves on without programs. */
+static void helper_ended(void *ctx)
+{
+	struct daemon *d = ctx;
+	char job[32] = "";
+
+	if (!d->under_helper_unit) {
+		log_error("minetd-helper is gone: no program can start until minetd is started again");
+		return;
+	}
+	if (units_own_job(job, sizeof(job)) == 0 && job[0]) {
+		log_info("minetd-helper is gone, and systemd's %s of minetd under way", job);
+		return;
+	}
+	log_warning("minetd-helper is gone: minetd restarts to reach it again, its clients and programs kept");
+	d->helper_gone = true;
+	loop_stop(d->loop);
+}
+
 /* The privileged helper: systemd's (its socket in $MINETD_HELPER), or a child of this
  * process. The programs it runs for an earlier minetd come as events once the loop runs. */
 static int start_helper(struct daemon *d)
@@ -297,6 +322,7 @@ static int start_helper(struct daemon *d)
 		return r;
 	}
 	d->server->priv = d->priv;
+	priv_on_end(d->priv, helper_ended, d);
 	if ((r = priv_watch(d->priv, d->loop, programs_event, d->server)) < 0 || (r = priv_hello(d->priv, why)) < 0)
 		log_error("minetd-helper: %s", r == -EPIPE ? "ended (its messages say why)" : why[0] ? why :
 			  strerror(-r));
@@ -339,9 +365,11 @@ static void stop_helper(struct daemon *d)
 
 	if (!d->priv)
 		return;
-	int r = d->under_helper_unit ? units_own_job(job, sizeof(job)) : 0;
+	int r = d->under_helper_unit && !d->helper_gone ? units_own_job(job, sizeof(job)) : 0;
 
-	if (d->under_helper_unit && r == 0 && strcmp(job, "restart") == 0) {
+	if (d->helper_gone) {
+		log_info("restarting: the programs run on");
+	} else if (d->under_helper_unit && r == 0 && strcmp(job, "restart") == 0) {
 		log_info("restarting: the programs run on");
 	} else if (d->under_helper_unit) {
 		if (r < 0)
@@ -454,10 +482,10 @@ static int run(const char *config_path)
 		notify_stopping();
 		if (r < 0)
 			log_error("event loop failed: %s", strerror(-r));
-		exit_status = r < 0 ? EXIT_CONFIG : EXIT_SUCCESS;
+		exit_status = r < 0 || d.helper_gone ? EXIT_CONFIG : EXIT_SUCCESS;
 	}
 	workers_stop(d.workers);
-	if (exit_status == EXIT_SUCCESS)
+	if (exit_status == EXIT_SUCCESS || d.helper_gone)
 		fdstore_save(d.server, 0);
 	/* a reload's thread still waiting for a resolver at exit keeps its connection */
 	if (d.reload && reload_running(d.reload))

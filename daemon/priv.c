@@ -32,6 +32,8 @@ struct priv {
 	struct loop_io pending;         /* an eventfd: events read during a call wait for it */
 	priv_event_fn *fn;
 	void *ctx;
+	void (*end_fn)(void *ctx);
+	void *end_ctx;
 	uint32_t seq;
 	struct privsep_msg *queue;
 	size_t n_queue, cap_queue;
@@ -193,6 +195,8 @@ static void on_io(struct loop *loop, struct loop_io *io, uint32_t events)
 		if (r < 0) {
 			log_error("the connection to minetd-helper ended: %s", strerror(-r));
 			loop_remove(p->loop, &p->io);
+			if (p->end_fn)
+				p->end_fn(p->end_ctx);
 			return;
 		}
 		if (p->n_queue)
@@ -222,6 +226,12 @@ int priv_watch(struct priv *p, struct loop *loop, priv_event_fn *fn, void *ctx)
 			return -errno;
 	}
 	return loop_add(loop, &p->io, p->fd, LOOP_IN, on_io);
+}
+
+void priv_on_end(struct priv *p, void (*fn)(void *ctx), void *ctx)
+{
+	p->end_fn = fn;
+	p->end_ctx = ctx;
 }
 
 /* Sends req and waits for its answer; the events that come meanwhile (a HELLO's RUNNING

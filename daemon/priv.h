@@ -27,6 +27,8 @@ int priv_open(struct loop *loop, const char *path, const char *config_path, stru
 int priv_attach(struct priv *main, struct priv **out);
 /* Where the events of p go: fn(ctx, ...) on loop. 0 or -errno. */
 int priv_watch(struct priv *p, struct loop *loop, priv_event_fn *fn, void *ctx);
+/* fn(ctx), on p's loop, once the helper's end of p is gone (it stopped, or failed). */
+void priv_on_end(struct priv *p, void (*fn)(void *ctx), void *ctx);
 void priv_close(struct priv *p);
 /* Started as root by hand (an init script, sudo): once the helper it started holds root's
  * part, the serving process becomes MINETD_USER (else nobody), with no supplementary

@@ -395,6 +395,8 @@ static void program_refuse(struct server *srv, struct active_service *as, unsign
 		serving_release(srv, peer);
 	if (reason && reason[0])
 		snprintf(why, sizeof(why), "%s", reason);
+	else if (r == -EPIPE || r == -ECONNRESET || r == -ENOTCONN)
+		snprintf(why, sizeof(why), "cannot run %s: minetd-helper is gone", o->command.items[0]);
 	else
 		snprintf(why, sizeof(why), "cannot run %s: %s", o->command.items[0], strerror(-r));
 	serving_refuse(srv, as, proto, (const struct sockaddr *)peer, why);

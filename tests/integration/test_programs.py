@@ -22,7 +22,7 @@ import time
 
 from harness import (programs_of, MINETD, ROOT, SLOW, TOP, Daemon, Programs, Skip, check_config, children, config_text,
                      connect_from, counters, exec_service, exec_test, free_port, gone, need_root, nothing_came,
-                     notify_socket, refused, service, tcp_exchange, udp_exchange, udp_no_reply, wait_until, run)
+                     notify_socket, recv_until_eof, refused, service, tcp_exchange, udp_exchange, udp_no_reply, wait_until, run)
 
 PYTHON = "/usr/bin/python3"     # not a python of root's own (pyenv): the programs run as nobody
 UDP_MAX = 65507
@@ -706,6 +706,35 @@ def by_hand_as_root_the_serving_process_is_not_root_also_while_a_root_program_ru
             assert seen["CapEff"] == seen["CapPrm"] == 0 and seen["NoNewPrivs"] == 1, seen
             helpers = [c for c in children(d.proc.pid) if proc_comm(c) == "minetd-helper"]
             assert len(helpers) == 1 and proc_status(helpers[0])["Uid"][1] == 0, helpers
+
+
+@exec_test
+def by_hand_a_helper_gone_leaves_the_built_ins_served_and_says_programs_cannot_start():
+    """By hand the helper is minetd's child, started while minetd could still be root: when
+    it is gone (here killed) minetd cannot bring it back and says so; its built-in services
+    are served on, and a program's client is closed, not left waiting. (Under systemd,
+    minetd restarts to reach the helper again: tests/systemd/restart-inside.sh.)"""
+    eport, pport = free_port(), free_port()
+    d = Daemon(config_text([service("echo", "echo", eport, protocol="tcp"),
+                            exec_service("cat", pport, ["/bin/cat"], protocol="tcp")]))
+    assert tcp_exchange("127.0.0.1", pport, b"before\n", timeout=5 * SLOW) == b"before\n"
+    helpers = [c for c in children(d.proc.pid) if proc_comm(c) == "minetd-helper"]
+    assert len(helpers) == 1, helpers
+    os.kill(helpers[0], signal.SIGKILL)
+    d.wait_log("minetd-helper is gone: no program can start until minetd is started again")
+    assert tcp_exchange("127.0.0.1", eport, b"still served\n", timeout=5 * SLOW) == b"still served\n"
+    with socket.create_connection(("127.0.0.1", pport), timeout=10 * SLOW) as s:
+        try:
+            s.sendall(b"x")
+            got = recv_until_eof(s)
+        except socket.timeout:
+            raise AssertionError("a program's client waits for a program that cannot start")
+        except OSError:                 # reset: closed with the byte unread
+            got = b""
+    assert got == b"", got
+    assert tcp_exchange("127.0.0.1", eport, b"and still\n", timeout=5 * SLOW) == b"and still\n"
+    assert d.proc.poll() is None, d.output()
+    assert "cannot run /bin/cat: minetd-helper is gone" in d.output(), d.output()
 
 
 @exec_test

@@ -92,6 +92,33 @@ check own-socket-echo wait_for 5 client echo-tcp 6010
 check own-socket-kept client echo-across 6010 systemctl restart minetd.service
 check own-socket-udp client echo-udp 6010
 
+# --- A restart of the helper (systemctl restart minetd-helper, as an upgrade does) is
+# minetd's too (PartOf=), minetd's first (After=): its clients and programs are kept, and
+# programs start again through the new helper.
+pid=$(prop minetd.service MainPID)
+c=$(cursor)
+check helper-restart-keeps-echo client echo-across 5000 systemctl restart minetd-helper.service
+new=$(prop minetd.service MainPID)
+if [ -n "$new" ] && [ "$new" != 0 ] && [ "$new" != "$pid" ]; then pass "helper-restart-restarts-minetd ($pid -> $new)"
+else fail helper-restart-restarts-minetd "MainPID $pid, then $new"; fi
+check helper-restart-says-so restarted "$c"
+check helper-restart-keeps-program client echo-across 7007 systemctl restart minetd-helper.service
+check helper-restart-new-program client echo-tcp 7007
+
+# --- The helper fails (here killed) while minetd serves: minetd stores its clients, exits
+# with 1, and Restart=on-failure starts it again, to the helper systemd starts again.
+helper=$(prop minetd-helper.service MainPID)
+pid=$(prop minetd.service MainPID)
+c=$(cursor)
+check helper-killed-keeps-echo client echo-across 5000 sh -c "kill -KILL $helper && sleep 2"
+check helper-killed-said wait_for 5 said "$c" "minetd-helper is gone: minetd restarts to reach it again"
+check helper-killed-restarted wait_for 5 restarted "$c"
+new=$(prop minetd.service MainPID)
+if [ -n "$new" ] && [ "$new" != 0 ] && [ "$new" != "$pid" ]; then pass "helper-killed-restarts-minetd ($pid -> $new)"
+else fail helper-killed-restarts-minetd "MainPID $pid, then $new"; fi
+check helper-killed-new-program wait_for 10 client echo-tcp 7007
+expect helper-killed-minetd-active active "$(systemctl is-active minetd.service)"
+
 # --- An explicit stop ends the connections (the store is emptied, systemd closes them) and
 # every program: the helper's job is no restart, and it ends them all.
 python3 - <<'PY' && pass stop-closes-clients-and-programs || fail stop-closes-clients-and-programs "a connection stayed open"

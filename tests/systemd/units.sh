@@ -82,6 +82,14 @@ if grep -qx 'Wants=minetd-helper.socket' "$UNITS/minetd.service" &&
 else
 	fail "service-wants-helper-socket" "minetd.service lacks Wants= and After=minetd-helper.socket"
 fi
+# A restart or stop of the helper is minetd's too, minetd's first: its clients go to the
+# store before the helper that its programs belong to goes.
+if grep -qx 'PartOf=minetd-helper.service' "$UNITS/minetd.service" &&
+    grep -qx 'After=minetd-helper.service' "$UNITS/minetd.service"; then
+	pass "service-part-of-helper"
+else
+	fail "service-part-of-helper" "minetd.service lacks PartOf= and After=minetd-helper.service"
+fi
 # Enabled for boot, so that every configured service listens after a reboot.
 install=$(sed -n '/^\[Install\]/,/^\[/p' "$UNITS/minetd.service" | grep -v '^\[' | grep .)
 if [ "$install" = "WantedBy=multi-user.target" ]; then
