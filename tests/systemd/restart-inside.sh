@@ -15,6 +15,11 @@ said() {	# said CURSOR TEXT: a line of minetd.service's journal since CURSOR has
 names_client() {	# names_client CURSOR: the runs-on line names the program's client
 	said "$1" "started before a restart, runs on" | grep -q '127\.0\.0\.1'
 }
+new_process() {	# new_process CHECK PID: minetd.service's MainPID is another than PID now
+	new=$(prop minetd.service MainPID)
+	if [ -n "$new" ] && [ "$new" != 0 ] && [ "$new" != "$2" ]; then pass "$1 ($2 -> $new)"
+	else fail "$1" "MainPID $2, then $new"; fi
+}
 
 # As the package's postinst does, before minetd first starts. chargen on its well-known port
 # and two programs (run as nobody by minetd-helper): /bin/cat, which echoes, with a timeout
@@ -34,9 +39,7 @@ check chargen-listens wait_for 5 listening tcp 19
 # after it gets every byte back, in order, from the next process.
 c=$(cursor)
 check restart-keeps-echo client echo-across 5000 systemctl restart minetd.service
-new=$(prop minetd.service MainPID)
-if [ -n "$new" ] && [ "$new" != 0 ] && [ "$new" != "$pid" ]; then pass "restart-new-process ($pid -> $new)"
-else fail restart-new-process "MainPID $pid, then $new"; fi
+new_process restart-new-process "$pid"
 check restart-says-so restarted "$c"
 check restart-udp-echo client echo-udp 5000
 
@@ -98,9 +101,7 @@ check own-socket-udp client echo-udp 6010
 pid=$(prop minetd.service MainPID)
 c=$(cursor)
 check helper-restart-keeps-echo client echo-across 5000 systemctl restart minetd-helper.service
-new=$(prop minetd.service MainPID)
-if [ -n "$new" ] && [ "$new" != 0 ] && [ "$new" != "$pid" ]; then pass "helper-restart-restarts-minetd ($pid -> $new)"
-else fail helper-restart-restarts-minetd "MainPID $pid, then $new"; fi
+new_process helper-restart-restarts-minetd "$pid"
 check helper-restart-says-so restarted "$c"
 check helper-restart-keeps-program client echo-across 7007 systemctl restart minetd-helper.service
 check helper-restart-new-program client echo-tcp 7007
@@ -113,9 +114,7 @@ c=$(cursor)
 check helper-killed-keeps-echo client echo-across 5000 sh -c "kill -KILL $helper && sleep 2"
 check helper-killed-said wait_for 5 said "$c" "minetd-helper is gone: minetd restarts to reach it again"
 check helper-killed-restarted wait_for 5 restarted "$c"
-new=$(prop minetd.service MainPID)
-if [ -n "$new" ] && [ "$new" != 0 ] && [ "$new" != "$pid" ]; then pass "helper-killed-restarts-minetd ($pid -> $new)"
-else fail helper-killed-restarts-minetd "MainPID $pid, then $new"; fi
+new_process helper-killed-restarts-minetd "$pid"
 check helper-killed-new-program wait_for 10 client echo-tcp 7007
 expect helper-killed-minetd-active active "$(systemctl is-active minetd.service)"
 
