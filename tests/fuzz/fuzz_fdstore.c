@@ -13,7 +13,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -79,6 +81,35 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	return 0;
 }
 
+/* The harness's own calls failing: which one and why, then the crash libFuzzer reports. */
+static void die(const char *what)
+{
+	fprintf(stderr, "fuzz_fdstore harness: %s: %s\n", what, strerror(errno));
+	abort();
+}
+
+/* A connect() that waits (the handshake left to ksoftirqd on a busy machine) is
+ * interrupted by libFuzzer's SIGALRM, its -timeout watchdog, every second; the connection
+ * goes on, and poll says when it is made. */
+static int connect_through_signals(int fd, const struct sockaddr *a, socklen_t len)
+{
+	struct pollfd p = { .fd = fd, .events = POLLOUT };
+	socklen_t errlen = sizeof(int);
+	int err = 0;
+
+	if (connect(fd, a, len) == 0)
+		return 0;
+	if (errno != EINTR)
+		return -1;
+	while (poll(&p, 1, -1) < 0)
+		if (errno != EINTR)
+			return -1;
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &errlen) < 0)
+		return -1;
+	errno = err;
+	return err ? -1 : 0;
+}
+
 /* One descriptor of the kind the input picks; *peer is what the harness keeps of it (the
  * other end), or -1. */
 static int make(unsigned kind, const uint8_t *state, size_t len, bool magic, int *peer)
@@ -90,16 +121,16 @@ static int make(unsigned kind, const uint8_t *state, size_t len, bool magic, int
 	case 0:         /* the state memfd */
 		if ((fd = memfd_create("state", MFD_CLOEXEC)) < 0 ||
 		    (magic && write(fd, MAGIC, strlen(MAGIC)) < 0) || (len && write(fd, state, len) < 0))
-			abort();
+			die("the state memfd");
 		return fd;
 	case 1:         /* a pipe whose writer stays: reading it would wait forever */
 		if (pipe2(fds, O_CLOEXEC) < 0)
-			abort();
+			die("pipe2");
 		*peer = fds[1];
 		return fds[0];
 	case 2:
 		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) < 0)
-			abort();
+			die("socketpair");
 		*peer = fds[1];
 		return fds[0];
 	case 3: {       /* a connected TCP socket, the server's end */
@@ -108,12 +139,17 @@ static int make(unsigned kind, const uint8_t *state, size_t len, bool magic, int
 		/* closed by minetd first: with a reset, so that tens of thousands of rounds leave
 		 * no TIME_WAIT behind to take every ephemeral port (connect() then fails) */
 		struct linger reset = { .l_onoff = 1, .l_linger = 0 };
-		if (getsockname(listener, (struct sockaddr *)&a, &alen) < 0 ||
-		    (*peer = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
-		    connect(*peer, (struct sockaddr *)&a, alen) < 0 ||
-		    (fd = accept4(listener, NULL, NULL, SOCK_CLOEXEC)) < 0 ||
-		    setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset)) < 0)
-			abort();
+		if (getsockname(listener, (struct sockaddr *)&a, &alen) < 0)
+			die("getsockname");
+		if ((*peer = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+			die("socket");
+		if (connect_through_signals(*peer, (struct sockaddr *)&a, alen) < 0)
+			die("connect");
+		while ((fd = accept4(listener, NULL, NULL, SOCK_CLOEXEC)) < 0)
+			if (errno != EINTR)
+				die("accept4");
+		if (setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset)) < 0)
+			die("SO_LINGER");
 		return fd;
 	}
 	case 4:
@@ -122,7 +158,7 @@ static int make(unsigned kind, const uint8_t *state, size_t len, bool magic, int
 		struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 		if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
 		    bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(fd, 4) < 0)
-			abort();
+			die("a listening socket");
 		return fd;
 	}
 	default:        /* a regular file that is not a memfd */
@@ -163,7 +199,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (size_t i = 0; i < n; i++) {
 		socks[i].fd = make(kinds[i], state, state_len, magic, &peers[i]);
 		if (socks[i].fd < 0)
-			abort();
+			die("a descriptor of the input's kind");
 		/* as listen_inherited() classifies what systemd passes */
 		socks[i].type = kinds[i] == 5 ? SOCK_STREAM : kinds[i] == 4 ? SOCK_DGRAM : 0;
 	}

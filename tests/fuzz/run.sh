@@ -71,7 +71,7 @@ report() {      # report HARNESS: one PASS or FAIL line
 		return 0
 	fi
 	# The first line that says what went wrong: a sanitizer's, libFuzzer's or ours.
-	why=$(grep -m1 -E 'invariant failed|runtime error|^SUMMARY: |ERROR: libFuzzer|ERROR: (Address|Leak)Sanitizer|scanner failed' "$log")
+	why=$(grep -m1 -E 'invariant failed|runtime error|^SUMMARY: |harness: |ERROR: libFuzzer|ERROR: (Address|Leak)Sanitizer|scanner failed' "$log")
 	[ "$rc" = 124 ] && why="did not finish in time"
 	echo "FAIL: $h: ${why:-exit status $rc} (${execs:-0} executions; input: ${artifact:-none}; log: $log)"
 	return 1
