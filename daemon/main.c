@@ -300,7 +300,7 @@ static void helper_ended(void *ctx)
 		return;
 	}
 	if (units_own_job(job, sizeof(job)) == 0 && job[0]) {
-		log_info("minetd-helper is gone, and systemd's %s of minetd under way", job);
+		log_info("minetd-helper is gone, during systemd's %s of minetd", job);
 		return;
 	}
 	log_warning("minetd-helper is gone: minetd restarts to reach it again, its clients and programs kept");
@@ -367,9 +367,7 @@ static void stop_helper(struct daemon *d)
 		return;
 	int r = d->under_helper_unit && !d->helper_gone ? units_own_job(job, sizeof(job)) : 0;
 
-	if (d->helper_gone) {
-		log_info("restarting: the programs run on");
-	} else if (d->under_helper_unit && r == 0 && strcmp(job, "restart") == 0) {
+	if (d->helper_gone || (d->under_helper_unit && r == 0 && strcmp(job, "restart") == 0)) {
 		log_info("restarting: the programs run on");
 	} else if (d->under_helper_unit) {
 		if (r < 0)
